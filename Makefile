@@ -1,0 +1,31 @@
+# Two commands on a fresh machine: `make bench` (the benchmark suite against the stored baselines)
+# and `make test` (the tests). Each bootstraps the virtual environment and the dataset first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: test bench bench-full baseline data env lint clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+env: $(BIN)/.installed
+
+data: env
+	$(BIN)/mnist-models data
+
+test: data
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+bench: data
+	$(BIN)/python -m pytest benchmarks --benchmark-compare $(PYTEST_ARGS)
+
+lint: env
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,213 @@
+"""What the studies measure: parameters, MACs/FLOPs, size, latency, accuracy, memory, CO2eq.
+
+FLOPs are 2 x MACs throughout (torch's FlopCounterMode convention); see README "FLOP convention".
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .errors import ConfigError
+from .train import num_threads
+
+
+def count_params(model: nn.Module) -> int:
+    """Sum of numel over all parameters."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def example_input(
+    input_shape: tuple[int, ...], batch_size: int = 1, seed: int = 0, device: str = "cpu"
+) -> torch.Tensor:
+    """A fixed, seeded input batch of shape (batch_size, *input_shape).
+
+    On the meta device (shapes only) counting works without allocating the weights.
+    """
+    if torch.device(device).type == "meta":
+        return torch.empty((batch_size, *input_shape), device="meta")
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn((batch_size, *input_shape), generator=gen).to(device)
+
+
+def _device(model: nn.Module) -> str:
+    return str(next(iter(model.parameters())).device)
+
+
+def flop_counts(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, dict[str, int]]:
+    """(total MACs, MACs per leaf module name) for one sample, from torch's FlopCounterMode."""
+    counter = FlopCounterMode(display=False)
+    was_training = model.training
+    model.eval()
+    with counter, torch.no_grad():
+        model(example_input(input_shape, device=_device(model)))
+    model.train(was_training)
+    leaves = {name for name, mod in model.named_modules() if name and not any(mod.children())}
+    per_layer: dict[str, int] = {}
+    for key, ops in counter.get_flop_counts().items():
+        path = key.partition(".")[2]  # keys are "<RootClass>.<module path>"
+        if path in leaves:
+            per_layer[path.rsplit(".", 1)[-1]] = sum(ops.values()) // 2
+    return counter.get_total_flops() // 2, per_layer
+
+
+def thop_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """thop's MAC count on a deep copy (thop adds buffers and hooks to the module it profiles).
+
+    thop also counts one op per AvgPool output element; conv and linear are counted as here.
+    """
+    with warnings.catch_warnings():
+        # thop 0.1.1 compares versions with distutils' deprecated LooseVersion at import time
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import thop
+
+    sample = example_input(input_shape, device=_device(model))
+    macs, _ = thop.profile(copy.deepcopy(model), inputs=(sample,), verbose=False)
+    return int(macs)
+
+
+def size_bytes(model: nn.Module, *, with_optimizer: bool = False) -> int:
+    """Bytes of the serialized state_dict; with Adam's state (exp_avg, exp_avg_sq) when asked."""
+    state: dict[str, Any] = {"model": model.state_dict()}
+    if with_optimizer:
+        clone = copy.deepcopy(model)
+        optimizer = torch.optim.Adam(clone.parameters())
+        for p in clone.parameters():
+            p.grad = torch.zeros_like(p)
+        optimizer.step()  # Adam creates its state lazily, on the first step
+        state = {"model": clone.state_dict(), "optimizer": optimizer.state_dict()}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getbuffer().nbytes
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Per-call latency of a forward pass at one batch size, in microseconds."""
+
+    batch_size: int
+    rounds: int
+    warmup: int
+    threads: int
+    p50_us: float
+    p90_us: float
+    p99_us: float
+    mean_us: float
+
+    @property
+    def per_sample_us(self) -> float:
+        return self.p50_us / self.batch_size
+
+    @property
+    def throughput(self) -> float:
+        """Samples per second at the median call time."""
+        return self.batch_size * 1e6 / self.p50_us
+
+    def as_dict(self) -> dict[str, float]:
+        out = asdict(self)
+        out.update(per_sample_us=self.per_sample_us, throughput=self.throughput)
+        return out
+
+
+def percentiles(samples_us: list[float]) -> tuple[float, float, float]:
+    """(p50, p90, p99) by linear interpolation between order statistics."""
+    if len(samples_us) < 2:
+        raise ConfigError(f"need at least 2 latency samples, got {len(samples_us)}")
+    q = statistics.quantiles(samples_us, n=100, method="inclusive")
+    return q[49], q[89], q[98]
+
+
+@torch.inference_mode()
+def measure_latency(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    batch_size: int = 1,
+    *,
+    warmup: int = 20,
+    rounds: int = 200,
+    threads: int | None = 1,
+) -> LatencyStats:
+    """Time `rounds` forward calls on a prebuilt input after `warmup` untimed ones."""
+    if batch_size < 1 or rounds < 2 or warmup < 0:
+        raise ConfigError(
+            f"need batch_size >= 1, rounds >= 2, warmup >= 0; got {batch_size}, {rounds}, {warmup}"
+        )
+    model.eval()
+    x = example_input(input_shape, batch_size)
+    samples = []
+    with num_threads(threads) as used:
+        for _ in range(warmup):
+            model(x)
+        for _ in range(rounds):
+            start = time.perf_counter_ns()
+            model(x)
+            samples.append((time.perf_counter_ns() - start) / 1e3)
+    p50, p90, p99 = percentiles(samples)
+    return LatencyStats(batch_size, rounds, warmup, used, p50, p90, p99, statistics.fmean(samples))
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    """Process RSS in MiB (memory-profiler): before the call, the peak during it, the increase."""
+
+    baseline_rss_mib: float
+    peak_rss_mib: float
+
+    @property
+    def increase_mib(self) -> float:
+        return max(self.peak_rss_mib - self.baseline_rss_mib, 0.0)
+
+    def as_dict(self) -> dict[str, float]:
+        return {**asdict(self), "increase_mib": self.increase_mib}
+
+
+def peak_memory(fn: Callable[[], Any], *, interval: float = 0.005) -> tuple[MemoryStats, Any]:
+    """Run fn() while sampling this process's RSS; (stats, fn's return value)."""
+    from memory_profiler import memory_usage
+
+    baseline = memory_usage(os.getpid(), interval=interval, timeout=interval * 2, max_usage=True)
+    peak, value = memory_usage(
+        (fn, (), {}), interval=interval, max_usage=True, retval=True, include_children=False
+    )
+    return MemoryStats(float(baseline), float(max(peak, baseline))), value
+
+
+# Energy and CO2eq: energy = power x time x PUE; CO2eq = energy (kWh) x grid carbon intensity.
+# Defaults follow Green Algorithms (Lannelongue, Grealey & Inouye, Advanced Science 2021):
+# a CPU core draws about its share of the chip's TDP, 12 W when the model is unknown, and the
+# world-average grid intensity is 475 gCO2e/kWh. Override both for your hardware and region.
+WATTS_PER_CORE = 12.0
+GRID_G_PER_KWH = 475.0
+
+
+@dataclass(frozen=True)
+class EnergyModel:
+    """The explicit formula behind every energy and CO2eq figure."""
+
+    watts_per_core: float = WATTS_PER_CORE
+    grid_g_per_kwh: float = GRID_G_PER_KWH
+    pue: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("watts_per_core", "grid_g_per_kwh"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.pue < 1:
+            raise ConfigError(f"pue must be >= 1, got {self.pue}")
+
+    def joules(self, seconds: float, cores: int) -> float:
+        return self.watts_per_core * cores * seconds * self.pue
+
+    def co2_grams(self, seconds: float, cores: int) -> float:
+        return self.joules(seconds, cores) / 3.6e6 * self.grid_g_per_kwh

@@ -1,0 +1,40 @@
+"""Fixtures for the unit tests: the real dataset once per session, tiny synthetic MNIST files."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_models import data as data_mod
+
+
+@pytest.fixture(scope="session")
+def mnist_root() -> Path:
+    """The verified MNIST root (fetched by `make test` before pytest starts)."""
+    return data_mod.ensure_mnist()
+
+
+def write_idx(path: Path, tensor: torch.Tensor) -> None:
+    """Write a uint8 tensor in MNIST's IDX format (magic 0x08 = ubyte, then dims)."""
+    dims = tensor.shape
+    header = struct.pack(">HBB", 0, 0x08, len(dims)) + struct.pack(f">{len(dims)}I", *dims)
+    path.write_bytes(header + tensor.to(torch.uint8).numpy().tobytes())
+
+
+@pytest.fixture
+def fake_mnist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A root with tiny valid IDX files whose MD5s are what the checker expects."""
+    raw = data_mod.raw_dir(tmp_path)
+    raw.mkdir(parents=True)
+    gen = torch.Generator().manual_seed(0)
+    for split, n in (("train", 60), ("t10k", 20)):
+        write_idx(
+            raw / f"{split}-images-idx3-ubyte", torch.randint(0, 256, (n, 28, 28), generator=gen)
+        )
+        write_idx(raw / f"{split}-labels-idx1-ubyte", torch.arange(n) % 10)
+    md5 = {name: data_mod._md5(raw / name) for name in data_mod.MD5}
+    monkeypatch.setattr(data_mod, "MD5", md5)
+    return tmp_path

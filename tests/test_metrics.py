@@ -1,0 +1,63 @@
+"""Metrics: sizes, latency statistics, memory and the energy formula."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mnist_models import ConfigError, get_model
+from mnist_models.metrics import (
+    EnergyModel,
+    count_params,
+    measure_latency,
+    peak_memory,
+    percentiles,
+    size_bytes,
+)
+
+
+def test_size_is_about_four_bytes_per_param_and_adam_triples_it() -> None:
+    model = get_model("mlp-512")
+    params = count_params(model)
+    plain, with_adam = size_bytes(model), size_bytes(model, with_optimizer=True)
+    assert 4 * params < plain < 4 * params * 1.01
+    assert 3 * 4 * params < with_adam < 3 * 4 * params * 1.02
+    assert size_bytes(model) == plain  # the live model was not touched
+
+
+def test_percentiles_interpolate_order_statistics() -> None:
+    p50, p90, p99 = percentiles([float(v) for v in range(1, 102)])  # 1..101
+    assert (p50, p90, p99) == (51.0, 91.0, 100.0)
+    with pytest.raises(ConfigError):
+        percentiles([1.0])
+
+
+def test_latency_stats_are_consistent() -> None:
+    stats = measure_latency(
+        get_model("mlp-16"), (1, 28, 28), batch_size=8, warmup=2, rounds=30, threads=1
+    )
+    assert (stats.batch_size, stats.rounds, stats.warmup, stats.threads) == (8, 30, 2, 1)
+    assert 0 < stats.p50_us <= stats.p90_us <= stats.p99_us
+    assert stats.per_sample_us == pytest.approx(stats.p50_us / 8)
+    assert stats.throughput == pytest.approx(8e6 / stats.p50_us)
+    with pytest.raises(ConfigError):
+        measure_latency(get_model("mlp-16"), (1, 28, 28), rounds=1)
+
+
+def test_peak_memory_sees_a_large_allocation() -> None:
+    def allocate() -> float:
+        block = torch.ones(64 * 1024 * 1024 // 4 * 4)  # 256 MiB of float32, touched
+        return float(block[-1])
+
+    stats, value = peak_memory(allocate)
+    assert value == 1.0
+    assert stats.increase_mib > 150
+    assert stats.peak_rss_mib >= stats.baseline_rss_mib
+
+
+def test_energy_formula() -> None:
+    model = EnergyModel(watts_per_core=10, grid_g_per_kwh=500, pue=1.5)
+    assert model.joules(seconds=3600, cores=2) == 10 * 2 * 3600 * 1.5
+    assert model.co2_grams(seconds=3600, cores=2) == pytest.approx(0.03 * 500)
+    with pytest.raises(ConfigError, match="pue"):
+        EnergyModel(pue=0.5)

@@ -1,0 +1,69 @@
+"""The training loop: it learns, it is deterministic, it records what it did."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_models import ConfigError, get_model
+from mnist_models.data import MNISTData, load_mnist
+from mnist_models.train import TrainConfig, evaluate, num_threads, train
+
+
+@pytest.fixture(scope="module")
+def small_data(mnist_root: Path) -> MNISTData:
+    """4,000 training and 1,000 validation images at 14x14: enough to learn, fast to train."""
+    data = load_mnist("resize:14", root=mnist_root)
+    return replace(
+        data,
+        train_x=data.train_x[:4000],
+        train_y=data.train_y[:4000],
+        val_x=data.val_x[:1000],
+        val_y=data.val_y[:1000],
+    )
+
+
+def test_it_learns_and_records_history(small_data: MNISTData) -> None:
+    model = get_model("mlp-64", "resize:14")
+    _, before = evaluate(model, small_data.val_x, small_data.val_y)
+    result = train(model, small_data, TrainConfig(epochs=2, batch_size=32, threads=1))
+    assert [e.epoch for e in result.history] == [1, 2]
+    assert result.history[1].train_loss < result.history[0].train_loss
+    assert result.history[-1].val_accuracy > max(before, 0.8)
+    assert result.train_samples == 4000 and result.threads == 1
+    assert result.train_seconds == pytest.approx(sum(e.seconds for e in result.history))
+
+
+def test_same_seed_same_weights(small_data: MNISTData) -> None:
+    weights = []
+    for seed in (5, 5, 6):
+        model = get_model("mlp-32", "resize:14", seed=seed)
+        train(model, small_data, TrainConfig(epochs=1, batch_size=128, seed=seed, threads=1))
+        weights.append(model.net.fc1.weight.detach().clone())
+    assert torch.equal(weights[0], weights[1])
+    assert not torch.equal(weights[0], weights[2])
+
+
+def test_threads_are_restored() -> None:
+    before = torch.get_num_threads()
+    with num_threads(1) as used:
+        assert used == torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"epochs": 0}, "epochs must be an integer >= 1"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"lr": 0.0}, "lr must be in"),
+        ({"threads": 0}, "threads"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_invalid_train_config(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**kwargs)
