@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: test bench bench-full baseline data env lint clean
+.PHONY: test bench bench-full baseline accept data env lint clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,16 @@ test: data
 
 bench: data
 	$(BIN)/python -m pytest benchmarks --benchmark-compare $(PYTEST_ARGS)
+
+bench-full: data
+	$(BIN)/python -m pytest benchmarks -m full --benchmark-compare $(PYTEST_ARGS)
+
+# After an intended change: re-record the gate tier's baseline (or TESTS=... only), then commit.
+baseline: data
+	$(BIN)/python benchmarks/baseline.py $(PYTEST_ARGS)
+
+accept: data
+	$(BIN)/python benchmarks/baseline.py $(TESTS)
 
 lint: env
 	$(BIN)/ruff check .

@@ -1,22 +1,34 @@
-"""mnist-bench's model zoo, data pipeline, trainer and metrics for small MNIST classifiers."""
+"""mnist-bench's model zoo, data pipeline, trainer and metrics for small MNIST classifiers.
 
-from .errors import ConfigError, DataError, MnistBenchError, OutputError
-from .registry import get_config, get_model, list_models, parse_model_id, register_model, run_id
-from .resolution import Resolution, parse_resolution
+Names are imported lazily, so `import mnist_models.atomic` (or the CLI's --help) does not pay
+for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ConfigError",
-    "DataError",
-    "MnistBenchError",
-    "OutputError",
-    "Resolution",
-    "get_config",
-    "get_model",
-    "list_models",
-    "parse_model_id",
-    "parse_resolution",
-    "register_model",
-    "run_id",
-]
+_EXPORTS = {
+    "ConfigError": "errors",
+    "DataError": "errors",
+    "MnistBenchError": "errors",
+    "OutputError": "errors",
+    "Resolution": "resolution",
+    "parse_resolution": "resolution",
+    "get_config": "registry",
+    "get_model": "registry",
+    "list_models": "registry",
+    "parse_model_id": "registry",
+    "register_model": "registry",
+    "run_id": "registry",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'mnist_models' has no attribute {name!r}")

@@ -6,6 +6,8 @@ FLOPs are 2 x MACs throughout (torch's FlopCounterMode convention); see README "
 from __future__ import annotations
 
 import copy
+import ctypes
+import gc
 import io
 import os
 import statistics
@@ -13,6 +15,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -172,9 +175,31 @@ class MemoryStats:
         return {**asdict(self), "increase_mib": self.increase_mib}
 
 
+@lru_cache(maxsize=1)
+def _libc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        # A fixed mmap threshold (M_MMAP_THRESHOLD = -3) turns off glibc's dynamic one, which
+        # keeps large freed blocks in the heap: then RSS increases would depend on test order.
+        libc.mallopt(-3, 128 * 1024)
+        return libc
+    except (OSError, AttributeError):  # not glibc: measurements are still made, less repeatable
+        return None
+
+
+def release_free_memory() -> None:
+    """Return freed heap memory to the OS so that the next RSS baseline is comparable."""
+    gc.collect()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 def peak_memory(fn: Callable[[], Any], *, interval: float = 0.005) -> tuple[MemoryStats, Any]:
     """Run fn() while sampling this process's RSS; (stats, fn's return value)."""
     from memory_profiler import memory_usage
+
+    release_free_memory()
 
     baseline = memory_usage(os.getpid(), interval=interval, timeout=interval * 2, max_usage=True)
     peak, value = memory_usage(

@@ -1,0 +1,73 @@
+"""Measure test accuracy over seeds for the gate tier's training set; derive the tolerance.
+
+    python -m benchmarks.accuracy_spread [--seeds 5]
+
+Seeds change the weight init, the train/val split and the batch order. The accuracy gate's
+tolerance is 3 x the largest per-config standard deviation, rounded up to 0.1 pp: a rerun on
+another machine or torch version, which reshuffles the floating-point sums, lands within it.
+Writes benchmarks/accuracy_spread.json, read by bench_training.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+from benchmarks.bench_training import BATCH_SIZE, EPOCHS, SPREAD_FILE, THREADS
+from benchmarks.grid import GATE_TRAINING
+from mnist_models import get_config, get_model
+from mnist_models.atomic import write_text_atomic
+from mnist_models.data import load_mnist
+from mnist_models.train import TrainConfig, evaluate, train
+
+
+def measure(run_id: str, seeds: int) -> list[float]:
+    model_id, _, resolution = run_id.partition("@")
+    _, res = get_config(model_id, resolution)
+    out = []
+    for seed in range(seeds):
+        data = load_mnist(res, seed=seed)
+        model = get_model(model_id, res, seed=seed)
+        train(
+            model,
+            data,
+            TrainConfig(epochs=EPOCHS, batch_size=BATCH_SIZE, seed=seed, threads=THREADS),
+        )
+        out.append(evaluate(model, data.test_x, data.test_y)[1])
+        print(f"{run_id} seed {seed}: {100 * out[-1]:.2f}%", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--output", type=Path, default=SPREAD_FILE)
+    args = parser.parse_args(argv)
+    results = {run_id: measure(run_id, args.seeds) for run_id in GATE_TRAINING}
+    rows = {
+        k: {"accuracies": v, "mean": statistics.fmean(v), "std": statistics.stdev(v)}
+        for k, v in results.items()
+    }
+    worst = max(r["std"] for r in rows.values())
+    tolerance = math.ceil(3 * worst * 1000) / 1000
+    payload = {
+        "epochs": EPOCHS,
+        "batch_size": BATCH_SIZE,
+        "seeds": args.seeds,
+        "configs": rows,
+        "tolerance": tolerance,
+        "rule": "3 x the largest per-config standard deviation, rounded up to 0.1 pp",
+    }
+    write_text_atomic(args.output, json.dumps(payload, indent=2) + "\n")
+    for k, r in rows.items():
+        print(f"{k:<16} mean {100 * r['mean']:.2f}%  std {100 * r['std']:.3f} pp")
+    print(f"tolerance: {100 * tolerance:.1f} pp -> {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

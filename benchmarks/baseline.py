@@ -1,0 +1,119 @@
+"""Record or update the stored baseline after an intended change (`make baseline`/`make accept`).
+
+    python benchmarks/baseline.py                      # the gate tier
+    python benchmarks/baseline.py -m full              # the whole grid
+    python benchmarks/baseline.py 'benchmarks/bench_counts.py::test_counts[mlp-32@28]'
+    python benchmarks/baseline.py --from-json results.json   # a finished run (e.g. CI's)
+
+Runs the selected benchmarks without comparing (declared bounds such as accuracy floors still
+apply), then merges their results into benchmarks/baselines/<machine id>/0001_baseline.json:
+entries of the tests that ran are replaced, entries of tests that no longer exist are dropped,
+the rest are kept. Nothing is written if the run fails; the file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from pytest_benchmark.utils import get_machine_id
+
+from mnist_models.atomic import write_text_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINES = ROOT / "benchmarks" / "baselines"
+BASELINE_NAME = "0001_baseline.json"
+
+
+def _has_path(args: list[str]) -> bool:
+    return any(a.startswith("benchmarks") or "::" in a or a.endswith(".py") for a in args)
+
+
+def existing_nodeids() -> set[str]:
+    """Every benchmark test that exists now (whole grid), to drop entries of removed ones."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "benchmarks",
+            "-m",
+            "full",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {line for line in proc.stdout.splitlines() if "::" in line}
+
+
+def strip_samples(bench: dict) -> dict:
+    """Keep the statistics, drop the raw per-round timings (megabytes, not needed to compare)."""
+    return {**bench, "stats": {k: v for k, v in bench["stats"].items() if k != "data"}}
+
+
+def merge(old: dict | None, new: dict, alive: set[str]) -> dict:
+    kept = {b["fullname"]: b for b in (old or {}).get("benchmarks", []) if b["fullname"] in alive}
+    kept.update({b["fullname"]: strip_samples(b) for b in new["benchmarks"]})
+    return {**new, "benchmarks": sorted(kept.values(), key=lambda b: b["fullname"])}
+
+
+def run_benchmarks(argv: list[str]) -> dict | None:
+    """Run pytest on the selection; its JSON results, or None if the run failed."""
+    args = argv if _has_path(argv) else ["benchmarks", *argv]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run.json"
+        code = subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                *args,
+                f"--benchmark-json={out}",
+                "-p",
+                "no:cacheprovider",
+            ],
+            cwd=ROOT,
+        )
+        if code != 0:
+            print(
+                f"baseline not saved: the run failed (exit {code}); fix the failures above "
+                "first (formulas and accuracy floors hold with or without a baseline)",
+                file=sys.stderr,
+            )
+            return None
+        return json.loads(out.read_text())
+
+
+def main(argv: list[str]) -> int:
+    target = BASELINES / get_machine_id() / BASELINE_NAME
+    if argv[:1] == ["--from-json"]:
+        if len(argv) != 2:
+            print("usage: baseline.py --from-json RESULTS.json", file=sys.stderr)
+            return 2
+        new = json.loads(Path(argv[1]).read_text())
+    else:
+        new = run_benchmarks(argv)
+        if new is None:
+            return 1
+    old = json.loads(target.read_text()) if target.exists() else None
+    merged = merge(old, new, existing_nodeids())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(target, json.dumps(merged, indent=1, sort_keys=True) + "\n")
+    print(
+        f"baseline {target.relative_to(ROOT)}: {len(new['benchmarks'])} results recorded, "
+        f"{len(merged['benchmarks'])} in all; review with `git diff --stat` and commit it"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,84 @@
+"""Forward-pass latency with pytest-benchmark, batch 1 and batched, across the grid.
+
+One thread (set and recorded), inputs and model built outside the timed call, 20 warm-up
+rounds. p50/p90/p99, per-sample latency and throughput go to extra_info; the median is gated.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmarks.grid import BATCH_SIZES, Case, architecture_cases
+from mnist_models.calibration import REFERENCE_ID, reference_seconds
+from mnist_models.gates import lower
+from mnist_models.metrics import example_input, measure_latency, percentiles
+from mnist_models.train import num_threads
+
+pytestmark = [pytest.mark.latency, pytest.mark.full]
+
+THREADS = 1
+GATE_BATCH_SIZES = (1, 64)
+# The gated figure is the median per call divided by the reference workload timed just before
+# and after (calibration.py): drift of the whole machine cancels. Its tolerance is chosen from
+# the measured run-to-run spread of unchanged code (benchmarks/timing_noise.py; README).
+LATENCY_TOLERANCE = 0.50
+LATENCY = lower("latency_rel", rel_tol=LATENCY_TOLERANCE, unit="x ref", timed=True)
+
+
+def _params() -> list:
+    return [
+        pytest.param(
+            case,
+            bs,
+            id=f"{case.id}-bs{bs}",
+            marks=[pytest.mark.gate] if bs in GATE_BATCH_SIZES else [],
+        )
+        for case in architecture_cases()
+        for bs in BATCH_SIZES
+    ]
+
+
+@pytest.mark.benchmark(
+    group="latency", warmup=True, warmup_iterations=20, min_rounds=30, max_time=0.5
+)
+@pytest.mark.parametrize("case, batch_size", _params())
+def test_latency(case: Case, batch_size: int, benchmark, gate) -> None:
+    model = case.config.build().eval()
+    x = example_input(case.input_shape, batch_size)
+    before = reference_seconds(THREADS)
+    with num_threads(THREADS), torch.inference_mode():
+        benchmark(model, x)
+    reference = (before + reference_seconds(THREADS)) / 2
+    per_call = [t * 1e6 for t in benchmark.stats.stats.data]
+    p50, p90, p99 = percentiles(per_call)
+    benchmark.extra_info.update(
+        model=case.config.id,
+        resolution=case.res.id,
+        batch_size=batch_size,
+        threads=THREADS,
+        params=case.config.params,
+        flops=2 * case.config.macs,
+        latency_us_p50=p50,
+        latency_us_p90=p90,
+        latency_us_p99=p99,
+        per_sample_us=p50 / batch_size,
+        throughput=batch_size * 1e6 / p50,
+        latency_median_s=benchmark.stats.stats.median,
+        reference_s=reference,
+        reference=REFERENCE_ID,
+    )
+
+    def remeasure() -> float:  # a fresh measurement between fresh references, same settings
+        ref = reference_seconds(THREADS)
+        stats = measure_latency(
+            model,
+            case.input_shape,
+            batch_size,
+            warmup=20,
+            rounds=benchmark.stats.stats.rounds,
+            threads=THREADS,
+        )
+        return stats.p50_us * 1e-6 / ((ref + reference_seconds(THREADS)) / 2)
+
+    gate.record(LATENCY, benchmark.stats.stats.median / reference, remeasure=remeasure)

@@ -1,0 +1,89 @@
+"""The benchmark grid: one factor at a time around a default, as the studies did, plus a small
+combined grid. Cases are (model id, resolution) pairs named by their run id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from mnist_models import get_config, run_id
+from mnist_models.registry import ModelConfig
+from mnist_models.resolution import Resolution
+
+DEFAULT_MLP = "mlp-1024"
+WIDTHS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
+DEPTH_WIDTH = 512
+DEPTHS = (1, 2, 3, 4, 8, 16)
+BATCH_SIZES = (1, 16, 32, 64, 128)
+RESOLUTIONS = ("28", "resize:20", "resize:14", "resize:7", "crop:20", "crop:14", "crop:7")
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+POOLINGS = ("max", "avg")
+CNN_FIRST = (6, 16, 32)
+CNN_LATER = (16, 20, 32)
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str
+    resolution: str | None = None
+
+    @cached_property
+    def resolved(self) -> tuple[ModelConfig, Resolution]:
+        return get_config(self.model, self.resolution)
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.resolved[0]
+
+    @property
+    def res(self) -> Resolution:
+        return self.resolved[1]
+
+    @property
+    def id(self) -> str:
+        return run_id(*self.resolved)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (1, self.res.size, self.res.size)
+
+
+def mlp(width: int, depth: int = 1) -> str:
+    return f"mlp-{width}" if depth == 1 else f"mlp-{width}x{depth}"
+
+
+def _unique(cases: list[Case]) -> list[Case]:
+    seen: dict[str, Case] = {}
+    for case in cases:
+        seen.setdefault(case.id, case)
+    return list(seen.values())
+
+
+def architecture_cases() -> list[Case]:
+    """Every architecture and resolution of the grid, each once."""
+    cases = [Case(mlp(w)) for w in WIDTHS]
+    cases += [Case(mlp(DEPTH_WIDTH, d)) for d in DEPTHS]
+    cases += [Case(DEFAULT_MLP, r) for r in RESOLUTIONS]
+    cases += [
+        Case(mlp(w, d), r)
+        for r in ("28", "resize:14", "crop:14")
+        for d in (1, 4)
+        for w in (128, 1024)
+    ]
+    cases += [
+        Case(f"{net}:{act}:{pool}")
+        for net in ("lenet5", "lenet5-32")
+        for act in ACTIVATIONS
+        for pool in POOLINGS
+    ]
+    cases += [
+        Case(f"cnn{n}-{first}-{later}")
+        for n in (7, 9, 11, 13)
+        for first in CNN_FIRST
+        for later in CNN_LATER
+    ]
+    return _unique(cases)
+
+
+# The gate tier trains this representative set (2 epochs, batch 64); the full tier all the grid.
+GATE_TRAINING = ("mlp-128@28", "mlp-1024@28", "mlp-512x3@28", "lenet5@28", "cnn9@pad:32")

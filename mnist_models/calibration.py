@@ -1,0 +1,53 @@
+"""A fixed reference workload, timed beside each benchmark, to cancel machine-wide drift.
+
+On shared machines whole stretches of a run go 1.5-2x slower (CPU steal, a busy neighbour):
+every benchmark timed in such a stretch moves together. Timing the same small forward pass
+right before and after a benchmark and dividing by it turns "microseconds" into "multiples of
+the reference", which such stretches leave (mostly) unchanged. See README "Latency gates".
+
+The reference uses raw torch ops, never the project's model classes: a regression in those
+must not slow the yardstick too.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from .train import num_threads
+
+REFERENCE_ID = "784-256-10 ReLU MLP forward in raw torch ops, batch 8"
+
+
+@lru_cache(maxsize=1)
+def _reference() -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 784, generator=gen)
+    w1, b1 = torch.randn(256, 784, generator=gen) * 0.03, torch.zeros(256)
+    w2, b2 = torch.randn(10, 256, generator=gen) * 0.06, torch.zeros(10)
+    return x, w1, b1, w2, b2
+
+
+def _reference_call(
+    x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor
+) -> torch.Tensor:
+    return F.linear(F.relu(F.linear(x, w1, b1)), w2, b2)
+
+
+@torch.inference_mode()
+def reference_seconds(threads: int = 1, rounds: int = 200, warmup: int = 20) -> float:
+    """Median seconds of one reference forward pass, measured now."""
+    args = _reference()
+    samples = []
+    with num_threads(threads):
+        for _ in range(warmup):
+            _reference_call(*args)
+        for _ in range(rounds):
+            start = time.perf_counter()
+            _reference_call(*args)
+            samples.append(time.perf_counter() - start)
+    return statistics.median(samples)

@@ -1,0 +1,526 @@
+"""pytest plugin: gate every metric a benchmark records against the stored baseline.
+
+pytest-benchmark compares only times and ignores `extra_info`. Here each benchmark records its
+metrics through the `gate` fixture, each with the direction and tolerance declared beside the
+test (`exact`, `higher`, `lower`); they are stored in `extra_info` and checked against the same
+baseline file that `--benchmark-compare` selects. A failure prints a table (metric, baseline,
+now, change, allowed) and the command that accepts the change. Time metrics are not applied
+against a baseline recorded on another kind of machine, and say so.
+
+Loaded through the `pytest11` entry point; inert unless a test uses the `gate` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ACCEPT_COMMAND = "make accept TESTS='{nodeid}'"
+BASELINE_COMMAND = "make baseline"
+
+
+# --- metrics and their rules -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A recorded figure and its gate: which way is better and how much worse is allowed.
+
+    direction: "exact" (any change fails), "higher" or "lower" (is better). A change in the bad
+    direction is allowed up to max(rel_tol x |baseline|, abs_tol). `bound` is an absolute limit
+    that holds with or without a baseline: a floor for "higher", a ceiling for "lower".
+    """
+
+    name: str
+    direction: str
+    unit: str = ""
+    rel_tol: float = 0.0
+    abs_tol: float = 0.0
+    bound: float | None = None
+    timed: bool = False  # a time: not comparable with another machine's baseline
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("exact", "higher", "lower"):
+            raise ValueError(f"direction must be exact, higher or lower, got {self.direction!r}")
+
+    def limit(self, baseline: float | None) -> float | None:
+        """The worst value allowed, from the baseline (if any) and the bound."""
+        candidates = []
+        if baseline is not None and self.direction != "exact":
+            slack = max(self.rel_tol * abs(baseline), self.abs_tol)
+            candidates.append(baseline - slack if self.direction == "higher" else baseline + slack)
+        if self.bound is not None:
+            candidates.append(self.bound)
+        if not candidates:
+            return None
+        return max(candidates) if self.direction == "higher" else min(candidates)
+
+    def passes(self, now: float, baseline: float | None) -> bool:
+        if self.direction == "exact":
+            return baseline is None or now == baseline
+        limit = self.limit(baseline)
+        if limit is None:
+            return True
+        return now >= limit if self.direction == "higher" else now <= limit
+
+    def allowed_text(self, baseline: float | None) -> str:
+        if self.direction == "exact":
+            return "exact"
+        limit = self.limit(baseline)
+        if limit is None:
+            return "-"
+        return f"{'>=' if self.direction == 'higher' else '<='} {self.format(limit)}"
+
+    def format(self, value: float | None) -> str:
+        if value is None:
+            return "-"
+        if self.unit == "%":
+            return f"{100 * value:.2f}%"
+        if self.unit == "s":
+            return _format_seconds(value)
+        if float(value).is_integer() and abs(value) >= 1:
+            return f"{int(value):,}{' ' + self.unit if self.unit else ''}"
+        return f"{value:.4g}{' ' + self.unit if self.unit else ''}"
+
+    def change_text(self, now: float, baseline: float | None) -> str:
+        if baseline is None:
+            return "new"
+        if self.unit == "%":
+            return f"{100 * (now - baseline):+.2f}pp"
+        if baseline == 0:
+            return "+inf" if now else "0"
+        return f"{(now - baseline) / abs(baseline):+.1%}"
+
+
+def _format_seconds(value: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 1e-9:.3g} ns"
+
+
+def exact(name: str, unit: str = "") -> Metric:
+    return Metric(name, "exact", unit)
+
+
+def higher(
+    name: str,
+    *,
+    abs_tol: float = 0.0,
+    rel_tol: float = 0.0,
+    floor: float | None = None,
+    unit: str = "",
+) -> Metric:
+    return Metric(name, "higher", unit, rel_tol, abs_tol, floor)
+
+
+def lower(
+    name: str,
+    *,
+    rel_tol: float = 0.0,
+    abs_tol: float = 0.0,
+    ceiling: float | None = None,
+    unit: str = "",
+    timed: bool = False,
+) -> Metric:
+    return Metric(name, "lower", unit, rel_tol, abs_tol, ceiling, timed)
+
+
+@dataclass
+class Row:
+    """One metric of one benchmark, as checked."""
+
+    nodeid: str
+    metric: Metric
+    now: float
+    baseline: float | None
+    status: str  # "ok", "FAIL", "not applied", "new"
+
+    def cells(self) -> list[str]:
+        m = self.metric
+        return [
+            m.name,
+            m.format(self.baseline),
+            m.format(self.now),
+            m.change_text(self.now, self.baseline),
+            m.allowed_text(self.baseline),
+        ]
+
+
+def render_table(rows: list[Row]) -> str:
+    header = ["metric", "baseline", "now", "change", "allowed"]
+    body = [r.cells() for r in rows]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join(fmt.format(*line) for line in [header, *body])
+
+
+# --- machines and baselines --------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_kind(info: dict[str, Any]) -> dict[str, Any]:
+    """What must match for times to be comparable: OS, Python, CPU model and count."""
+    return {
+        "system": info.get("system"),
+        "python": ".".join(str(info.get("python_version", "")).split(".")[:2]),
+        "machine": info.get("machine"),
+        "cpu_model": info.get("cpu_model"),
+        "cpu_count": info.get("cpu_count"),
+    }
+
+
+class BaselineError(Exception):
+    pass
+
+
+@dataclass
+class Baseline:
+    path: Path
+    entries: dict[str, dict[str, Any]]
+    machine_info: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> Baseline:
+        fix = (
+            f"restore it with `git checkout -- {path}` or record a new one with "
+            f"`{BASELINE_COMMAND}`"
+        )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise BaselineError(f"baseline {path} is not valid JSON ({err}); {fix}") from None
+        except OSError as err:
+            raise BaselineError(f"baseline {path} cannot be read ({err.strerror}); {fix}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+            raise BaselineError(f"baseline {path} has no 'benchmarks' list; {fix}")
+        entries = {}
+        for bench in data["benchmarks"]:
+            if not isinstance(bench, dict) or "fullname" not in bench or "stats" not in bench:
+                raise BaselineError(
+                    f"baseline {path} has a benchmark without fullname/stats; {fix}"
+                )
+            entries[bench["fullname"]] = bench
+        return cls(path, entries, data.get("machine_info") or {})
+
+
+def storage_path(storage: str) -> Path | None:
+    """The folder of a file:// pytest-benchmark storage (None for elasticsearch)."""
+    if "://" not in storage:
+        return Path(storage)
+    if storage.startswith("file://"):
+        return Path(storage[len("file://") :])
+    return None
+
+
+def find_baseline(storage: Path, machine_id: str, compare: str | bool) -> tuple[Path | None, bool]:
+    """(file, is from this machine id): the newest run, or run `compare`, this machine's first."""
+    pattern = "[0-9][0-9][0-9][0-9]_*.json" if compare is True else f"{compare}*.json"
+    if compare is not True and Path(str(compare)).is_file():
+        return Path(str(compare)), Path(str(compare)).parent.name == machine_id
+    own = sorted((storage / machine_id).glob(pattern))
+    if own:
+        return own[-1], True
+    others = sorted(storage.glob(f"*/{pattern}"), key=lambda p: (p.name, p.stat().st_mtime))
+    return (others[-1], False) if others else (None, False)
+
+
+# --- the plugin --------------------------------------------------------------------------------
+
+
+@dataclass
+class GateSession:
+    baseline: Baseline | None = None
+    same_machine: bool = True
+    not_applied_reason: str = ""
+    time_tolerance: float | None = None
+    rows: list[Row] = field(default_factory=list)
+    collected: set[str] = field(default_factory=set)
+    used_gate: bool = False
+
+    def baseline_entry(self, nodeid: str) -> dict[str, Any] | None:
+        return self.baseline.entries.get(nodeid) if self.baseline else None
+
+
+_SESSION = pytest.StashKey[GateSession]()
+
+
+class Gate:
+    """Per-test recorder: `gate.record(metric, value)`; checked when the test body returns."""
+
+    def __init__(self, session: GateSession, nodeid: str, benchmark: Any) -> None:
+        self.session, self.nodeid, self.benchmark = session, nodeid, benchmark
+        self.rows: list[Row] = []
+
+    def _rule(self, metric: Metric) -> tuple[Metric, float | None, bool]:
+        """(metric with any tolerance override, baseline value, whether the baseline applies)."""
+        if metric.timed and self.session.time_tolerance is not None:
+            metric = Metric(**{**asdict(metric), "rel_tol": self.session.time_tolerance})
+        entry = self.session.baseline_entry(self.nodeid)
+        baseline = entry.get("extra_info", {}).get(metric.name) if entry else None
+        applies = not (metric.timed and not self.session.same_machine)
+        return metric, baseline if applies else None, applies
+
+    def record(
+        self,
+        metric: Metric,
+        value: float,
+        *,
+        remeasure: Callable[[], float] | None = None,
+        attempts: int = 2,
+    ) -> float:
+        """Store `value` in extra_info and check it against the baseline and the bound.
+
+        With `remeasure`, a failing value is measured again up to `attempts` times and the best
+        is kept: a real regression persists, a slow stretch of a shared machine does not.
+        """
+        if not math.isfinite(value):
+            raise ValueError(f"{metric.name} is {value}; a gated metric must be finite")
+        rule, baseline, applies = self._rule(metric)
+        tried = [value]
+        while remeasure is not None and not rule.passes(value, baseline) and len(tried) <= attempts:
+            tried.append(remeasure())
+            value = min(tried) if rule.direction == "lower" else max(tried)
+        extra = self.benchmark.extra_info
+        extra[metric.name] = value
+        extra.setdefault("gates", {})[metric.name] = asdict(metric)
+        if len(tried) > 1:
+            extra[f"{metric.name}_attempts"] = tried
+        if not rule.passes(value, baseline):
+            status = "FAIL"
+        elif not applies:
+            status = "not applied"  # another machine's times say nothing; the bound still held
+        else:
+            status = "ok" if baseline is not None else "new"
+        row = Row(self.nodeid, rule, value, baseline, status)
+        self.rows.append(row)
+        self.session.rows.append(row)
+        return value
+
+    def record_time(self, metric: Metric, statistic: str = "median") -> float:
+        """Gate a statistic (seconds per call) of what the `benchmark` fixture just timed."""
+        stats = getattr(self.benchmark, "stats", None)
+        if stats is None:
+            raise RuntimeError("record_time() needs the benchmark fixture to have run first")
+        return self.record(metric, getattr(stats.stats, statistic))
+
+    def failures(self) -> list[Row]:
+        return [r for r in self.rows if r.status == "FAIL"]
+
+
+_GATE = pytest.StashKey[Gate]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mnist-bench gates", "metric gates against the stored baseline")
+    group.addoption(
+        "--gate-time-tolerance",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="override the relative tolerance of every time metric, e.g. 0.5 for +50%% "
+        "(default: each metric's own, declared beside its test)",
+    )
+    group.addoption(
+        "--gate-report",
+        metavar="PATH",
+        default=None,
+        help="write every gated metric (metric, baseline, now, status) as JSON to PATH",
+    )
+
+
+def _check_markexpr(config: pytest.Config) -> None:
+    expr = config.getoption("markexpr", "") or ""
+    known = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+    for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr):
+        if word not in ("and", "or", "not", "True", "False") and word not in known:
+            raise pytest.UsageError(
+                f"unknown marker {word!r} in -m {expr!r}; registered markers: "
+                f"{', '.join(sorted(known))} (see `pytest --markers`)"
+            )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Check -m and pick the baseline before pytest-benchmark loads it (so both use one file)."""
+    _check_markexpr(config)
+    session = GateSession(time_tolerance=config.getoption("gate_time_tolerance"))
+    config.stash[_SESSION] = session
+    compare = config.getoption("benchmark_compare", None)
+    if not compare:
+        return
+    storage = storage_path(config.getoption("benchmark_storage"))
+    if storage is None:
+        session.not_applied_reason = "metric gates need a file:// benchmark storage"
+        return
+    from pytest_benchmark.utils import get_machine_id
+
+    path, own = find_baseline(storage, get_machine_id(), compare)
+    if path is None:
+        what = "baseline" if compare is True else f"baseline matching {compare!r}"
+        raise pytest.UsageError(
+            f"--benchmark-compare found no {what} in {storage}; record one with "
+            f"`{BASELINE_COMMAND}` (or pass --benchmark-storage)"
+        )
+    try:
+        session.baseline = Baseline.load(path)
+    except BaselineError as err:
+        raise pytest.UsageError(str(err)) from None
+    config.option.benchmark_compare = str(path)  # pytest-benchmark compares the same file
+    current = machine_kind(_machine_info())
+    recorded = machine_kind(session.baseline.machine_info)
+    if current != recorded or not own:
+        session.same_machine = False
+        diff = [
+            f"{k}: {recorded.get(k)!r} here {current.get(k)!r}"
+            for k in current
+            if current[k] != recorded.get(k)
+        ]
+        session.not_applied_reason = (
+            f"time gates not applied: the baseline {path.name} was recorded on another kind of "
+            f"machine ({'; '.join(diff) or 'another machine id'}); exact, accuracy and memory "
+            "gates still ran"
+        )
+
+
+def _machine_info() -> dict[str, Any]:
+    info = {
+        "system": platform.system(),
+        "python_version": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    add_machine_info(info)
+    return info
+
+
+def add_machine_info(machine_info: dict[str, Any]) -> None:
+    """torch and torchvision versions, thread count, CPU model and count."""
+    import torch
+    import torchvision
+
+    machine_info.update(
+        torch=torch.__version__,
+        torchvision=torchvision.__version__,
+        torch_threads=torch.get_num_threads(),
+        cpu_model=cpu_model(),
+        cpu_count=os.cpu_count(),
+    )
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    add_machine_info(machine_info)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[_SESSION].collected = {item.nodeid for item in items}  # before -k/-m deselect
+
+
+@pytest.fixture
+def gate(request: pytest.FixtureRequest, benchmark: Any) -> Gate:
+    """Record gated metrics into the benchmark's extra_info and check them against the baseline."""
+    session = request.config.stash[_SESSION]
+    session.used_gate = True
+    recorder = Gate(session, request.node.nodeid, benchmark)
+    request.node.stash[_GATE] = recorder
+    return recorder
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    result = yield
+    recorder = pyfuncitem.stash.get(_GATE, None)
+    if recorder is not None and recorder.failures():
+        session = recorder.session
+        source = session.baseline.path if session.baseline else "the declared bounds"
+        pytest.fail(
+            f"{pyfuncitem.nodeid} regressed against {source}:\n"
+            f"{render_table(recorder.rows)}\n"
+            "If the change is intended, accept it: "
+            + ACCEPT_COMMAND.format(nodeid=pyfuncitem.nodeid),
+            pytrace=False,
+        )
+    return result
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session: GateSession | None = config.stash.get(_SESSION, None)
+    if session is None or not session.used_gate:
+        return
+    tr = terminalreporter
+    failed = [r for r in session.rows if r.status == "FAIL"]
+    tr.section("mnist-bench gates")
+    if session.baseline:
+        tr.write_line(f"baseline: {session.baseline.path}")
+    else:
+        tr.write_line(
+            "no baseline compared (pass --benchmark-compare): only declared bounds applied"
+        )
+    if session.not_applied_reason:
+        tr.write_line(session.not_applied_reason, yellow=True)
+    counts = {s: sum(r.status == s for r in session.rows) for s in ("ok", "new", "not applied")}
+    tr.write_line(
+        f"{len(session.rows)} metrics: {counts['ok']} ok, {len(failed)} failed, "
+        f"{counts['new']} without baseline, {counts['not applied']} not applied"
+    )
+    if failed:
+        by_test: dict[str, list[Row]] = {}
+        for row in failed:
+            by_test.setdefault(row.nodeid, []).append(row)
+        for nodeid, rows in by_test.items():
+            tr.write_line(f"\n{nodeid}", red=True, bold=True)
+            tr.write_line(render_table(rows))
+        tr.write_line(
+            f"\nAccept intended changes: {BASELINE_COMMAND} (all), or "
+            f"{ACCEPT_COMMAND.format(nodeid='NODEID')} (one test)"
+        )
+    if session.baseline and not any("::" in arg for arg in config.args):
+        # only whole modules tell which tests exist; a run of single tests cannot
+        modules = {nodeid.split("::")[0] for nodeid in session.collected}
+        stale = sorted(
+            name
+            for name in set(session.baseline.entries) - session.collected
+            if name.split("::")[0] in modules
+        )
+        if stale:
+            shown = ", ".join(stale[:3]) + (" ..." if len(stale) > 3 else "")
+            tr.write_line(
+                f"the baseline has {len(stale)} entries for tests that no longer exist "
+                f"({shown}); `{BASELINE_COMMAND}` drops them",
+                yellow=True,
+            )
+    report = config.getoption("gate_report")
+    if report:
+        from .atomic import write_text_atomic
+
+        rows = [
+            {
+                "nodeid": r.nodeid,
+                "metric": r.metric.name,
+                "direction": r.metric.direction,
+                "baseline": r.baseline,
+                "now": r.now,
+                "status": r.status,
+                "allowed": r.metric.allowed_text(r.baseline),
+            }
+            for r in session.rows
+        ]
+        write_text_atomic(report, json.dumps(rows, indent=2) + "\n")

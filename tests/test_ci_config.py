@@ -1,0 +1,108 @@
+"""CI configuration: workflows pass actionlint, every marker maps to a tox env and a CI job,
+and .ci/run runs the README's test command."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+
+
+def test_workflows_pass_actionlint() -> None:
+    actionlint = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
+    proc = subprocess.run(
+        [actionlint, *map(str, WORKFLOWS)], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def registered_markers() -> list[str]:
+    ini = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    return [m.split(":")[0] for m in ini["markers"]]
+
+
+@pytest.mark.parametrize("marker", [m for m in registered_markers() if m != "slow"])
+def test_every_benchmark_marker_maps_to_tox_and_ci(marker: str) -> None:
+    tox = (REPO / "tox.ini").read_text()
+    workflows = "\n".join(p.read_text() for p in WORKFLOWS)
+    if marker in ("gate", "full"):
+        assert re.search(rf"-m {marker}\b", tox), f"no tox env runs -m {marker}"
+        job = "tox -e bench\\b" if marker == "gate" else "tox -e bench-full"
+        assert re.search(job, workflows), f"no CI job runs the {marker} tier"
+    else:  # concern markers shard the full tier in the nightly workflow
+        matrix = re.search(r"concern: \[(.*)\]", workflows)
+        assert matrix and marker in [c.strip() for c in matrix.group(1).split(",")]
+        assert '-m "full and ${{ matrix.concern }}"' in workflows
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (REPO / "README.md").read_text()
+    quick_start = re.search(r"```bash\n(.*?)```", readme, re.S).group(1)
+    test_command = next(
+        line.split("#")[0].strip()
+        for line in quick_start.splitlines()
+        if "test" in line.split("#")[-1]
+    )
+    ci = [
+        line.strip()
+        for line in (REPO / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert test_command in ci
+
+
+def test_merge_results_joins_shards(tmp_path: Path) -> None:
+    shards = []
+    for i, name in enumerate(("a", "b")):
+        path = tmp_path / f"results-{name}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "machine_info": {"i": i},
+                    "benchmarks": [{"fullname": f"benchmarks/x.py::t[{name}]", "stats": {}}],
+                }
+            )
+        )
+        shards.append(str(path))
+    out = tmp_path / "full.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "merge_results.py"),
+            *shards,
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    merged = json.loads(out.read_text())
+    assert [b["fullname"] for b in merged["benchmarks"]] == [
+        "benchmarks/x.py::t[a]",
+        "benchmarks/x.py::t[b]",
+    ]
+    dup = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "merge_results.py"),
+            shards[0],
+            shards[0],
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dup.returncode == 2 and "appears in two shards" in dup.stderr

@@ -1,0 +1,257 @@
+"""The gates tested like features: a run of the real suite with an injected regression fails
+with the table a user reads; the same run without it passes; bad suite input gets a clear
+message. Each run is a pytest subprocess (pytester) against a baseline recorded here first."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pytest_benchmark.utils import get_machine_id
+
+from mnist_models.gates import Metric, Row, exact, higher, lower, render_table
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[1]
+COUNTS = "benchmarks/bench_counts.py::test_counts[mlp-32@28]"
+LATENCY = "benchmarks/bench_inference.py::test_latency[mlp-32@28-bs1]"
+TRAINING = "benchmarks/bench_training.py::test_training[mlp-32@28-bs64-e2]"
+MEMORY = "benchmarks/bench_memory.py::test_peak_memory[mlp-32@28]"
+ALL = [COUNTS, LATENCY, TRAINING, MEMORY]
+# Timing noise must never fail these tests: time gates get a 10x tolerance here, which the
+# injected 3 ms sleep (about 100x a 30 us forward pass) still exceeds.
+COMMON = [
+    "-p",
+    "no:cacheprovider",
+    "--gate-time-tolerance",
+    "10",
+    f"--rootdir={REPO}",
+]
+
+INJECTIONS = {
+    # a developer adds a layer to the MLP and updates its formula: same id, more parameters
+    "extra_layer": """
+from torch import nn
+from mnist_models.layers import linear_count
+from mnist_models.models.mlp import MLP, MLPConfig
+_init, _layers = MLP.__init__, MLPConfig.layers
+def __init__(self, config):
+    _init(self, config)
+    self.net.add_module("extra", nn.Linear(config.num_classes, config.num_classes))
+MLP.__init__ = __init__
+MLPConfig.layers = lambda self: _layers(self) + [linear_count("extra", 10, 10)]
+""",
+    "sleep_in_forward": """
+import time
+from mnist_models.models.mlp import MLP
+_forward = MLP.forward
+def forward(self, x):
+    time.sleep(0.003)
+    return _forward(self, x)
+MLP.forward = forward
+""",
+    "no_learning": """
+import torch
+torch.optim.Adam.step = lambda self, closure=None: None
+""",
+    "memory_hog": """
+import torch
+from mnist_models.models.mlp import MLP
+_forward = MLP.forward
+def forward(self, x):
+    hog = torch.ones(96 * 2**20)  # 384 MiB, written
+    return _forward(self, x) + 0 * hog[-1]
+MLP.forward = forward
+""",
+}
+EXPECTED = {  # (the test that must fail, lines the user reads)
+    "extra_layer": (
+        COUNTS,
+        [
+            "regressed against",
+            "params",
+            "25,450",
+            "25,560",
+            "exact",
+            "make accept TESTS='benchmarks/bench_counts.py::test_counts",
+        ],
+    ),
+    "sleep_in_forward": (LATENCY, ["latency_rel", "<= ", "x ref"]),
+    "no_learning": (TRAINING, ["accuracy", ">= ", "%", "pp"]),
+    "memory_hog": (MEMORY, ["peak_rss_increase_mib", "MiB", "<= "]),
+}
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A storage holding a baseline of the four benchmarks, recorded from the unchanged code."""
+    root = tmp_path_factory.mktemp("storage")
+    target = root / get_machine_id() / "0001_base.json"
+    target.parent.mkdir(parents=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *ALL,
+            "-m",
+            "full",
+            *COMMON,
+            f"--benchmark-json={target}",
+            "-q",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root
+
+
+def run_suite(pytester: pytest.Pytester, storage: Path, *args: str, inject: str | None = None):
+    extra = []
+    if inject:
+        # `python -m pytest` puts its working directory (pytester.path) on sys.path
+        pytester.makepyfile(**{f"inject_{inject}": INJECTIONS[inject]})
+        extra = ["-p", f"inject_{inject}"]
+    if "-m" not in args:
+        args = (*args, "-m", "full")  # the selected benchmarks include full-tier ones
+    return pytester.runpytest_subprocess(
+        *args, *COMMON, *extra, f"--benchmark-storage=file://{storage}", timeout=600
+    )
+
+
+def nodeids(*ids: str) -> list[str]:
+    return [str(REPO / i) for i in ids]
+
+
+def test_unchanged_code_passes_every_gate(pytester: pytest.Pytester, storage: Path) -> None:
+    result = run_suite(pytester, storage, *nodeids(*ALL), "--benchmark-compare")
+    out = result.stdout.str()
+    assert result.ret == 0, out[-4000:]
+    assert "0 failed" in out and "4 passed" in out
+
+
+@pytest.mark.parametrize("injection", sorted(INJECTIONS))
+def test_injected_regression_fails_with_a_table(
+    pytester: pytest.Pytester, storage: Path, injection: str
+) -> None:
+    failing, lines = EXPECTED[injection]
+    result = run_suite(
+        pytester, storage, *nodeids(failing), "--benchmark-compare", inject=injection
+    )
+    out = result.stdout.str()
+    assert result.ret == 1, out[-4000:]
+    assert f"{failing} regressed against" in out
+    assert "metric" in out and "baseline" in out and "change" in out and "allowed" in out
+    for line in lines:
+        assert line in out, (line, out[-4000:])
+    assert "Traceback" not in out
+
+
+def test_no_baseline_is_a_clear_usage_error(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    result = run_suite(pytester, tmp_path, *nodeids(COUNTS), "--benchmark-compare")
+    err = result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--benchmark-compare found no baseline" in err and "make baseline" in err
+    assert "Traceback" not in err + result.stdout.str()
+
+
+def test_corrupted_baseline_is_a_clear_usage_error(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    bad = tmp_path / get_machine_id() / "0001_bad.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text('{"benchmarks": [{"fullname": "x"')
+    result = run_suite(pytester, tmp_path, *nodeids(COUNTS), "--benchmark-compare")
+    err = result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "is not valid JSON" in err and "git checkout --" in err
+    assert "Traceback" not in err + result.stdout.str()
+
+
+def test_baseline_entries_for_removed_models_are_reported(
+    pytester: pytest.Pytester, storage: Path, tmp_path: Path
+) -> None:
+    data = json.loads(next(storage.glob("*/*.json")).read_text())
+    ghost = dict(
+        data["benchmarks"][0], fullname="benchmarks/bench_counts.py::test_counts[mlp-gone]"
+    )
+    data["benchmarks"].append(ghost)
+    target = tmp_path / get_machine_id() / "0001_base.json"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps(data))
+    # the whole module is collected (then -k narrows it), so its missing tests are known
+    result = run_suite(
+        pytester,
+        tmp_path,
+        str(REPO / "benchmarks" / "bench_counts.py"),
+        "-k",
+        "mlp-32",
+        "--benchmark-compare",
+    )
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines(["*1 entries for tests that no longer exist*mlp-gone*"])
+
+
+def test_baseline_from_another_machine_skips_time_gates_only(
+    pytester: pytest.Pytester, storage: Path
+) -> None:
+    data = json.loads(next(storage.glob("*/*.json")).read_text())
+    data["machine_info"]["cpu_model"] = "Some Other CPU 9000"
+    # under the working directory: pytest-benchmark's machine_info warning calls
+    # Path.relative_to(cwd) on the storage and crashes for one outside it
+    store = pytester.path / "store"
+    target = store / get_machine_id() / "0001_base.json"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps(data))
+    result = run_suite(
+        pytester, store, *nodeids(COUNTS, LATENCY), "--benchmark-compare", inject="extra_layer"
+    )
+    out = result.stdout.str()
+    assert "time gates not applied" in out and "Some Other CPU 9000" in out
+    assert f"{COUNTS} regressed against" in out  # exact gates still ran and failed
+    assert f"{LATENCY} regressed" not in out
+    assert "1 not applied" in out
+
+
+def test_unknown_marker_is_a_clear_usage_error(pytester: pytest.Pytester, storage: Path) -> None:
+    result = run_suite(pytester, storage, str(REPO / "benchmarks"), "-m", "fulll")
+    err = result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown marker 'fulll'" in err and "registered markers" in err
+
+
+# --- the rules themselves, without a subprocess ---------------------------------------------
+
+
+def test_higher_with_floor_and_tolerance() -> None:
+    acc = higher("accuracy", abs_tol=0.005, floor=0.96, unit="%")
+    assert acc.limit(0.98) == pytest.approx(0.975) and acc.limit(0.962) == 0.96
+    assert acc.passes(0.976, 0.98) and not acc.passes(0.974, 0.98)
+    assert not acc.passes(0.95, None) and acc.passes(0.97, None)
+    assert acc.change_text(0.97, 0.98) == "-1.00pp" and acc.format(0.9712) == "97.12%"
+
+
+def test_lower_relative_and_absolute_tolerance() -> None:
+    mem = lower("peak", rel_tol=0.25, abs_tol=16.0, unit="MiB")
+    assert mem.limit(10.0) == 26.0 and mem.limit(100.0) == 125.0
+    assert mem.passes(25.9, 10.0) and not mem.passes(126.0, 100.0)
+
+
+def test_exact_fails_on_any_change_and_table_renders() -> None:
+    params = exact("params")
+    assert params.passes(5, 5) and not params.passes(6, 5) and params.passes(6, None)
+    table = render_table([Row("n", params, 815_130, 814_090, "FAIL")])
+    assert table.splitlines()[0].split() == ["metric", "baseline", "now", "change", "allowed"]
+    assert table.splitlines()[1].split() == ["params", "814,090", "815,130", "+0.1%", "exact"]
+
+
+def test_metric_rejects_unknown_direction() -> None:
+    with pytest.raises(ValueError, match="direction"):
+        Metric("x", "sideways")
