@@ -3,7 +3,11 @@
     python benchmarks/baseline.py                      # the gate tier
     python benchmarks/baseline.py -m full              # the whole grid
     python benchmarks/baseline.py 'benchmarks/bench_counts.py::test_counts[mlp-32@28]'
-    python benchmarks/baseline.py --from-json results.json   # a finished run (e.g. CI's)
+    python benchmarks/baseline.py --from-json a.json b.json c.json   # finished runs
+
+Several runs of the same code make a steadier baseline than one: for each benchmark the run
+whose timed metric is the median is kept (one run alone can be a lucky fast one); metrics that
+are exact (counts) must agree between the runs.
 
 Runs the selected benchmarks without comparing (declared bounds such as accuracy floors still
 apply), then merges their results into benchmarks/baselines/<machine id>/0001_baseline.json:
@@ -93,13 +97,42 @@ def run_benchmarks(argv: list[str]) -> dict | None:
         return json.loads(out.read_text())
 
 
+def median_run(runs: list[dict]) -> dict:
+    """One run: per benchmark, the entry at the median of its first measured (non-exact) metric,
+    timed metrics first; exact metrics must agree between the runs."""
+    by_name = [{b["fullname"]: b for b in run["benchmarks"]} for run in runs]
+    chosen = []
+    for name, first in by_name[0].items():
+        entries = [run[name] for run in by_name if name in run]
+        gates = first.get("extra_info", {}).get("gates", {})
+        exact = [m for m, spec in gates.items() if spec.get("direction") == "exact"]
+        measured = sorted(
+            (m for m in gates if m not in exact), key=lambda m: not gates[m].get("timed")
+        )
+        for metric in exact:
+            values = {json.dumps(e["extra_info"].get(metric)) for e in entries}
+            if len(values) > 1:
+                raise ValueError(
+                    f"{name}: {metric} differs between the runs ({values}); "
+                    "were they made from the same code?"
+                )
+        if measured:
+            entries.sort(key=lambda e: e["extra_info"][measured[0]])
+        chosen.append(entries[(len(entries) - 1) // 2])
+    return {**runs[-1], "benchmarks": chosen}
+
+
 def main(argv: list[str]) -> int:
     target = BASELINES / get_machine_id() / BASELINE_NAME
     if argv[:1] == ["--from-json"]:
-        if len(argv) != 2:
-            print("usage: baseline.py --from-json RESULTS.json", file=sys.stderr)
+        if len(argv) < 2:
+            print("usage: baseline.py --from-json RESULTS.json [MORE.json ...]", file=sys.stderr)
             return 2
-        new = json.loads(Path(argv[1]).read_text())
+        try:
+            new = median_run([json.loads(Path(f).read_text()) for f in argv[1:]])
+        except (OSError, ValueError, KeyError) as err:
+            print(f"baseline not saved: {err}", file=sys.stderr)
+            return 2
     else:
         new = run_benchmarks(argv)
         if new is None:

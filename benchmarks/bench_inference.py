@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from benchmarks.grid import BATCH_SIZES, Case, architecture_cases
+from mnist_models import get_model
 from mnist_models.calibration import REFERENCE_ID, reference_seconds
 from mnist_models.gates import lower
 from mnist_models.metrics import example_input, measure_latency, percentiles
@@ -44,7 +45,7 @@ def _params() -> list:
 )
 @pytest.mark.parametrize("case, batch_size", _params())
 def test_latency(case: Case, batch_size: int, benchmark, gate) -> None:
-    model = case.config.build().eval()
+    model = get_model(case.model, case.res, seed=0).eval()
     x = example_input(case.input_shape, batch_size)
     before = reference_seconds(THREADS)
     with num_threads(THREADS), torch.inference_mode():
@@ -69,10 +70,14 @@ def test_latency(case: Case, batch_size: int, benchmark, gate) -> None:
         reference=REFERENCE_ID,
     )
 
-    def remeasure() -> float:  # a fresh measurement between fresh references, same settings
+    def remeasure() -> float:
+        # A fresh model and input (same seed, new allocations) between fresh references: a
+        # slowdown tied to one unlucky placement in memory must not be confirmed by re-timing
+        # the same tensors.
+        fresh = get_model(case.model, case.res, seed=0).eval()
         ref = reference_seconds(THREADS)
         stats = measure_latency(
-            model,
+            fresh,
             case.input_shape,
             batch_size,
             warmup=20,

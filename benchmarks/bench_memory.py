@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.grid import GATE_TRAINING, Case, architecture_cases
+from mnist_models import get_model
 from mnist_models.gates import lower
 from mnist_models.metrics import example_input, peak_memory
 from mnist_models.train import num_threads
@@ -33,7 +34,7 @@ def _params() -> list:
 @pytest.mark.benchmark(group="memory")
 @pytest.mark.parametrize("case", _params())
 def test_peak_memory(case: Case, benchmark, gate) -> None:
-    model = case.config.build()
+    model = get_model(case.model, case.res, seed=0)
     optimizer = torch.optim.Adam(model.parameters(), fused=True)
     x = example_input(case.input_shape, BATCH_SIZE)
     y = torch.arange(BATCH_SIZE) % 10

@@ -25,12 +25,13 @@ EPOCHS = 2
 BATCH_SIZE = 64
 THREADS = 2
 SEED = 0
-# Absolute floors: the issue's promises, and the studies' results less a margin.
+# Absolute floors at seed 0: the promises for mlp-1024 and lenet5; for the others about the
+# mean less 4 standard deviations over 5 seeds (accuracy_spread.json).
 FLOORS = {
     "mlp-1024@28": 0.967,
     "lenet5@28": 0.980,
     "mlp-128@28": 0.955,
-    "mlp-512x3@28": 0.965,
+    "mlp-512x3@28": 0.960,
     "cnn9@pad:32": 0.970,
 }
 DEFAULT_FLOOR = 0.50  # every config of the grid must at least learn

@@ -55,6 +55,9 @@ def test_count_writes_output_atomically(capsys: pytest.CaptureFixture[str], tmp_
     assert code == 0 and "lenet5@28" in out
     assert json.loads(target.read_text())["params"] == 44_426
     assert [p.name for p in tmp_path.iterdir()] == ["count.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 @pytest.mark.parametrize(

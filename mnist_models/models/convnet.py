@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers import LayerCount, conv_count, conv_out_size, linear_count, pool_count, totals
+from ..layers import LayerCount, conv_count, conv_out_size, linear_count, pool_count
 from ..resolution import Resolution
-from .common import ACTIVATIONS, POOLINGS, check_choice, check_range
+from .common import ACTIVATIONS, POOLINGS, LayerTotals, check_choice, check_range
 
 MAX_STAGES = 8
 MAX_CHANNELS = 4096
@@ -65,7 +65,7 @@ LAYOUTS: dict[str, Layout] = {
 
 
 @dataclass(frozen=True)
-class ConvNetConfig:
+class ConvNetConfig(LayerTotals):
     """Stages of conv+pool, then Linear layers of widths `head`, then num_classes outputs."""
 
     stages: tuple[ConvStage, ...]
@@ -157,14 +157,6 @@ class ConvNetConfig:
         widths = (channels * size * size, *self.head, self.num_classes)
         out += [linear_count(f"fc{i}", a, b) for i, (a, b) in enumerate(pairwise(widths), 1)]
         return out
-
-    @property
-    def params(self) -> int:
-        return totals(self.layers())[0]
-
-    @property
-    def macs(self) -> int:
-        return totals(self.layers())[1]
 
     def build(self) -> ConvNet:
         return ConvNet(self)

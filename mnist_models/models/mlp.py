@@ -9,16 +9,16 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from ..layers import LayerCount, linear_count, totals
+from ..layers import LayerCount, linear_count
 from ..resolution import Resolution
-from .common import ACTIVATIONS, check_choice, check_range
+from .common import ACTIVATIONS, LayerTotals, check_choice, check_range
 
 MAX_WIDTH = 65536
 MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
-class MLPConfig:
+class MLPConfig(LayerTotals):
     """Flatten -> (Linear -> activation) per hidden width -> Linear(num_classes)."""
 
     hidden: tuple[int, ...]
@@ -58,14 +58,6 @@ class MLPConfig:
             linear_count(f"fc{i}", fan_in, fan_out)
             for i, (fan_in, fan_out) in enumerate(pairwise(sizes), start=1)
         ]
-
-    @property
-    def params(self) -> int:
-        return totals(self.layers())[0]
-
-    @property
-    def macs(self) -> int:
-        return totals(self.layers())[1]
 
     def build(self) -> MLP:
         return MLP(self)
