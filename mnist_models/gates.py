@@ -315,13 +315,6 @@ class Gate:
         self.session.rows.append(row)
         return value
 
-    def record_time(self, metric: Metric, statistic: str = "median") -> float:
-        """Gate a statistic (seconds per call) of what the `benchmark` fixture just timed."""
-        stats = getattr(self.benchmark, "stats", None)
-        if stats is None:
-            raise RuntimeError("record_time() needs the benchmark fixture to have run first")
-        return self.record(metric, getattr(stats.stats, statistic))
-
     def failures(self) -> list[Row]:
         return [r for r in self.rows if r.status == "FAIL"]
 
