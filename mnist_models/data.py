@@ -33,7 +33,6 @@ MD5 = {
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel statistics, the tutorials' Normalize
-TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
 
 
 def default_root() -> Path:

@@ -54,6 +54,17 @@ def forward(self, x):
     return _forward(self, x)
 MLP.forward = forward
 """,
+    # only while training: the training-time gate, not the latency one, must catch it
+    "slow_training": """
+import time
+from mnist_models.models.mlp import MLP
+_forward = MLP.forward
+def forward(self, x):
+    if self.training:
+        time.sleep(0.005)
+    return _forward(self, x)
+MLP.forward = forward
+""",
     "no_learning": """
 import torch
 torch.optim.Adam.step = lambda self, closure=None: None
@@ -82,6 +93,7 @@ EXPECTED = {  # (the test that must fail, lines the user reads)
     ),
     "sleep_in_forward": (LATENCY, ["latency_rel", "<= ", "x ref"]),
     "no_learning": (TRAINING, ["accuracy", ">= ", "%", "pp"]),
+    "slow_training": (TRAINING, ["epoch_rel", "x ref", "<= "]),
     "memory_hog": (MEMORY, ["peak_rss_increase_mib", "MiB", "<= "]),
 }
 
@@ -113,12 +125,18 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+# The shipped time tolerance, not COMMON's 10x: 750 sleeps of 5 ms make an epoch of mlp-32
+# about 7x longer, far past +100% but not past +1000%.
+OPTIONS = {"slow_training": ["--gate-time-tolerance", "1.0"]}
+
+
 def run_suite(pytester: pytest.Pytester, storage: Path, *args: str, inject: str | None = None):
     extra = []
     if inject:
+        extra += OPTIONS.get(inject, [])  # after COMMON: the last --gate-time-tolerance wins
         # `python -m pytest` puts its working directory (pytester.path) on sys.path
         pytester.makepyfile(**{f"inject_{inject}": INJECTIONS[inject]})
-        extra = ["-p", f"inject_{inject}"]
+        extra += ["-p", f"inject_{inject}"]
     if "-m" not in args:
         args = (*args, "-m", "full")  # the selected benchmarks include full-tier ones
     return pytester.runpytest_subprocess(
