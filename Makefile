@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: test bench bench-full baseline accept data env lint clean
+.PHONY: test bench bench-full compare baseline accept data env lint clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ bench: data
 
 bench-full: data
 	$(BIN)/python -m pytest benchmarks -m full --benchmark-compare $(PYTEST_ARGS)
+
+# Latency of the working tree against a revision, timed alternately (mnist-models compare).
+BASE ?= main
+compare: env
+	$(BIN)/mnist-models compare --baseline $(BASE) $(ARGS)
 
 # After an intended change: re-record the gate tier's baseline (or TESTS=... only), then commit.
 baseline: data

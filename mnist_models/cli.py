@@ -207,6 +207,79 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas, got {text!r}"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected integers >= 1, got {text!r}")
+    return values
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import mnist_models
+
+    from .abtest import ABSettings
+    from .compare import Side, compare_sides, render
+    from .revision import load_revision, package_changed, repo_root
+
+    _check_output(args)
+    defaults = ABSettings()
+    settings = ABSettings(
+        threads=args.threads,
+        seconds=args.seconds,
+        min_effect={**defaults.min_effect, "p50": args.min_effect},
+    )
+    repo = repo_root()
+    base_pkg = load_revision(args.baseline, repo)
+    baseline = Side(base_pkg, f"{args.baseline} ({base_pkg.__revision__[:10]})")
+    if args.head:
+        head_pkg = load_revision(args.head, repo)
+        candidate = Side(head_pkg, f"{args.head} ({head_pkg.__revision__[:10]})")
+    else:
+        state = "with uncommitted changes" if package_changed("HEAD", repo) else "clean"
+        candidate = Side(mnist_models, f"working tree ({state})")
+    progress = not args.json and sys.stderr.isatty()
+
+    def on_result(label: str, result: object) -> None:
+        if progress:
+            print(f"  timed {label}", file=sys.stderr)
+
+    results = compare_sides(
+        baseline, candidate, args.models, args.batch_sizes, settings, on_result=on_result
+    )
+    payload = {
+        "baseline": {"rev": args.baseline, "commit": base_pkg.__revision__},
+        "candidate": candidate.name,
+        "settings": {
+            "threads": settings.threads,
+            "seconds": settings.seconds,
+            "block_s": settings.block_s,
+            "confidence": settings.confidence,
+            "min_effect": settings.min_effect,
+        },
+        "results": [
+            {"label": label, **(r.as_dict() if r else {"verdict": "new"})} for label, r in results
+        ],
+        "failed": [label for label, r in results if r is not None and r.failed],
+    }
+    _emit(args, payload, render(results, baseline, candidate, settings))
+    return 1 if payload["failed"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .metrics import GRID_G_PER_KWH, WATTS_PER_CORE
 
@@ -259,6 +332,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watts-per-core", type=float, default=WATTS_PER_CORE)
     p.add_argument("--grid-intensity", type=float, default=GRID_G_PER_KWH, help="gCO2e per kWh")
     p.set_defaults(func=cmd_run)
+
+    from .compare import DEFAULT_BATCH_SIZES, DEFAULT_MODELS
+
+    p = sub.add_parser(
+        "compare",
+        help="A/B latency of a git revision's models against the working tree, interleaved",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Exit status 1 when a model got slower (significant and above the minimum "
+        "effect), 0 otherwise, 2 on bad input.",
+    )
+    p.add_argument("--baseline", required=True, help="git revision to compare against, e.g. main")
+    p.add_argument("--head", default=None, help="a second revision instead of the working tree")
+    p.add_argument(
+        "--models",
+        type=lambda t: [m for m in t.split(",") if m.strip()],
+        default=list(DEFAULT_MODELS),
+        help="comma-separated model ids, optionally with @resolution",
+    )
+    p.add_argument("--batch-sizes", type=_int_list, default=list(DEFAULT_BATCH_SIZES))
+    p.add_argument("--seconds", type=_positive_float, default=2.0, help="timing per row")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--min-effect",
+        type=_positive_float,
+        default=0.05,
+        help="smallest p50 slowdown that fails (0.05 = 5%%); tails have their own",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-o", "--output", help="also write the JSON object to this file")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -1,0 +1,337 @@
+"""Measure the latency gate itself: false alarms, power, and the settings it was built on.
+
+    python -m benchmarks.gate_quality                   # all parts, about 12 minutes
+    python -m benchmarks.gate_quality --readme README.md  # and rewrite the README's table
+
+Every comparison times the committed package (HEAD, imported by revision.py, as
+`mnist-models compare --baseline HEAD` does) against the working tree's, which must not differ
+from it. Conditions: unchanged code with the machine idle, unchanged code with one core kept
+busy by another process, and the candidate slowed by extra arithmetic worth 10%, 20% and 50% of
+its own time (abtest.ProportionalSlowdown). Each comparison is decided twice: by the
+interleaved A/B rule (abtest.decide) and by the rule of plain `--benchmark-compare-fail`
+(ratio of the medians of A timed, then B timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import mnist_models
+from mnist_models.abtest import (
+    ABSettings,
+    ProportionalSlowdown,
+    decide,
+    time_interleaved,
+    time_sequential,
+)
+from mnist_models.atomic import check_writable, write_text_atomic
+from mnist_models.errors import ConfigError
+from mnist_models.gates import cpu_model
+from mnist_models.metrics import example_input
+from mnist_models.revision import load_revision, package_changed, repo_root
+from mnist_models.train import num_threads
+
+# Comparisons rotate over these (model, batch size): small and large, MLP and CNN.
+CASES = (("mlp-1024", 1), ("lenet5", 1), ("cnn9", 1), ("mlp-512x3", 64))
+CONDITIONS = (
+    ("unchanged, idle", 0.0, False),
+    ("unchanged, one core busy", 0.0, True),
+    ("+10% work", 0.10, False),
+    ("+20% work", 0.20, False),
+    ("+50% work", 0.50, False),
+)
+README_START = "<!-- gate-quality:start -->"
+README_END = "<!-- gate-quality:end -->"
+
+
+@contextmanager
+def busy_core(enabled: bool) -> Iterator[None]:
+    """Keep one core busy with a spinning process for the duration."""
+    if not enabled:
+        yield
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _sides(case: tuple[str, int], base_pkg, fraction: float, threads: int):
+    model_id, bs = case
+    model_a = base_pkg.get_model(model_id, seed=0).eval()
+    model_b = mnist_models.get_model(model_id, seed=0).eval()
+    config, res = mnist_models.get_config(model_id)
+    x = example_input((1, res.size, res.size), bs)
+    if fraction:
+        model_b = ProportionalSlowdown(model_b, x, fraction, threads=threads)
+    return (lambda: model_a(x)), (lambda: model_b(x))
+
+
+def one_comparison(case: tuple[str, int], base_pkg, fraction: float, settings: ABSettings) -> dict:
+    """Both rules on one fresh pair of models: A/B verdict and estimate, plain ratio."""
+    fa, fb = _sides(case, base_pkg, fraction, settings.threads)
+    a, b = time_interleaved(fa, fb, settings)
+    result = decide(a, b, settings, label=f"{case[0]} bs{case[1]}", batch_size=case[1])
+    seq_a, seq_b = time_sequential(fa, fb, a.size, settings)
+    est = result.estimates
+    return {
+        "case": result.label,
+        "failed": result.failed,
+        "verdict_by": [m for m, e in est.items() if e.verdict == "slower"],
+        "p50": [est["p50"].ratio, est["p50"].low, est["p50"].high],
+        "p90": [est["p90"].ratio, est["p90"].low, est["p90"].high],
+        "p99": [est["p99"].ratio, est["p99"].low, est["p99"].high],
+        "pairs": result.pairs,
+        "calls_per_block": result.calls_per_block,
+        "plain_ratio": seq_b / seq_a,
+    }
+
+
+def run_conditions(base_pkg, settings: ABSettings, n: int, log: Callable[[str], None]) -> dict:
+    out = {}
+    for name, fraction, busy in CONDITIONS:
+        rows = []
+        with busy_core(busy):
+            for i in range(n):
+                rows.append(one_comparison(CASES[i % len(CASES)], base_pkg, fraction, settings))
+                log(
+                    f"{name:<26} {i + 1:>2}/{n} {rows[-1]['case']:<16} "
+                    f"p50 {100 * (rows[-1]['p50'][0] - 1):+6.1f}%  "
+                    f"plain {100 * (rows[-1]['plain_ratio'] - 1):+6.1f}%  "
+                    f"{'FAIL' if rows[-1]['failed'] else 'ok'}"
+                )
+        out[name] = {"fraction": fraction, "busy": busy, "rows": rows}
+    return out
+
+
+def warmup_profile(settings: ABSettings) -> dict:
+    """Calls until a fresh model's running median settles within 5% of its steady median."""
+    out = {}
+    for model_id, bs in CASES:
+        model = mnist_models.get_model(model_id, seed=0).eval()
+        _, res = mnist_models.get_config(model_id)
+        x = example_input((1, res.size, res.size), bs)
+        times = []
+        with num_threads(settings.threads), torch.inference_mode():
+            for _ in range(300):
+                start = time.perf_counter_ns()
+                model(x)
+                times.append(time.perf_counter_ns() - start)
+        steady = statistics.median(times[150:])
+        settled = next(
+            (
+                i
+                for i in range(0, 150, 5)
+                if abs(statistics.median(times[i : i + 10]) / steady - 1) < 0.05
+            ),
+            150,
+        )
+        out[f"{model_id} bs{bs}"] = {
+            "first_call_x_steady": times[0] / steady,
+            "calls_to_settle": settled,
+            "steady_us": steady / 1e3,
+        }
+    return out
+
+
+def design_sweep(base_pkg, settings: ABSettings, n: int, log: Callable[[str], None]) -> dict:
+    """Interval width of the p50/p90 ratio for unchanged code, by threads, load and seconds."""
+    out: dict[str, dict] = {}
+    variants = [
+        (f"threads={t}, {'one core busy' if busy else 'idle'}, {s:g} s", t, busy, s)
+        for t, busy, s in (
+            (1, False, 2.0),
+            (2, False, 2.0),
+            (1, True, 2.0),
+            (2, True, 2.0),
+            (1, False, 0.5),
+            (1, False, 1.0),
+            (1, False, 4.0),
+        )
+    ]
+    for name, threads, busy, seconds in variants:
+        cfg = dataclasses.replace(settings, threads=threads, seconds=seconds)
+        rows = []
+        with busy_core(busy):
+            for i in range(n):
+                rows.append(one_comparison(CASES[i % len(CASES)], base_pkg, 0.0, cfg))
+        out[name] = {
+            "p50_halfwidth": statistics.median((r["p50"][2] - r["p50"][1]) / 2 for r in rows),
+            "p90_halfwidth": statistics.median((r["p90"][2] - r["p90"][1]) / 2 for r in rows),
+            "worst_p50": max(abs(r["p50"][0] - 1) for r in rows),
+            "failed": sum(r["failed"] for r in rows),
+            "n": n,
+        }
+        log(
+            f"design {name:<32} p50 ±{100 * out[name]['p50_halfwidth']:.1f}%  "
+            f"p90 ±{100 * out[name]['p90_halfwidth']:.1f}%"
+        )
+    return out
+
+
+def summarise(conditions: dict) -> dict:
+    """Failures per condition for the A/B rule, and the plain rule at the threshold it needs."""
+    null = [r for c in conditions.values() if c["fraction"] == 0 for r in c["rows"]]
+    # The smallest whole-percent threshold with no false alarm in either unchanged condition.
+    needed = max(0.0, max(r["plain_ratio"] - 1 for r in null))
+    threshold = (np.floor(needed * 100) + 1) / 100
+    table = {}
+    for name, c in conditions.items():
+        rows = c["rows"]
+        table[name] = {
+            "n": len(rows),
+            "ab_failed": sum(r["failed"] for r in rows),
+            "ab_median_change": statistics.median(r["p50"][0] - 1 for r in rows),
+            "ab_median_halfwidth": statistics.median((r["p50"][2] - r["p50"][1]) / 2 for r in rows),
+            "plain_failed_at_needed": sum(r["plain_ratio"] - 1 > threshold for r in rows),
+            "plain_failed_at_5pct": sum(r["plain_ratio"] - 1 > 0.05 for r in rows),
+            "plain_worst_change": max(abs(r["plain_ratio"] - 1) for r in rows),
+        }
+    return {"plain_threshold_needed": float(threshold), "conditions": table}
+
+
+def render_markdown(report: dict) -> str:
+    s = report["summary"]
+    settings = report["settings"]
+    thr = 100 * s["plain_threshold_needed"]
+    lines = [
+        f"Measured by `python -m benchmarks.gate_quality` on {report['machine']['cpu_model']} "
+        f"({report['machine']['cpu_count']} cores), torch {report['machine']['torch']}, "
+        f"{report['date']}; {report['n']} comparisons per condition rotating over "
+        + ", ".join(f"{m} bs{b}" for m, b in CASES)
+        + f"; {settings['threads']} thread, {settings['seconds']:g} s of timing per comparison.",
+        "",
+        "| condition | A/B gate: failed | A/B: median p50 change (median ±half-interval) "
+        f"| plain `--benchmark-compare-fail=median:{thr:g}%`: failed "
+        "| plain at 5%: failed | plain: worst change |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in s["conditions"].items():
+        n = row["n"]
+        lines.append(
+            f"| {name} | {row['ab_failed']}/{n} | {100 * row['ab_median_change']:+.1f}% "
+            f"(±{100 * row['ab_median_halfwidth']:.1f}%) | {row['plain_failed_at_needed']}/{n} "
+            f"| {row['plain_failed_at_5pct']}/{n} | {100 * row['plain_worst_change']:.1f}% |"
+        )
+    lines += [
+        "",
+        f"Plain comparison needs a {thr:g}% threshold for no false alarm here, timing A then B "
+        "in one session; between two separate runs its noise is far larger (README, run record).",
+    ]
+    if report.get("design"):
+        lines += [
+            "",
+            "| design variant (unchanged code) | p50 ±half-interval | p90 ±half-interval "
+            "| worst p50 change | failed |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in report["design"].items():
+            lines.append(
+                f"| {name} | ±{100 * row['p50_halfwidth']:.1f}% "
+                f"| ±{100 * row['p90_halfwidth']:.1f}% "
+                f"| {100 * row['worst_p50']:.1f}% | {row['failed']}/{row['n']} |"
+            )
+    if report.get("warmup"):
+        lines += [
+            "",
+            "| warm-up, fresh model | first call / steady | calls until within 5% | steady us |",
+            "|---|---|---|---|",
+        ]
+        for name, row in report["warmup"].items():
+            lines.append(
+                f"| {name} | {row['first_call_x_steady']:.1f}x | {row['calls_to_settle']} "
+                f"| {row['steady_us']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def update_readme(path: Path, table: str) -> None:
+    text = path.read_text()
+    if README_START not in text or README_END not in text:
+        raise ConfigError(f"{path} has no {README_START} ... {README_END} section to replace")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    write_text_atomic(path, f"{head}{README_START}\n{table}\n{README_END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--comparisons", type=int, default=20, help="per condition")
+    parser.add_argument("--seconds", type=float, default=ABSettings().seconds)
+    parser.add_argument(
+        "--design-comparisons", type=int, default=8, help="0 skips the design sweep"
+    )
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/gate_quality.json"))
+    parser.add_argument("--readme", type=Path, default=None, help="rewrite this README's table")
+    args = parser.parse_args(argv)
+    try:
+        check_writable(args.out)
+        if args.comparisons < 1:
+            raise ConfigError(f"--comparisons must be >= 1, got {args.comparisons}")
+        repo = repo_root(Path(__file__).parent)
+        if package_changed("HEAD", repo):
+            raise ConfigError(
+                "mnist_models/ differs from HEAD: commit or stash first, so that 'unchanged' "
+                "compares the same code"
+            )
+        base_pkg = load_revision("HEAD", repo)
+    except ConfigError as err:
+        print(f"gate_quality: error: {err}", file=sys.stderr)
+        return 2
+    settings = ABSettings(seconds=args.seconds)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    started = time.time()
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {
+            "cpu_model": cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+        "settings": {
+            "threads": settings.threads,
+            "seconds": settings.seconds,
+            "block_s": settings.block_s,
+            "confidence": settings.confidence,
+            "min_effect": settings.min_effect,
+        },
+        "n": args.comparisons,
+        "warmup": warmup_profile(settings),
+    }
+    if args.design_comparisons:
+        report["design"] = design_sweep(base_pkg, settings, args.design_comparisons, log)
+    report["conditions"] = run_conditions(base_pkg, settings, args.comparisons, log)
+    report["summary"] = summarise(report["conditions"])
+    report["wall_s"] = time.time() - started
+    write_text_atomic(args.out, json.dumps(report, indent=2) + "\n")
+    table = render_markdown(report)
+    print(table)
+    if args.readme:
+        update_readme(args.readme, table)
+    log(f"wrote {args.out} in {report['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""`mnist-models compare`: the latency of two versions of the models, timed alternately.
+
+The baseline revision's package is imported beside the current one (revision.py); for each
+model and batch size both versions run on one input tensor, in alternating blocks
+(abtest.py), and the change of p50/p90/p99 is reported with its interval and a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+from .abtest import METRICS, ABResult, ABSettings, compare_callables
+from .errors import ConfigError
+
+# The gate tier's representative models (benchmarks/grid.py GATE_TRAINING), at batch 1 and 64.
+DEFAULT_MODELS = ("mlp-128", "mlp-1024", "mlp-512x3", "lenet5", "cnn9")
+DEFAULT_BATCH_SIZES = (1, 64)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One version of the package under comparison, and how to name it in reports."""
+
+    package: ModuleType
+    name: str
+
+
+def split_run_id(text: str) -> tuple[str, str | None]:
+    """`mlp-1024@resize:14` -> ("mlp-1024", "resize:14"); `lenet5` -> ("lenet5", None)."""
+    model, _, res = text.strip().partition("@")
+    if not model:
+        raise ConfigError(f"empty model id in {text!r}; give ids such as mlp-1024 or lenet5@28")
+    return model, (res or None)
+
+
+def _build(side: Side, model_id: str, resolution: str | None) -> object | None:
+    """The side's model, or None when that version does not know the id (a new model)."""
+    errors = getattr(side.package, "MnistBenchError", ConfigError)
+    try:
+        return side.package.get_model(model_id, resolution, seed=0).eval()
+    except errors:
+        return None
+
+
+def compare_sides(
+    baseline: Side,
+    candidate: Side,
+    models: Sequence[str],
+    batch_sizes: Sequence[int],
+    settings: ABSettings,
+    *,
+    wrap: Callable[[object, object], object] | None = None,
+    on_result: Callable[[str, ABResult | None], None] | None = None,
+) -> list[tuple[str, ABResult | None]]:
+    """(run id and batch, result) per model and batch size; None where the baseline lacks the
+    model. `wrap(model, x)` may replace the candidate's model (gate_quality's injected work)."""
+    from .metrics import example_input
+    from .registry import get_config, run_id
+
+    cases = []
+    for text in models:  # validate every id before any timing starts
+        model_id, resolution = split_run_id(text)
+        config, res = get_config(model_id, resolution)
+        cases.append((model_id, resolution, run_id(config, res), (1, res.size, res.size)))
+    for bs in batch_sizes:
+        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+            raise ConfigError(f"batch sizes must be integers >= 1, got {bs!r}")
+    results: list[tuple[str, ABResult | None]] = []
+    for model_id, resolution, rid, shape in cases:
+        model_b = _build(candidate, model_id, resolution)
+        model_a = _build(baseline, model_id, resolution)
+        if model_b is None:
+            raise ConfigError(f"{candidate.name} cannot build {rid}")
+        for bs in batch_sizes:
+            label = f"{rid} bs{bs}"
+            if model_a is None:
+                results.append((label, None))
+                if on_result:
+                    on_result(label, None)
+                continue
+            x = example_input(shape, bs)
+            timed_b = wrap(model_b, x) if wrap else model_b
+            result = compare_callables(
+                lambda: model_a(x),  # noqa: B023 - used before the loop moves on
+                lambda: timed_b(x),  # noqa: B023
+                settings,
+                label=label,
+                batch_size=bs,
+            )
+            results.append((label, result))
+            if on_result:
+                on_result(label, result)
+    return results
+
+
+def render(
+    results: Iterable[tuple[str, ABResult | None]],
+    baseline: Side,
+    candidate: Side,
+    settings: ABSettings,
+) -> str:
+    """The comparison table and the rule that produced its verdicts."""
+    results = list(results)
+    width = max([len(label) for label, _ in results] + [10])
+    header = (
+        f"{'model':<{width}}  {'base p50 us':>11}  {'p50 change [95% CI]':>25}  "
+        f"{'p90 change [95% CI]':>25}  {'p99 change [95% CI]':>25}  verdict"
+    )
+    lines = [
+        f"A/B latency: {candidate.name} against {baseline.name}, timed alternately, "
+        f"{settings.threads} thread(s), {settings.seconds:g} s per row",
+        header,
+    ]
+    for label, result in results:
+        if result is None:
+            lines.append(f"{label:<{width}}  {'':>11}  {'(not in the baseline)':>25}")
+            continue
+        cells = [f"{result.estimates[m].describe():>25}" for m in METRICS]
+        verdict = "SLOWER" if result.failed else result.verdict
+        lines.append(
+            f"{label:<{width}}  {result.estimates['p50'].baseline_us:>11.1f}  "
+            + "  ".join(cells)
+            + f"  {verdict}"
+        )
+    floors = ", ".join(f"{m} +{100 * settings.min_effect[m]:g}%" for m in METRICS)
+    lines.append(
+        f"slower = the {100 * settings.confidence:g}% interval lies above 0 and the change "
+        f"exceeds {floors}"
+    )
+    slower = [label for label, r in results if r is not None and r.failed]
+    lines.append(
+        f"{len(slower)} of {len(results)} slower" + (f": {', '.join(slower)}" if slower else "")
+    )
+    return "\n".join(lines)

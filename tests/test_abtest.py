@@ -1,0 +1,245 @@
+"""The interleaved A/B gate: its decision rule on synthetic timings with known answers, the
+alternation of the timing loop, loading another revision's package, and the `compare` CLI."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import mnist_models
+from mnist_models.abtest import (
+    ABSettings,
+    ProportionalSlowdown,
+    decide,
+    time_interleaved,
+)
+from mnist_models.cli import main
+from mnist_models.errors import ConfigError
+from mnist_models.revision import load_revision
+
+SETTINGS = ABSettings(resamples=1000)
+
+
+def synthetic(
+    ratio: float = 1.0,
+    *,
+    pairs: int = 60,
+    calls: int = 20,
+    drift: float = 0.0,
+    tail_share: float = 0.0,
+    seed: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-call times around 100 us with 10% lognormal noise; B is `ratio` times A. `drift`
+    scales both sides alike pair by pair (a machine getting slower); `tail_share` of B's calls
+    take twice as long (a tail-only regression)."""
+    rng = np.random.default_rng(seed)
+    level = 100 * np.exp(np.linspace(0, drift, pairs))[:, None]
+    a = level * rng.lognormal(0, 0.1, (pairs, calls))
+    b = ratio * level * rng.lognormal(0, 0.1, (pairs, calls))
+    if tail_share:
+        b = np.where(rng.random((pairs, calls)) < tail_share, 2 * b, b)
+    return a, b
+
+
+def test_unchanged_code_is_same_and_interval_holds_one() -> None:
+    result = decide(*synthetic(1.0), SETTINGS)
+    p50 = result.estimates["p50"]
+    assert result.verdict == "same" and not result.failed
+    assert p50.low < 1 < p50.high
+    assert abs(p50.ratio - 1) < 0.03
+
+
+@pytest.mark.parametrize("ratio", [1.10, 1.20, 1.50])
+def test_real_slowdown_fails_with_its_size(ratio: float) -> None:
+    result = decide(*synthetic(ratio), SETTINGS)
+    p50 = result.estimates["p50"]
+    assert result.failed and p50.verdict == "slower"
+    assert p50.low < ratio < p50.high
+    assert p50.describe().startswith(f"+{100 * (p50.ratio - 1):.1f}%")
+
+
+def test_significant_change_below_the_minimum_effect_passes() -> None:
+    a, b = synthetic(1.03, pairs=400)
+    result = decide(a, b, SETTINGS)
+    p50 = result.estimates["p50"]
+    assert p50.low > 1, "the synthetic 3% must be significant for this test to mean anything"
+    assert result.verdict == "same"
+    strict = decide(a, b, ABSettings(resamples=1000, min_effect={"p50": 0.01}))
+    assert strict.failed
+
+
+def test_speedup_is_reported_as_faster_and_passes() -> None:
+    result = decide(*synthetic(0.7), SETTINGS)
+    assert result.verdict == "faster" and not result.failed
+
+
+def test_drift_shared_by_both_sides_cancels() -> None:
+    # The machine slows 2x over the run: a sequential A-then-B comparison sees about +40%.
+    a, b = synthetic(1.0, drift=np.log(2))
+    assert np.median(b[30:]) / np.median(a[:30]) > 1.3
+    result = decide(a, b, SETTINGS)
+    assert result.verdict == "same"
+    assert abs(result.estimates["p50"].ratio - 1) < 0.03
+
+
+def test_tail_only_regression_fails_on_p90() -> None:
+    result = decide(*synthetic(1.0, tail_share=0.2, pairs=100), SETTINGS)
+    assert result.estimates["p50"].verdict == "same"
+    assert result.estimates["p90"].verdict == "slower"
+    assert result.failed
+
+
+def test_decide_rejects_mismatched_samples() -> None:
+    a, b = synthetic()
+    with pytest.raises(ConfigError, match="one shape"):
+        decide(a, b[:10], SETTINGS)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"threads": 0}, "threads"),
+        ({"seconds": 0}, "seconds"),
+        ({"confidence": 1.5}, "confidence"),
+        ({"min_effect": {"p95": 0.1}}, "min_effect"),
+    ],
+)
+def test_settings_are_validated(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ABSettings(**kwargs)
+
+
+def test_timing_alternates_blocks_and_keeps_the_sides_apart() -> None:
+    order: list[str] = []
+    settings = ABSettings(warmup_s=0, seconds=0.01, block_s=0.0001, min_pairs=6)
+    a, b = time_interleaved(lambda: order.append("a"), lambda: order.append("b"), settings)
+    assert a.shape == b.shape and a.shape[0] >= 6
+    calls = a.shape[1]
+    timed = "".join(order[-2 * calls * a.shape[0] :])
+    blocks = [timed[i : i + calls] for i in range(0, len(timed), calls)]
+    assert all(len(set(block)) == 1 for block in blocks)  # a block is one side only
+    firsts = [blocks[2 * i][0] for i in range(a.shape[0])]
+    assert firsts[:4] == ["a", "b", "a", "b"]  # A B, B A, A B, ...
+    assert (a > 0).all() and (b > 0).all()
+
+
+def test_proportional_slowdown_adds_work_and_keeps_the_output() -> None:
+    model = mnist_models.get_model("mlp-256", seed=0).eval()
+    x = torch.randn(1, 1, 28, 28)
+    slowed = ProportionalSlowdown(model, x, 0.5)
+    assert slowed.units >= 1
+    with torch.inference_mode():
+        assert torch.equal(slowed(x), model(x))
+    with pytest.raises(ConfigError, match="fraction"):
+        ProportionalSlowdown(model, x, 0)
+
+
+# --- other revisions ---------------------------------------------------------------------------
+
+SLOW_FORWARD = """    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(4):  # injected: four times the work
+            out = self.net(x)
+        return out
+"""
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def two_revisions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A git repo whose first commit holds this package and whose second slows MLP.forward."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path_factory.mktemp("repo")
+    package = Path(mnist_models.__file__).parent
+    shutil.copytree(package, repo / "mnist_models", ignore=shutil.ignore_patterns("__pycache__"))
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "fast")
+    fast = _git(repo, "rev-parse", "HEAD")
+    mlp = repo / "mnist_models" / "models" / "mlp.py"
+    text = mlp.read_text()
+    original = "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n        return self.net(x)"
+    assert original in text, "MLP.forward changed; update SLOW_FORWARD"
+    end = text.index("\n", text.index("return self.net(x)"))
+    mlp.write_text(text[: text.index(original)] + SLOW_FORWARD + text[end + 1 :])
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "slow")
+    return repo, fast, _git(repo, "rev-parse", "HEAD")
+
+
+def test_revision_is_imported_as_its_own_package(two_revisions: tuple[Path, str, str]) -> None:
+    repo, fast, slow = two_revisions
+    old = load_revision(fast, repo)
+    new = load_revision(slow, repo)
+    assert old is not new and old.__name__ != new.__name__ != "mnist_models"
+    assert old.__revision__ == fast
+    model = old.get_model("mlp-64", seed=0)
+    assert type(model).__module__.startswith(old.__name__)  # not the installed package
+    x = torch.randn(2, 1, 28, 28)
+    with torch.inference_mode():
+        assert torch.equal(model(x), new.get_model("mlp-64", seed=0)(x))
+
+
+def test_unknown_revision_and_non_repo_are_clear(tmp_path: Path, two_revisions) -> None:
+    repo, _, _ = two_revisions
+    with pytest.raises(ConfigError, match="unknown revision 'no-such-branch'"):
+        load_revision("no-such-branch", repo)
+    with pytest.raises(ConfigError, match="not inside a git checkout"):
+        load_revision("HEAD", tmp_path)
+
+
+def run_compare(capsys, repo: Path, monkeypatch, *argv: str) -> tuple[int, str, str]:
+    monkeypatch.chdir(repo)
+    try:
+        code = main(["compare", *argv])
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compare_fails_an_injected_slowdown_with_its_estimate(
+    capsys, monkeypatch, two_revisions, tmp_path: Path
+) -> None:
+    repo, fast, slow = two_revisions
+    out_file = tmp_path / "ab.json"
+    args = ["--models", "mlp-256", "--batch-sizes", "1", "--seconds", "0.4", "-o", str(out_file)]
+    code, out, _ = run_compare(capsys, repo, monkeypatch, "--baseline", fast, "--head", slow, *args)
+    assert code == 1, out
+    row = next(line for line in out.splitlines() if line.startswith("mlp-256@28 bs1"))
+    assert row.endswith("SLOWER")
+    assert "1 of 1 slower: mlp-256@28 bs1" in out
+    payload = __import__("json").loads(out_file.read_text())
+    assert payload["failed"] == ["mlp-256@28 bs1"]
+    assert payload["results"][0]["estimates"]["p50"]["ratio"] > 2
+    # the same change read the other way round is a speed-up, which passes
+    code, out, _ = run_compare(capsys, repo, monkeypatch, "--baseline", slow, "--head", fast, *args)
+    assert code == 0 and out.splitlines()[2].endswith("faster"), out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--baseline", "no-such-branch"], "unknown revision 'no-such-branch'"),
+        (["--baseline", "HEAD", "--models", "mlp-0"], "width"),
+        (["--baseline", "HEAD", "--batch-sizes", "0"], "integers >= 1"),
+        (["--baseline", "HEAD", "--seconds", "-1"], "number > 0"),
+        (["--baseline", "HEAD", "--threads", "0"], "threads must be"),
+    ],
+)
+def test_compare_bad_input_is_one_line(
+    capsys, monkeypatch, two_revisions, argv: list[str], message: str
+) -> None:
+    repo, _, _ = two_revisions
+    code, out, err = run_compare(capsys, repo, monkeypatch, *argv)
+    assert code == 2 and out == ""
+    assert message in err and len(err.strip().splitlines()) == 1, err
