@@ -40,9 +40,9 @@ from mnist_models.abtest import (
 )
 from mnist_models.atomic import check_writable, write_text_atomic
 from mnist_models.errors import ConfigError
-from mnist_models.gates import cpu_model
 from mnist_models.metrics import example_input
 from mnist_models.revision import load_revision, package_changed, repo_root
+from mnist_models.rules import cpu_model
 from mnist_models.train import num_threads
 
 # Comparisons rotate over these (model, batch size): small and large, MLP and CNN.

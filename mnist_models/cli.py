@@ -124,14 +124,12 @@ def cmd_count(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .data import load_mnist
-    from .metrics import EnergyModel, measure_latency
-    from .registry import get_config, get_model
-    from .train import TrainConfig, evaluate, train
+    from .energy import EnergyModel
+    from .runs import ROW_HEADER, format_row, measure_run
+    from .train import TrainConfig
 
     # Validate everything before any work starts.
     _check_output(args)
-    config, res = get_config(args.model, args.resolution)
     train_config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -139,71 +137,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
     )
-    energy = EnergyModel(args.watts_per_core, args.grid_intensity)
-    counts = count_payload(args.model, args.resolution)
-    data = load_mnist(res, val_fraction=args.val_fraction, seed=args.seed, root=args.data_root)
-    model = get_model(args.model, res, seed=args.seed)
-    result = train(model, data, train_config, progress=not args.json and sys.stderr.isatty())
-    _, accuracy = evaluate(model, data.test_x, data.test_y)
-    shape = (1, res.size, res.size)
-    lat1 = measure_latency(model, shape, 1, threads=result.threads)
-    latb = measure_latency(
-        model,
-        shape,
-        args.batch_size,
-        threads=result.threads,
-        rounds=max(20, min(200, 20_000 // args.batch_size)),
+    payload = measure_run(
+        args.model,
+        args.resolution,
+        train_config,
+        val_fraction=args.val_fraction,
+        data_root=args.data_root,
+        energy=EnergyModel(args.watts_per_core, args.grid_intensity),
+        progress=not args.json and sys.stderr.isatty(),
     )
-    payload = {
-        **{
-            k: counts[k]
-            for k in (
-                "model",
-                "resolution",
-                "run_id",
-                "params",
-                "macs",
-                "flops",
-                "size_bytes",
-                "size_with_adam_bytes",
-            )
-        },
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "seed": args.seed,
-        "val_fraction": args.val_fraction,
-        "threads": result.threads,
-        "accuracy": accuracy,
-        "train_samples": result.train_samples,
-        "train_seconds": result.train_seconds,
-        "epoch_seconds": result.epoch_seconds,
-        "history": result.as_dict()["history"],
-        "latency_us_p50": lat1.p50_us,
-        "latency_us_p90": lat1.p90_us,
-        "latency_us_p99": lat1.p99_us,
-        "latency_batched": latb.as_dict(),
-        "train_energy_j": energy.joules(result.train_seconds, result.threads),
-        "train_co2_g": energy.co2_grams(result.train_seconds, result.threads),
-        "inference_co2_g": energy.co2_grams(lat1.p50_us / 1e6, result.threads),
-        "energy_model": {
-            "watts_per_core": energy.watts_per_core,
-            "grid_g_per_kwh": energy.grid_g_per_kwh,
-            "pue": energy.pue,
-        },
-        "version": __version__,
-    }
-    header = (
-        f"{'model':<24} {'epochs':>6} {'train s':>8} {'s/epoch':>8} {'lat us':>8} "
-        f"{'acc %':>6} {'FLOPs':>12} {'params':>10} {'size B':>10} {'CO2eq g':>8}"
-    )
-    row = (
-        f"{payload['run_id']:<24} {args.epochs:>6} {result.train_seconds:>8.2f} "
-        f"{result.epoch_seconds:>8.2f} {lat1.p50_us:>8.1f} {100 * accuracy:>6.2f} "
-        f"{payload['flops']:>12,} {payload['params']:>10,} {payload['size_with_adam_bytes']:>10,} "
-        f"{payload['train_co2_g']:>8.4f}"
-    )
-    _emit(args, payload, f"{header}\n{row}")
+    _emit(args, payload, f"{ROW_HEADER}\n{format_row(payload)}")
     return 0
 
 
@@ -280,8 +223,122 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if payload["failed"] else 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .outputs import write_outputs
+    from .studies import StudySettings, get_study, list_studies, run_study
+
+    names = list_studies() if args.name == "all" else [args.name]
+    studies = [get_study(n) for n in names]  # validate names before any work
+    settings = StudySettings(
+        epochs=args.epochs, repeats=args.repeats, threads=args.threads, lr=args.lr
+    )
+    base = Path(args.out) if args.out else Path("studies")
+    for study in studies:
+        out = base / study.name if (args.name == "all" or not args.out) else base
+        _prepare_folder(out)
+        rows, computed = run_study(
+            study, settings, out, data_root=args.data_root, progress=sys.stderr.isatty()
+        )
+        command = (
+            f"mnist-models study {study.name} --epochs {settings.epochs} "
+            f"--repeats {settings.repeats} --out {out}"
+        )
+        meta = {
+            "study": study.name,
+            "epochs": settings.epochs,
+            "repeats": settings.repeats,
+            "threads": rows[0]["threads"] if rows else None,
+            "runs": len(rows),
+            "computed now": computed,
+            "from cache": len(rows) - computed,
+            "version": __version__,
+        }
+        files = write_outputs(out, study.title, rows, command=command, meta=meta)
+        print(
+            f"{study.title}: {len(rows)} runs ({computed} computed, {len(rows) - computed} cached)"
+        )
+        print((out / "summary.md").read_text())
+        print(f"wrote {', '.join(sorted(p.name for p in files.values()))} in {out}")
+    return 0
+
+
+def _prepare_folder(path: object) -> None:
+    from pathlib import Path
+
+    from .errors import OutputError
+
+    path = Path(str(path))
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"--out {path} is a file; give a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create folder {path} ({err.strerror})") from None
+    from .atomic import check_writable
+
+    check_writable(path / "results.json")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .outputs import write_outputs
+    from .report import compare_runs, load_run, render_comparison, rows_from_run
+    from .tables import markdown_table, summarise
+
+    run = load_run(args.run)
+    base = load_run(args.against) if args.against else None
+    if args.out:
+        _prepare_folder(args.out)
+    rows = rows_from_run(run)
+    if args.out:
+        command = f"mnist-models report {args.run} --out {args.out}"
+        files = write_outputs(
+            Path(args.out), f"Benchmark run {Path(args.run).name}", rows, command=command
+        )
+        print(f"wrote {', '.join(sorted(p.name for p in files.values()))} in {args.out}")
+    elif base is None:
+        print(markdown_table(summarise(rows)))
+    if base is None:
+        return 0
+    changes, info = compare_runs(base, run)
+    text = render_comparison(changes, info, show_same=args.all)
+    print(f"{args.run} against {args.against}:")
+    print(text)
+    if args.out:
+        from .atomic import write_text_atomic
+
+        write_text_atomic(Path(args.out) / "comparison.txt", text + "\n")
+    return 1 if any(c.verdict == "WORSE" for c in changes) else 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from .profiling import profile_model
+
+    _check_output(args)
+    title, table = profile_model(
+        args.model,
+        args.resolution,
+        batch_size=args.batch_size,
+        calls=args.calls,
+        train=args.train,
+        threads=args.threads,
+        rows=args.rows,
+        sort_by=args.sort_by,
+    )
+    text = f"{title}\n{table}"
+    if args.output:
+        from .atomic import write_text_atomic
+
+        write_text_atomic(args.output, text + "\n")
+    print(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .metrics import GRID_G_PER_KWH, WATTS_PER_CORE
+    from .energy import GRID_G_PER_KWH, WATTS_PER_CORE
 
     parser = _Parser(prog="mnist-models", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -362,6 +419,59 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-o", "--output", help="also write the JSON object to this file")
     p.set_defaults(func=cmd_compare)
+
+    from .studies import list_studies
+
+    p = sub.add_parser(
+        "study",
+        help="run one of the studies (or all): tables, CSV/JSON, plots, index.md",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Finished runs are cached in OUT/cache: an interrupted study resumes, a "
+        "finished one re-renders without training.",
+    )
+    p.add_argument(
+        "name",
+        choices=[*list_studies(), "all"],
+        metavar="NAME",
+        help=f"one of: {', '.join(list_studies())}, all",
+    )
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=1, help="seeds per run: mean and std")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--out", default=None, help="output folder (default: studies/NAME)")
+    p.add_argument("--data-root", default=None)
+    p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser(
+        "report",
+        help="tables and plots of a saved benchmark run; with --against, compare two runs",
+        description="Exit status 1 when --against is given and a gated metric got worse beyond "
+        "its gate.",
+    )
+    p.add_argument("run", help="pytest-benchmark JSON (--benchmark-json or a saved baseline)")
+    p.add_argument("--against", help="an earlier run to compare with, metric by metric")
+    p.add_argument("--out", help="folder for summary.md, results.csv/json, the plots, index.md")
+    p.add_argument("--all", action="store_true", help="list unchanged metrics too")
+    p.set_defaults(func=cmd_report)
+
+    from .profiling import SORT_KEYS
+
+    p = sub.add_parser(
+        "profile",
+        help="torch.profiler operator table of a model's forward pass or training step",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("model", help="model id, e.g. mlp-1024, lenet5")
+    p.add_argument("--resolution", default=None, help="28, resize:N, crop:N or pad:N")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--calls", type=int, default=100)
+    p.add_argument("--train", action="store_true", help="profile training steps instead")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--rows", type=int, default=15)
+    p.add_argument("--sort-by", default="self_cpu_time_total", choices=SORT_KEYS)
+    p.add_argument("-o", "--output", help="also write the table to this file")
+    p.set_defaults(func=cmd_profile)
     return parser
 
 
@@ -375,6 +485,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mnist-models: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head`: stop quietly, as cat does
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

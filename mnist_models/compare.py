@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from .abtest import METRICS, ABResult, ABSettings, compare_callables
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # abtest imports torch and numpy: not at CLI start-up
+    from .abtest import ABResult, ABSettings
 
 # The gate tier's representative models (benchmarks/grid.py GATE_TRAINING), at batch 1 and 64.
 DEFAULT_MODELS = ("mlp-128", "mlp-1024", "mlp-512x3", "lenet5", "cnn9")
@@ -56,6 +59,7 @@ def compare_sides(
 ) -> list[tuple[str, ABResult | None]]:
     """(run id and batch, result) per model and batch size; None where the baseline lacks the
     model. `wrap(model, x)` may replace the candidate's model (gate_quality's injected work)."""
+    from .abtest import compare_callables
     from .metrics import example_input
     from .registry import get_config, run_id
 
@@ -102,6 +106,8 @@ def render(
     settings: ABSettings,
 ) -> str:
     """The comparison table and the rule that produced its verdicts."""
+    from .abtest import METRICS
+
     results = list(results)
     width = max([len(label) for label, _ in results] + [10])
     header = (

@@ -206,33 +206,3 @@ def peak_memory(fn: Callable[[], Any], *, interval: float = 0.005) -> tuple[Memo
         (fn, (), {}), interval=interval, max_usage=True, retval=True, include_children=False
     )
     return MemoryStats(float(baseline), float(max(peak, baseline))), value
-
-
-# Energy and CO2eq: energy = power x time x PUE; CO2eq = energy (kWh) x grid carbon intensity.
-# Defaults follow Green Algorithms (Lannelongue, Grealey & Inouye, Advanced Science 2021):
-# a CPU core draws about its share of the chip's TDP, 12 W when the model is unknown, and the
-# world-average grid intensity is 475 gCO2e/kWh. Override both for your hardware and region.
-WATTS_PER_CORE = 12.0
-GRID_G_PER_KWH = 475.0
-
-
-@dataclass(frozen=True)
-class EnergyModel:
-    """The explicit formula behind every energy and CO2eq figure."""
-
-    watts_per_core: float = WATTS_PER_CORE
-    grid_g_per_kwh: float = GRID_G_PER_KWH
-    pue: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name in ("watts_per_core", "grid_g_per_kwh"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.pue < 1:
-            raise ConfigError(f"pue must be >= 1, got {self.pue}")
-
-    def joules(self, seconds: float, cores: int) -> float:
-        return self.watts_per_core * cores * seconds * self.pue
-
-    def co2_grams(self, seconds: float, cores: int) -> float:
-        return self.joules(seconds, cores) / 3.6e6 * self.grid_g_per_kwh

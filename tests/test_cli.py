@@ -187,3 +187,31 @@ def test_console_script_has_no_traceback() -> None:
     assert proc.stderr.strip().splitlines() == [
         "mnist-models: error: bad MLP id 'mlp-x'; use mlp-W, mlp-WxD or mlp-W1-W2-... (W >= 1)"
     ]
+
+
+def test_profile_prints_the_operator_table(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    out_file = tmp_path / "profile.txt"
+    code, out, _ = run_cli(capsys, "profile", "mlp-64", "--calls", "5", "-o", str(out_file))
+    assert code == 0
+    assert out.startswith("mlp-64@28: 5 forward passes at batch 1, 1 thread(s)")
+    assert "aten::addmm" in out and "Self CPU Mem" in out
+    assert out_file.read_text() == out
+    code, out, _ = run_cli(capsys, "profile", "lenet5", "--calls", "3", "--train")
+    assert code == 0 and "training steps" in out and "convolution_backward" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["profile", "mlp-64", "--calls", "0"], "calls"),
+        (["profile", "mlp-x"], "mlp-x"),
+        (["study", "widht"], "invalid choice: 'widht'"),
+        (["study", "width", "--epochs", "0"], "--epochs must be an integer >= 1"),
+    ],
+)
+def test_profile_and_study_bad_input_is_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == ""
+    assert message in err and len(err.strip().splitlines()) == 1, err

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mnist_models import ConfigError, get_model
+from mnist_models.energy import EnergyModel
 from mnist_models.metrics import (
-    EnergyModel,
     count_params,
     measure_latency,
     peak_memory,

@@ -1,0 +1,225 @@
+"""Trade-off plots of summarised runs (tables.summarise): PNGs with labelled axes and units.
+
+accuracy vs FLOPs, FLOPs vs latency, latency vs accuracy with the Pareto front marked, and
+validation accuracy per epoch. Point labels are placed so that they do not overlap each other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+PLOTS = {
+    "accuracy_vs_flops": "Accuracy vs FLOPs",
+    "flops_vs_latency": "FLOPs vs latency",
+    "latency_vs_accuracy": "Latency vs accuracy (Pareto front)",
+    "accuracy_per_epoch": "Validation accuracy per epoch",
+}
+_OFFSETS = [(5, 5), (5, -11), (-5, 5), (-5, -11), (0, 10), (0, -15), (9, -3), (-9, -3)]
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    """Render to memory, then replace the file atomically: never a half-written PNG."""
+    import io
+
+    from .atomic import write_bytes_atomic
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both: lower x (latency), higher y (accuracy);
+    sorted by x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def _short(label: str) -> str:
+    return label.replace("@28", "")
+
+
+def _place_labels(fig: Any, ax: Any, xs: list[float], ys: list[float], labels: list[str]) -> None:
+    """Annotate each point, trying offsets until the label overlaps no label placed before."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for x, y, text in zip(xs, ys, labels, strict=True):
+        ann = None
+        for dx, dy in _OFFSETS:
+            if ann is not None:
+                ann.remove()
+            ann = ax.annotate(
+                text,
+                (x, y),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                fontsize=7,
+                ha="left" if dx >= 0 else "right",
+                color="0.25",
+            )
+            box = ann.get_window_extent(renderer).expanded(1.05, 1.15)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        placed.append(ann.get_window_extent(renderer))
+
+
+def _scatter(
+    summary: list[dict[str, Any]],
+    xkey: str,
+    ykey: str,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    path: Path,
+    *,
+    xscale: float = 1.0,
+    yscale: float = 1.0,
+    logx: bool = False,
+    logy: bool = False,
+    front: bool = False,
+) -> Path | None:
+    rows = [e for e in summary if e.get(xkey) is not None and e.get(ykey) is not None]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+    series = list(dict.fromkeys(e["series"] for e in rows))
+    for name in series:
+        members = [e for e in rows if e["series"] == name]
+        xerr = [(e.get(f"{xkey}_std") or 0) * xscale for e in members]
+        yerr = [(e.get(f"{ykey}_std") or 0) * yscale for e in members]
+        ax.errorbar(
+            [e[xkey] * xscale for e in members],
+            [e[ykey] * yscale for e in members],
+            xerr=xerr if any(xerr) else None,
+            yerr=yerr if any(yerr) else None,
+            fmt="o",
+            ms=5,
+            capsize=2,
+            label=name,
+        )
+    xs = [e[xkey] * xscale for e in rows]
+    ys = [e[ykey] * yscale for e in rows]
+    if front:
+        idx = pareto_front(list(zip(xs, ys, strict=True)))
+        ax.step(
+            [xs[i] for i in idx],
+            [ys[i] for i in idx],
+            where="post",
+            color="crimson",
+            lw=1.2,
+            ls="--",
+            label="Pareto front",
+            zorder=0,
+        )
+        ax.scatter(
+            [xs[i] for i in idx],
+            [ys[i] for i in idx],
+            s=110,
+            facecolors="none",
+            edgecolors="crimson",
+            lw=1.2,
+            zorder=3,
+        )
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=11)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.margins(0.12)
+    ax.legend(fontsize=8, loc="best", framealpha=0.85)
+    fig.tight_layout()
+    _place_labels(fig, ax, xs, ys, [_short(e["label"]) for e in rows])
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def _per_epoch(summary: list[dict[str, Any]], title: str, path: Path) -> Path | None:
+    rows = [e for e in summary if len(e.get("val_accuracy_per_epoch") or []) > 1]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+    for e in rows:
+        curve = e["val_accuracy_per_epoch"]
+        ax.plot(
+            range(1, len(curve) + 1),
+            [100 * v for v in curve],
+            marker="o",
+            ms=3,
+            label=_short(e["label"]),
+        )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(title, fontsize=11)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2 if len(rows) > 8 else 1, loc="lower right", framealpha=0.85)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def write_plots(summary: list[dict[str, Any]], out: Path, title: str) -> dict[str, Path]:
+    """Every plot the data allows, as out/<kind>.png; returns {kind: path}."""
+    made = {
+        "accuracy_vs_flops": _scatter(
+            summary,
+            "flops",
+            "accuracy",
+            "FLOPs per sample (log scale)",
+            "test accuracy (%)",
+            f"{title}\naccuracy vs FLOPs",
+            out / "accuracy_vs_flops.png",
+            yscale=100,
+            logx=True,
+        ),
+        "flops_vs_latency": _scatter(
+            summary,
+            "flops",
+            "latency_us_p50",
+            "FLOPs per sample (log scale)",
+            "latency p50, batch 1 (us, log scale)",
+            f"{title}\nFLOPs vs latency",
+            out / "flops_vs_latency.png",
+            logx=True,
+            logy=True,
+        ),
+        "latency_vs_accuracy": _scatter(
+            summary,
+            "latency_us_p50",
+            "accuracy",
+            "latency p50, batch 1 (us, log scale)",
+            "test accuracy (%)",
+            f"{title}\nlatency vs accuracy (dashed: Pareto front)",
+            out / "latency_vs_accuracy.png",
+            yscale=100,
+            logx=True,
+            front=True,
+        ),
+        "accuracy_per_epoch": _per_epoch(
+            summary, f"{title}\nvalidation accuracy per epoch", out / "accuracy_per_epoch.png"
+        ),
+    }
+    return {k: v for k, v in made.items() if v is not None}

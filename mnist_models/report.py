@@ -1,0 +1,202 @@
+"""Read the benchmark suite's saved runs (pytest-benchmark JSON): study-style rows for the
+tables and plots, and a metric-by-metric comparison of two runs using each metric's own gate."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .energy import EnergyModel
+from .errors import ConfigError
+from .rules import Metric, machine_kind
+
+
+def load_run(path: str | Path) -> dict[str, Any]:
+    """A pytest-benchmark JSON file, or a ConfigError saying what is wrong with it."""
+    path = Path(path)
+    hint = "give a file written by `pytest benchmarks --benchmark-json=FILE` or a saved baseline"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no such file: {path}; {hint}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read {path} ({err}); {hint}") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path} is not valid JSON ({err}); {hint}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise ConfigError(f"{path} has no 'benchmarks' list; {hint}")
+    for bench in data["benchmarks"]:
+        if not isinstance(bench, dict) or "fullname" not in bench:
+            raise ConfigError(f"{path} has a benchmark without 'fullname'; {hint}")
+    return data
+
+
+def _rid(extra: dict[str, Any]) -> str | None:
+    if "model" not in extra or "resolution" not in extra:
+        return None
+    return f"{extra['model']}@{extra['resolution']}"
+
+
+def rows_from_run(run: dict[str, Any], energy: EnergyModel | None = None) -> list[dict[str, Any]]:
+    """One row per trained config (joined with its counts and batch-1 latency by run id); configs
+    that were not trained in this run get a row of counts and latency only."""
+    energy = energy or EnergyModel()
+    counts: dict[str, dict] = {}
+    latency: dict[str, dict] = {}
+    trained: list[dict] = []
+    for bench in run["benchmarks"]:
+        extra = bench.get("extra_info") or {}
+        rid = _rid(extra)
+        if rid is None:
+            continue
+        group = bench.get("group") or ""
+        if "accuracy" in extra and "epoch_seconds" in extra:
+            trained.append(extra)
+        elif group == "latency" or "latency_us_p50" in extra:
+            if extra.get("batch_size") == 1:
+                latency[rid] = extra
+        elif "params" in extra and "size_bytes" in extra:
+            counts[rid] = extra
+    rows = []
+
+    def base(rid: str, extra: dict[str, Any]) -> dict[str, Any]:
+        c, lat = counts.get(rid, {}), latency.get(rid, {})
+        return {
+            "run_id": rid,
+            "model": extra["model"],
+            "resolution": extra["resolution"],
+            "series": extra["model"].split("-")[0].split(":")[0],
+            "params": c.get("params", extra.get("params")),
+            "macs": c.get("macs"),
+            "flops": c.get("flops", extra.get("flops")),
+            "size_bytes": c.get("size_bytes"),
+            "latency_us_p50": lat.get("latency_us_p50"),
+            "latency_us_p90": lat.get("latency_us_p90"),
+            "latency_us_p99": lat.get("latency_us_p99"),
+        }
+
+    for extra in trained:
+        rid = _rid(extra)
+        threads = extra.get("threads") or 1
+        rows.append(
+            {
+                **base(rid, extra),
+                "batch_size": extra.get("batch_size"),
+                "epochs": extra.get("epochs"),
+                "train_seconds": extra.get("train_seconds"),
+                "epoch_seconds": extra.get("epoch_seconds"),
+                "accuracy": extra.get("accuracy"),
+                "history": extra.get("history", []),
+                "threads": threads,
+                "train_co2_g": energy.co2_grams(extra.get("train_seconds") or 0, threads),
+            }
+        )
+    trained_ids = {_rid(e) for e in trained}
+    for rid, extra in {**counts, **latency}.items():
+        if rid not in trained_ids:
+            rows.append({**base(rid, extra), "batch_size": None})
+    return rows
+
+
+# --- comparing two runs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    benchmark: str
+    metric: Metric
+    baseline: float
+    now: float
+    verdict: str  # "better", "worse (allowed)", "WORSE" (beyond its gate), "same", "not applied"
+
+
+def _verdict(metric: Metric, baseline: float, now: float, applies: bool) -> str:
+    if not applies:
+        return "not applied"
+    if now == baseline:
+        return "same"
+    if metric.direction == "exact":
+        return "WORSE"
+    better = now > baseline if metric.direction == "higher" else now < baseline
+    if better:
+        return "better"
+    return "worse (allowed)" if metric.passes(now, baseline) else "WORSE"
+
+
+def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change], dict[str, Any]]:
+    """Every gated metric of every benchmark in both runs, judged by the gate the benchmark
+    declared; time metrics are not applied across different kinds of machine."""
+    same_machine = machine_kind(base.get("machine_info") or {}) == machine_kind(
+        new.get("machine_info") or {}
+    )
+    old = {b["fullname"]: b for b in base["benchmarks"]}
+    changes = []
+    for bench in new["benchmarks"]:
+        before = old.get(bench["fullname"])
+        if before is None:
+            continue
+        extra, extra0 = bench.get("extra_info") or {}, before.get("extra_info") or {}
+        for name, spec in (extra.get("gates") or {}).items():
+            if name not in extra or name not in extra0:
+                continue
+            metric = Metric(**spec)
+            applies = same_machine or not metric.timed
+            verdict = _verdict(metric, extra0[name], extra[name], applies)
+            changes.append(Change(bench["fullname"], metric, extra0[name], extra[name], verdict))
+    names_new = {b["fullname"] for b in new["benchmarks"]}
+    info = {
+        "same_machine": same_machine,
+        "only_in_baseline": sorted(set(old) - names_new),
+        "only_in_new": sorted(names_new - set(old)),
+    }
+    return changes, info
+
+
+def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same: bool) -> str:
+    """Changed metrics (all with show_same) as a table, then counts per verdict."""
+    shown = [c for c in changes if show_same or c.verdict not in ("same", "not applied")]
+    header = ["benchmark", "metric", "baseline", "now", "change", "allowed", "verdict"]
+    body = [
+        [
+            c.benchmark.split("::", 1)[-1],
+            c.metric.name,
+            c.metric.format(c.baseline),
+            c.metric.format(c.now),
+            c.metric.change_text(c.now, c.baseline),
+            c.metric.allowed_text(c.baseline),
+            c.verdict,
+        ]
+        for c in shown
+    ]
+    lines = []
+    if body:
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+        for r in [header, *body]:
+            lines.append(
+                "  ".join(
+                    cell.ljust(w) if i < 2 else cell.rjust(w)
+                    for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+                ).rstrip()
+            )
+    counts = {
+        v: sum(c.verdict == v for c in changes)
+        for v in ("WORSE", "worse (allowed)", "better", "same", "not applied")
+    }
+    lines.append(
+        f"{len(changes)} metrics compared: {counts['WORSE']} worse beyond their gate, "
+        f"{counts['worse (allowed)']} worse within it, {counts['better']} better, "
+        f"{counts['same']} the same"
+        + (
+            f", {counts['not applied']} time metrics not applied (another kind of machine)"
+            if counts["not applied"]
+            else ""
+        )
+    )
+    if info["only_in_baseline"] or info["only_in_new"]:
+        lines.append(
+            f"{len(info['only_in_new'])} benchmarks only in the new run, "
+            f"{len(info['only_in_baseline'])} only in the baseline (not compared)"
+        )
+    return "\n".join(lines)

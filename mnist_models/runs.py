@@ -1,0 +1,86 @@
+"""Train, evaluate and measure one model: the row that `run`, the studies and reports share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import __version__
+from .energy import EnergyModel
+from .train import TrainConfig
+
+ROW_HEADER = (
+    f"{'model':<24} {'epochs':>6} {'train s':>8} {'s/epoch':>8} {'lat us':>8} "
+    f"{'acc %':>6} {'FLOPs':>12} {'params':>10} {'size B':>10} {'CO2eq g':>8}"
+)
+
+
+def measure_run(
+    model_id: str,
+    resolution: str | None,
+    train_config: TrainConfig,
+    *,
+    val_fraction: float = 0.2,
+    data_root: str | None = None,
+    energy: EnergyModel | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Counts, training (time per epoch, accuracy per epoch), test accuracy, batch-1 and batched
+    latency, and the energy/CO2eq estimate of one model, as one JSON-ready dict."""
+    from .cli import count_payload
+    from .data import load_mnist
+    from .metrics import measure_latency
+    from .registry import get_config, get_model
+    from .train import evaluate, train
+
+    energy = energy or EnergyModel()
+    config, res = get_config(model_id, resolution)  # validates before the data is loaded
+    counts = count_payload(model_id, resolution)
+    data = load_mnist(res, val_fraction=val_fraction, seed=train_config.seed, root=data_root)
+    model = get_model(model_id, res, seed=train_config.seed)
+    result = train(model, data, train_config, progress=progress)
+    _, accuracy = evaluate(model, data.test_x, data.test_y)
+    shape = (1, res.size, res.size)
+    bs = train_config.batch_size
+    lat1 = measure_latency(model, shape, 1, threads=result.threads)
+    latb = measure_latency(
+        model, shape, bs, threads=result.threads, rounds=max(20, min(200, 20_000 // bs))
+    )
+    keys = ("model", "resolution", "run_id", "params", "macs", "flops", "size_bytes")
+    return {
+        **{k: counts[k] for k in keys},
+        "size_with_adam_bytes": counts["size_with_adam_bytes"],
+        "epochs": train_config.epochs,
+        "batch_size": bs,
+        "lr": train_config.lr,
+        "seed": train_config.seed,
+        "val_fraction": val_fraction,
+        "threads": result.threads,
+        "accuracy": accuracy,
+        "train_samples": result.train_samples,
+        "train_seconds": result.train_seconds,
+        "epoch_seconds": result.epoch_seconds,
+        "history": result.as_dict()["history"],
+        "latency_us_p50": lat1.p50_us,
+        "latency_us_p90": lat1.p90_us,
+        "latency_us_p99": lat1.p99_us,
+        "latency_batched": latb.as_dict(),
+        "train_energy_j": energy.joules(result.train_seconds, result.threads),
+        "train_co2_g": energy.co2_grams(result.train_seconds, result.threads),
+        "inference_co2_g": energy.co2_grams(lat1.p50_us / 1e6, result.threads),
+        "energy_model": {
+            "watts_per_core": energy.watts_per_core,
+            "grid_g_per_kwh": energy.grid_g_per_kwh,
+            "pue": energy.pue,
+        },
+        "version": __version__,
+    }
+
+
+def format_row(p: dict[str, Any]) -> str:
+    """One line under ROW_HEADER."""
+    return (
+        f"{p['run_id']:<24} {p['epochs']:>6} {p['train_seconds']:>8.2f} "
+        f"{p['epoch_seconds']:>8.2f} {p['latency_us_p50']:>8.1f} {100 * p['accuracy']:>6.2f} "
+        f"{p['flops']:>12,} {p['params']:>10,} {p['size_with_adam_bytes']:>10,} "
+        f"{p['train_co2_g']:>8.4f}"
+    )

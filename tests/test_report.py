@@ -1,0 +1,126 @@
+"""`mnist-models report`: rows from the suite's saved runs, and two runs compared metric by
+metric with each metric's own gate (exit status 1 when one got worse beyond it)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from mnist_models.cli import main
+from mnist_models.errors import ConfigError
+from mnist_models.report import compare_runs, load_run, rows_from_run
+
+BASELINE = (
+    Path(__file__).parents[1] / "benchmarks/baselines/Linux-CPython-3.11-64bit/0001_baseline.json"
+)
+
+
+@pytest.fixture(scope="module")
+def run() -> dict:
+    return load_run(BASELINE)
+
+
+def _find(run: dict, fragment: str) -> dict:
+    return next(b for b in run["benchmarks"] if fragment in b["fullname"])
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_rows_join_training_counts_and_latency(run: dict) -> None:
+    rows = rows_from_run(run)
+    lenet = next(r for r in rows if r["run_id"] == "lenet5@28" and r.get("accuracy"))
+    counts = _find(run, "test_counts[lenet5@28]")["extra_info"]
+    latency = _find(run, "test_latency[lenet5@28-bs1]")["extra_info"]
+    assert lenet["params"] == counts["params"] == 44_426
+    assert lenet["size_bytes"] == counts["size_bytes"]
+    assert lenet["latency_us_p50"] == latency["latency_us_p50"]
+    assert lenet["epochs"] == 2 and lenet["batch_size"] == 64
+    assert 0.9 < lenet["accuracy"] <= 1
+    trained = [r for r in rows if r.get("accuracy") is not None]
+    assert len(trained) == 5  # the gate tier's representative set
+    assert len({r["run_id"] for r in rows}) == 75  # every config of the grid has a row
+
+
+def test_unchanged_run_compares_same(run: dict) -> None:
+    changes, info = compare_runs(run, run)
+    assert changes and all(c.verdict == "same" for c in changes)
+    assert info["same_machine"] and not info["only_in_new"]
+
+
+def test_each_direction_is_judged_by_its_gate(run: dict) -> None:
+    new = copy.deepcopy(run)
+    _find(new, "test_counts[lenet5@28]")["extra_info"]["params"] += 1  # exact: any change
+    acc = _find(new, "test_training[lenet5@28")["extra_info"]
+    acc["accuracy"] -= 0.005  # within the 1.3 pp tolerance
+    lat = _find(new, "test_latency[mlp-1024@28-bs1]")["extra_info"]
+    lat["latency_rel"] *= 0.5  # faster
+    changes, _ = compare_runs(run, new)
+    verdicts = {(c.benchmark.split("::")[-1], c.metric.name): c.verdict for c in changes}
+    assert verdicts[("test_counts[lenet5@28]", "params")] == "WORSE"
+    assert verdicts[("test_training[lenet5@28-bs64-e2]", "accuracy")] == "worse (allowed)"
+    assert verdicts[("test_latency[mlp-1024@28-bs1]", "latency_rel")] == "better"
+
+
+def test_cli_compare_exits_1_on_a_gated_regression(capsys, run: dict, tmp_path: Path) -> None:
+    new = copy.deepcopy(run)
+    _find(new, "test_training[lenet5@28")["extra_info"]["accuracy"] = 0.5
+    path = tmp_path / "new.json"
+    path.write_text(json.dumps(new))
+    out_dir = tmp_path / "report"
+    code, out, _ = run_cli(
+        capsys, "report", str(path), "--against", str(BASELINE), "--out", str(out_dir)
+    )
+    assert code == 1
+    line = next(x for x in out.splitlines() if x.startswith("test_training[lenet5@28"))
+    assert "50.00%" in line and line.endswith("WORSE")
+    assert "1 worse beyond their gate" in out
+    assert (out_dir / "comparison.txt").exists() and (out_dir / "index.md").exists()
+    code, out, _ = run_cli(capsys, "report", str(BASELINE), "--against", str(BASELINE))
+    assert code == 0 and "0 worse beyond their gate" in out
+
+
+def test_time_metrics_across_machines_are_not_applied(run: dict) -> None:
+    other = copy.deepcopy(run)
+    other["machine_info"]["cpu_model"] = "Some Other CPU"
+    _find(other, "test_latency[mlp-1024@28-bs1]")["extra_info"]["latency_rel"] *= 5
+    changes, info = compare_runs(run, other)
+    assert not info["same_machine"]
+    timed = [c for c in changes if c.metric.timed]
+    assert timed and all(c.verdict == "not applied" for c in timed)
+
+
+def test_report_without_comparison_prints_the_table(capsys) -> None:
+    code, out, _ = run_cli(capsys, "report", str(BASELINE))
+    assert code == 0
+    header = out.splitlines()[0]
+    assert "accuracy (%)" in header and "latency p50, batch 1 (us)" in header
+    assert "| lenet5@28 bs64 |" in out or "| lenet5@28 |" in out
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        ("{", "is not valid JSON"),
+        ('{"benchmarks": 3}', "has no 'benchmarks' list"),
+        ('{"benchmarks": [{"name": "x"}]}', "without 'fullname'"),
+    ],
+)
+def test_bad_run_files_are_one_line(capsys, tmp_path: Path, content, message: str) -> None:
+    path = tmp_path / "run.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_run(path)
+    code, out, err = run_cli(capsys, "report", str(path))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,250 @@
+"""Studies: definitions, the row cache (resume, corruption), aggregation, and the files written.
+
+Training is replaced by a fake `measure` that returns a row shaped like measure_run's, so these
+tests check the bookkeeping in milliseconds; tests/test_accuracy.py and the benchmark suite
+train for real.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mnist_models import get_config
+from mnist_models.errors import ConfigError
+from mnist_models.outputs import write_outputs
+from mnist_models.plots import pareto_front
+from mnist_models.studies import (
+    StudySettings,
+    _cache_file,
+    get_study,
+    list_studies,
+    planned,
+    run_study,
+)
+from mnist_models.tables import markdown_table, summarise
+
+STUDIES = [
+    "width",
+    "depth",
+    "batch-size",
+    "resolution",
+    "combined",
+    "cnn-feature-maps",
+    "cnn-depth",
+    "activation",
+    "mlp-vs-lenet",
+]
+
+
+def fake_measure(calls: list[str]):
+    """A measure_run stand-in: figures that depend on the config and seed, and a call log."""
+
+    def measure(model_id, resolution, train_config, *, val_fraction, data_root):
+        config, res = get_config(model_id, resolution)
+        calls.append(f"{config.id}@{res.id} bs{train_config.batch_size} s{train_config.seed}")
+        acc = 0.9 + 0.001 * (config.params % 50) + 0.002 * train_config.seed
+        return {
+            "model": config.id,
+            "resolution": res.id,
+            "run_id": f"{config.id}@{res.id}",
+            "params": config.params,
+            "macs": config.macs,
+            "flops": 2 * config.macs,
+            "size_bytes": 4 * config.params + 1000,
+            "size_with_adam_bytes": 12 * config.params + 3000,
+            "epochs": train_config.epochs,
+            "batch_size": train_config.batch_size,
+            "seed": train_config.seed,
+            "threads": 2,
+            "accuracy": acc,
+            "train_seconds": 1e-6 * config.macs * train_config.epochs + train_config.seed,
+            "epoch_seconds": 1e-6 * config.macs + train_config.seed / train_config.epochs,
+            "history": [
+                {"epoch": e, "val_accuracy": acc - 0.01 * (train_config.epochs - e)}
+                for e in range(1, train_config.epochs + 1)
+            ],
+            "latency_us_p50": 10 + 1e-4 * config.macs,
+            "train_co2_g": 1e-4 * config.macs,
+            "version": "test",
+        }
+
+    return measure
+
+
+def test_every_study_is_defined_with_valid_ids() -> None:
+    assert list_studies() == STUDIES
+    for name in STUDIES:
+        study = get_study(name)
+        assert study.runs, name
+        for run in study.runs:  # every id parses and fits its resolution
+            get_config(run.model, run.resolution)
+        keys = [k for _, _, k in planned(study, StudySettings())]
+        assert len(keys) == len(set(keys)), f"{name} has duplicate runs"
+
+
+def test_study_grids_match_the_studies() -> None:
+    assert [r.model for r in get_study("width").runs] == [
+        f"mlp-{w}" for w in (32, 64, 128, 256, 512, 1024, 2048, 4096)
+    ]
+    assert len(get_study("depth").runs) == 12 and get_study("depth").runs[-1].model == "mlp-1024x16"
+    assert {r.batch_size for r in get_study("batch-size").runs} == {1, 16, 32, 64, 128}
+    assert len(get_study("combined").runs) == 12
+    assert len(get_study("cnn-feature-maps").runs) == 9
+
+
+def test_unknown_study_and_bad_settings_are_clear() -> None:
+    with pytest.raises(ConfigError, match="unknown study 'widht'; choose one of: width"):
+        get_study("widht")
+    with pytest.raises(ConfigError, match="--repeats must be an integer >= 1"):
+        StudySettings(repeats=0)
+
+
+def test_rows_are_cached_and_a_finished_study_recomputes_nothing(tmp_path: Path) -> None:
+    calls: list[str] = []
+    study = get_study("mlp-vs-lenet")
+    rows, computed = run_study(
+        study, StudySettings(), tmp_path, progress=False, measure=fake_measure(calls)
+    )
+    assert computed == 3 and len(calls) == 3
+    again, computed = run_study(
+        study, StudySettings(), tmp_path, progress=False, measure=fake_measure(calls)
+    )
+    assert computed == 0 and len(calls) == 3
+    assert again == rows
+    # other training settings are other rows
+    _, computed = run_study(
+        study, StudySettings(epochs=3), tmp_path, progress=False, measure=fake_measure(calls)
+    )
+    assert computed == 3
+
+
+def test_interrupted_study_resumes_with_the_remaining_rows(tmp_path: Path) -> None:
+    calls: list[str] = []
+    measure = fake_measure(calls)
+
+    def interrupted(*args, **kwargs):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return measure(*args, **kwargs)
+
+    study = get_study("width")
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, StudySettings(), tmp_path, progress=False, measure=interrupted)
+    assert len(calls) == 3
+    rows, computed = run_study(study, StudySettings(), tmp_path, progress=False, measure=measure)
+    assert computed == len(study.runs) - 3
+    assert calls[3:] == [f"mlp-{w}@28 bs64 s0" for w in (256, 512, 1024, 2048, 4096)]
+    assert [r["model"] for r in rows] == [r.model for r in study.runs]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text[: len(text) // 2],  # truncated
+        lambda text: text.replace('"accuracy": 0.9', '"accuracy": 0.1'),  # edited value
+        lambda text: "not json",
+    ],
+    ids=["truncated", "edited", "garbage"],
+)
+def test_corrupted_cache_entry_is_detected_and_recomputed(tmp_path: Path, damage) -> None:
+    calls: list[str] = []
+    study = get_study("mlp-vs-lenet")
+    rows, _ = run_study(
+        study, StudySettings(), tmp_path, progress=False, measure=fake_measure(calls)
+    )
+    key = rows[0]["key"]
+    path = _cache_file(tmp_path / "cache", key)
+    text = path.read_text()
+    assert damage(text) != text, "the damage must change the file"
+    path.write_text(damage(text))
+    warnings: list[str] = []
+    again, computed = run_study(
+        study,
+        StudySettings(),
+        tmp_path,
+        progress=False,
+        measure=fake_measure(calls),
+        warn=warnings.append,
+    )
+    assert computed == 1 and calls[-1] == calls[0]
+    assert len(warnings) == 1 and "corrupted cache entry" in warnings[0]
+    assert again == rows  # recomputed, never the damaged value
+
+
+def test_repeats_give_mean_and_std(tmp_path: Path) -> None:
+    rows, _ = run_study(
+        get_study("mlp-vs-lenet"),
+        StudySettings(repeats=3),
+        tmp_path,
+        progress=False,
+        measure=fake_measure([]),
+    )
+    assert len(rows) == 9
+    summary = summarise(rows)
+    assert [e["n"] for e in summary] == [3, 3, 3]
+    accs = [r["accuracy"] for r in rows if r["model"] == "lenet5"]
+    entry = next(e for e in summary if e["run_id"] == "lenet5@28")
+    assert math.isclose(entry["accuracy"], sum(accs) / 3)
+    assert math.isclose(entry["accuracy_std"], 0.002)  # seeds 0, 1, 2 step by 0.002
+    table = markdown_table(summary)
+    assert "| lenet5@28 (n=3) |" in table
+    assert "accuracy (%)" in table.splitlines()[0] and "± 0.20" in table
+
+
+def test_outputs_are_complete_and_pngs_are_images(tmp_path: Path) -> None:
+    rows, _ = run_study(
+        get_study("width"),
+        StudySettings(epochs=3),
+        tmp_path,
+        progress=False,
+        measure=fake_measure([]),
+    )
+    files = write_outputs(tmp_path, "Width", rows, command="mnist-models study width")
+    assert set(files) == {
+        "json",
+        "csv",
+        "summary",
+        "index",
+        "accuracy_vs_flops",
+        "flops_vs_latency",
+        "latency_vs_accuracy",
+        "accuracy_per_epoch",
+    }
+    for kind in ("accuracy_vs_flops", "accuracy_per_epoch"):
+        assert files[kind].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv_lines = (tmp_path / "results.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + 8 and csv_lines[0].startswith("study,run_id,model")
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert len(payload["rows"]) == 8 and len(payload["summary"]) == 8
+    index = (tmp_path / "index.md").read_text()
+    assert "![Latency vs accuracy (Pareto front)](latency_vs_accuracy.png)" in index
+    assert "| mlp-4096@28 |" in index
+    assert not list(tmp_path.glob(".*.tmp")), "no temporary files left behind"
+
+
+def test_single_epoch_has_no_per_epoch_plot(tmp_path: Path) -> None:
+    rows, _ = run_study(
+        get_study("cnn-depth"),
+        StudySettings(epochs=1),
+        tmp_path,
+        progress=False,
+        measure=fake_measure([]),
+    )
+    files = write_outputs(tmp_path, "Depth", rows, command="x")
+    assert "accuracy_per_epoch" not in files and "latency_vs_accuracy" in files
+
+
+@pytest.mark.parametrize(
+    "points, front",
+    [
+        ([(1, 90), (2, 95), (3, 94), (4, 99)], [0, 1, 3]),
+        ([(5, 99), (1, 90)], [1, 0]),
+        ([(1, 90), (1, 92), (2, 91)], [1]),
+    ],
+)
+def test_pareto_front(points: list[tuple[float, float]], front: list[int]) -> None:
+    assert pareto_front(points) == front
