@@ -55,15 +55,20 @@ def _short(label: str) -> str:
 
 
 def _place_labels(fig: Any, ax: Any, xs: list[float], ys: list[float], labels: list[str]) -> None:
-    """Annotate each point, trying offsets until the label overlaps no label placed before."""
+    """Annotate each point at the first offset where the label stays inside the axes and
+    overlaps neither the legend, a marker, nor a label placed before; where none fits (dense
+    clusters), the point stays unlabelled rather than covered by text."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    placed = []
+    frame = ax.get_window_extent(renderer)
+    from matplotlib.transforms import Bbox
+
+    legend = ax.get_legend()
+    placed = [legend.get_window_extent(renderer)] if legend else []
+    for px, py in ax.transData.transform(list(zip(xs, ys, strict=True))):  # the markers too
+        placed.append(Bbox([[px - 3.5, py - 3.5], [px + 3.5, py + 3.5]]))
     for x, y, text in zip(xs, ys, labels, strict=True):
-        ann = None
         for dx, dy in _OFFSETS:
-            if ann is not None:
-                ann.remove()
             ann = ax.annotate(
                 text,
                 (x, y),
@@ -73,10 +78,31 @@ def _place_labels(fig: Any, ax: Any, xs: list[float], ys: list[float], labels: l
                 ha="left" if dx >= 0 else "right",
                 color="0.25",
             )
-            box = ann.get_window_extent(renderer).expanded(1.05, 1.15)
-            if not any(box.overlaps(other) for other in placed):
+            box = ann.get_window_extent(renderer)
+            inside = (
+                box.x0 >= frame.x0
+                and box.x1 <= frame.x1
+                and box.y0 >= frame.y0
+                and box.y1 <= frame.y1
+            )
+            if inside and not any(box.overlaps(other) for other in placed):
+                placed.append(box.expanded(1.04, 1.2))
                 break
-        placed.append(ann.get_window_extent(renderer))
+            ann.remove()
+
+
+def _readable_ticks(axis: Any, key: str, log: bool) -> None:
+    """Plain numbers on log axes (100, 200, 500 us; 100k, 1M FLOPs), not 10^2 notation."""
+    from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator
+
+    if not log:
+        return
+    if key == "flops":
+        axis.set_major_formatter(EngFormatter(sep=""))
+        return
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(LogLocator(subs=(2, 5)))
+    axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def _scatter(
@@ -141,6 +167,8 @@ def _scatter(
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
+    _readable_ticks(ax.xaxis, xkey, logx)
+    _readable_ticks(ax.yaxis, ykey, logy)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=11)
