@@ -181,14 +181,22 @@ def time_sequential(
     return medians[0], medians[1]
 
 
+def _nearest_rank(samples: np.ndarray, q: float) -> np.ndarray:
+    """The q-quantile of each row by nearest rank (a partial sort: 20x faster than np.quantile,
+    which matters inside a 2,000-resample bootstrap)."""
+    k = max(0, math.ceil(q * samples.shape[-1]) - 1)
+    return np.partition(samples, k, axis=-1)[..., k]
+
+
 def _quantile_ratio(a: np.ndarray, b: np.ndarray, q: float, idx: np.ndarray) -> np.ndarray:
     """Ratio of pooled quantiles for each resample of pair indices (chunked to bound memory)."""
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
     out = np.empty(len(idx))
-    chunk = max(1, 2_000_000 // a.size)
+    chunk = max(1, 4_000_000 // a.size)
     for start in range(0, len(idx), chunk):
         sel = idx[start : start + chunk]
-        qa = np.quantile(a[sel].reshape(len(sel), -1), q, axis=1)
-        qb = np.quantile(b[sel].reshape(len(sel), -1), q, axis=1)
+        qa = _nearest_rank(a32[sel].reshape(len(sel), -1), q)
+        qb = _nearest_rank(b32[sel].reshape(len(sel), -1), q)
         out[start : start + chunk] = qb / qa
     return out
 
@@ -217,15 +225,15 @@ def decide(
     levels = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
     for metric in ("p90", "p99"):
         q = levels[metric]
-        point[metric] = float(np.quantile(b, q) / np.quantile(a, q))
+        point[metric] = float(_nearest_rank(b.ravel(), q) / _nearest_rank(a.ravel(), q))
         boot[metric] = _quantile_ratio(a, b, q, idx)
     estimates = {}
     for metric in METRICS:
         low, high = np.quantile(boot[metric], [alpha, 1 - alpha])
         estimates[metric] = Estimate(
             metric=metric,
-            baseline_us=float(np.quantile(a, levels[metric])),
-            candidate_us=float(np.quantile(b, levels[metric])),
+            baseline_us=float(_nearest_rank(a.ravel(), levels[metric])),
+            candidate_us=float(_nearest_rank(b.ravel(), levels[metric])),
             ratio=point[metric],
             low=float(low),
             high=float(high),
