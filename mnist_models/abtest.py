@@ -267,9 +267,10 @@ def compare_callables(
 class ProportionalSlowdown(torch.nn.Module):
     """Wrap a model so each call also does extra work worth `fraction` of the model's own time.
 
-    The extra work is real arithmetic (small matrix products), so it slows down with the machine
-    like the model does, unlike a sleep; its amount is set by timing the model and one unit of
-    work on construction. Used to measure the gate's power (benchmarks/gate_quality.py).
+    The extra work is real computation (a Python arithmetic loop: fine-grained, 30-50 ns a
+    step), so it slows down with the machine like the model does, unlike a sleep; its length is
+    set on construction from the model's measured time, less the wrapper's own call overhead.
+    Used to measure the gate's power (benchmarks/gate_quality.py).
     """
 
     def __init__(self, model: torch.nn.Module, x: torch.Tensor, fraction: float, threads: int = 1):
@@ -278,24 +279,27 @@ class ProportionalSlowdown(torch.nn.Module):
             raise ConfigError(f"slowdown fraction must be in (0, 10), got {fraction}")
         self.model = model
         self.fraction = fraction
-        gen = torch.Generator().manual_seed(0)
-        self._unit_a = torch.randn(24, 24, generator=gen)
-        self._unit_b = torch.randn(24, 24, generator=gen)
+        self.steps = 0
         with num_threads(threads), torch.inference_mode():
             for _ in range(20):
                 model(x)
-                self._unit()
-            model_s = _median_seconds(lambda: model(x), 101)
-            unit_s = _median_seconds(self._unit, 501)
-        self.units = max(1, round(fraction * model_s / unit_s))
-
-    def _unit(self) -> torch.Tensor:
-        return torch.mm(self._unit_a, self._unit_b)
+                self(x)
+            bare = _median_seconds(lambda: model(x), 301)
+            overhead = _median_seconds(lambda: self(x), 301) - bare  # the wrapper, no work yet
+            per_step = _median_seconds(lambda: _spin(100_000), 11) / 100_000
+        extra = fraction * bare - min(max(overhead, 0.0), 5e-6)
+        self.steps = max(1, round(extra / per_step))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for _ in range(self.units):
-            self._unit()
+        _spin(self.steps)
         return self.model(x)
+
+
+def _spin(steps: int) -> int:
+    total = 0
+    for i in range(steps):
+        total += i
+    return total
 
 
 def _median_seconds(fn: Callable[[], object], calls: int) -> float:

@@ -132,7 +132,7 @@ def test_proportional_slowdown_adds_work_and_keeps_the_output() -> None:
     model = mnist_models.get_model("mlp-256", seed=0).eval()
     x = torch.randn(1, 1, 28, 28)
     slowed = ProportionalSlowdown(model, x, 0.5)
-    assert slowed.units >= 1
+    assert slowed.steps >= 1
     with torch.inference_mode():
         assert torch.equal(slowed(x), model(x))
     with pytest.raises(ConfigError, match="fraction"):
