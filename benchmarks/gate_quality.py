@@ -93,7 +93,7 @@ def one_comparison(case: tuple[str, int], base_pkg, fraction: float, settings: A
     est = result.estimates
     return {
         "case": result.label,
-        "failed": result.failed,
+        "failed": bool(result.failed),
         "verdict_by": [m for m, e in est.items() if e.verdict == "slower"],
         "p50": [est["p50"].ratio, est["p50"].low, est["p50"].high],
         "p90": [est["p90"].ratio, est["p90"].low, est["p90"].high],
@@ -191,17 +191,17 @@ def summarise(conditions: dict) -> dict:
     null = [r for c in conditions.values() if c["fraction"] == 0 for r in c["rows"]]
     # The smallest whole-percent threshold with no false alarm in either unchanged condition.
     needed = max(0.0, max(r["plain_ratio"] - 1 for r in null))
-    threshold = (np.floor(needed * 100) + 1) / 100
+    threshold = float((np.floor(needed * 100) + 1) / 100)
     table = {}
     for name, c in conditions.items():
         rows = c["rows"]
         table[name] = {
             "n": len(rows),
-            "ab_failed": sum(r["failed"] for r in rows),
+            "ab_failed": sum(bool(r["failed"]) for r in rows),
             "ab_median_change": statistics.median(r["p50"][0] - 1 for r in rows),
             "ab_median_halfwidth": statistics.median((r["p50"][2] - r["p50"][1]) / 2 for r in rows),
-            "plain_failed_at_needed": sum(r["plain_ratio"] - 1 > threshold for r in rows),
-            "plain_failed_at_5pct": sum(r["plain_ratio"] - 1 > 0.05 for r in rows),
+            "plain_failed_at_needed": sum(bool(r["plain_ratio"] - 1 > threshold) for r in rows),
+            "plain_failed_at_5pct": sum(bool(r["plain_ratio"] - 1 > 0.05) for r in rows),
             "plain_worst_change": max(abs(r["plain_ratio"] - 1) for r in rows),
         }
     return {"plain_threshold_needed": float(threshold), "conditions": table}
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     report["conditions"] = run_conditions(base_pkg, settings, args.comparisons, log)
     report["summary"] = summarise(report["conditions"])
     report["wall_s"] = time.time() - started
-    write_text_atomic(args.out, json.dumps(report, indent=2) + "\n")
+    write_text_atomic(args.out, json.dumps(report, indent=2, default=float) + "\n")
     table = render_markdown(report)
     print(table)
     if args.readme:

@@ -3,6 +3,7 @@ condition, and the README table it rewrites (the timing itself is what the scrip
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ def test_summary_counts_and_the_plain_threshold_that_avoids_false_alarms() -> No
         "+20% work": {"fraction": 0.2, "rows": [_row(1.2, 1.3, True), _row(1.19, 1.1, True)]},
     }
     summary = summarise(conditions)
+    json.dumps(summary)  # numpy scalars must not reach the JSON writer
     assert summary["plain_threshold_needed"] == pytest.approx(0.13)  # above the worst 12.4%
     rows = summary["conditions"]
     assert rows["unchanged, one core busy"]["ab_failed"] == 1
