@@ -309,13 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             "torch": torch.__version__,
             "python": platform.python_version(),
         },
-        "settings": {
-            "threads": settings.threads,
-            "seconds": settings.seconds,
-            "block_s": settings.block_s,
-            "confidence": settings.confidence,
-            "min_effect": settings.min_effect,
-        },
+        "settings": settings.recorded(),
         "n": args.comparisons,
         "warmup": warmup_profile(settings),
     }

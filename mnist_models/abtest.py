@@ -56,6 +56,11 @@ class ABSettings:
         if unknown:
             raise ConfigError(f"min_effect keys must be among {METRICS}, got {sorted(unknown)}")
 
+    def recorded(self) -> dict[str, object]:
+        """What a result file records of how the timing and the decision were done."""
+        keys = ("threads", "warmup_s", "seconds", "block_s", "confidence", "min_effect")
+        return {k: getattr(self, k) for k in keys}
+
 
 @dataclass(frozen=True)
 class Estimate:

@@ -207,13 +207,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     payload = {
         "baseline": {"rev": args.baseline, "commit": base_pkg.__revision__},
         "candidate": candidate.name,
-        "settings": {
-            "threads": settings.threads,
-            "seconds": settings.seconds,
-            "block_s": settings.block_s,
-            "confidence": settings.confidence,
-            "min_effect": settings.min_effect,
-        },
+        "settings": settings.recorded(),
         "results": [
             {"label": label, **(r.as_dict() if r else {"verdict": "new"})} for label, r in results
         ],
