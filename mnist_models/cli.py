@@ -66,43 +66,10 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def count_payload(model_id: str, resolution: str | None) -> dict[str, Any]:
-    """Everything `count` reports: analytic per-layer figures checked against the real module."""
-    from .metrics import count_params, flop_counts, size_bytes, thop_macs
-    from .registry import get_config, get_model, run_id
-
-    config, res = get_config(model_id, resolution)
-    model = get_model(model_id, res)
-    input_shape = (1, res.size, res.size)
-    macs, per_layer = flop_counts(model, input_shape)
-    return {
-        "model": config.id,
-        "resolution": res.id,
-        "run_id": run_id(config, res),
-        "params": count_params(model),
-        "params_analytic": config.params,
-        "macs": macs,
-        "macs_analytic": config.macs,
-        "macs_thop": thop_macs(model, input_shape),
-        "flops": 2 * macs,
-        "size_bytes": size_bytes(model),
-        "size_with_adam_bytes": size_bytes(model, with_optimizer=True),
-        "layers": [
-            {
-                "name": layer.name,
-                "kind": layer.kind,
-                "output_shape": list(layer.shape),
-                "params": layer.params,
-                "macs": layer.macs,
-                "macs_counted": per_layer.get(layer.name, 0),
-            }
-            for layer in config.layers()
-        ],
-    }
-
-
 def cmd_count(args: argparse.Namespace) -> int:
     _check_output(args)
+    from .runs import count_payload
+
     p = count_payload(args.model, args.resolution)
     lines = [
         f"{p['run_id']}",

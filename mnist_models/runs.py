@@ -14,6 +14,41 @@ ROW_HEADER = (
 )
 
 
+def count_payload(model_id: str, resolution: str | None) -> dict[str, Any]:
+    """Everything `count` reports: analytic per-layer figures checked against the real module."""
+    from .metrics import count_params, flop_counts, size_bytes, thop_macs
+    from .registry import get_config, get_model, run_id
+
+    config, res = get_config(model_id, resolution)
+    model = get_model(model_id, res)
+    input_shape = (1, res.size, res.size)
+    macs, per_layer = flop_counts(model, input_shape)
+    return {
+        "model": config.id,
+        "resolution": res.id,
+        "run_id": run_id(config, res),
+        "params": count_params(model),
+        "params_analytic": config.params,
+        "macs": macs,
+        "macs_analytic": config.macs,
+        "macs_thop": thop_macs(model, input_shape),
+        "flops": 2 * macs,
+        "size_bytes": size_bytes(model),
+        "size_with_adam_bytes": size_bytes(model, with_optimizer=True),
+        "layers": [
+            {
+                "name": layer.name,
+                "kind": layer.kind,
+                "output_shape": list(layer.shape),
+                "params": layer.params,
+                "macs": layer.macs,
+                "macs_counted": per_layer.get(layer.name, 0),
+            }
+            for layer in config.layers()
+        ],
+    }
+
+
 def measure_run(
     model_id: str,
     resolution: str | None,
@@ -26,7 +61,6 @@ def measure_run(
 ) -> dict[str, Any]:
     """Counts, training (time per epoch, accuracy per epoch), test accuracy, batch-1 and batched
     latency, and the energy/CO2eq estimate of one model, as one JSON-ready dict."""
-    from .cli import count_payload
     from .data import load_mnist
     from .metrics import measure_latency
     from .registry import get_config, get_model
