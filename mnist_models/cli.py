@@ -199,8 +199,14 @@ def cmd_study(args: argparse.Namespace) -> int:
     for study in studies:
         out = base / study.name if (args.name == "all" or not args.out) else base
         _prepare_folder(out)
+        tty = sys.stderr.isatty()
         rows, computed = run_study(
-            study, settings, out, data_root=args.data_root, progress=sys.stderr.isatty()
+            study,
+            settings,
+            out,
+            data_root=args.data_root,
+            progress=tty,
+            log=None if tty else lambda m: print(m, file=sys.stderr, flush=True),
         )
         command = (
             f"mnist-models study {study.name} --epochs {settings.epochs} "

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,9 +218,11 @@ def run_study(
     progress: bool = True,
     measure: Callable[..., dict[str, Any]] | None = None,
     warn: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    log: Callable[[str], None] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """(rows in study order, how many were computed now). Each finished row is cached at once,
-    so Ctrl-C loses at most the run in progress."""
+    so Ctrl-C loses at most the run in progress. Without a progress bar (CI logs, files), `log`
+    gets one line per run instead, so a long study still shows where it is."""
     from tqdm import tqdm
 
     from .runs import measure_run
@@ -231,7 +234,8 @@ def run_study(
     rows: list[dict[str, Any]] = []
     computed = 0
     bar = tqdm(todo, desc=f"study {study.name}", unit="run", disable=not progress, leave=True)
-    for run, seed, key in bar:
+    for n, (run, seed, key) in enumerate(bar, start=1):
+        started = time.perf_counter()
         row, problem = read_cached(cache, key)
         if problem:
             warn(f"mnist-models: corrupted cache entry {problem}; recomputing it")
@@ -254,6 +258,16 @@ def run_study(
             row = {**row, "series": run.series, "key": key}
             write_cached(cache, key, row)
             computed += 1
+            if log is not None:
+                log(
+                    f"study {study.name} [{n}/{len(todo)}] {row['run_id']} bs{run.batch_size} "
+                    f"seed {seed}: {row['accuracy']:.2%} in {time.perf_counter() - started:.0f} s"
+                )
+        elif log is not None:
+            log(
+                f"study {study.name} [{n}/{len(todo)}] {row['run_id']} bs{run.batch_size} "
+                f"seed {seed}: cached"
+            )
         rows.append(row)
     bar.close()
     return rows, computed

@@ -141,6 +141,25 @@ def test_interrupted_study_resumes_with_the_remaining_rows(tmp_path: Path) -> No
     assert [r["model"] for r in rows] == [r.model for r in study.runs]
 
 
+def test_without_a_progress_bar_each_run_logs_one_line(tmp_path: Path) -> None:
+    study = get_study("mlp-vs-lenet")
+    first: list[str] = []
+    run_study(
+        study, StudySettings(), tmp_path, progress=False, measure=fake_measure([]), log=first.append
+    )
+    assert len(first) == 3
+    assert first[0].startswith("study mlp-vs-lenet [1/3] mlp-1024@28 bs64 seed 0: ")
+    assert first[0].endswith(" s") and "%" in first[0]
+    again: list[str] = []
+    run_study(
+        study, StudySettings(), tmp_path, progress=False, measure=fake_measure([]), log=again.append
+    )
+    assert again == [
+        f"study mlp-vs-lenet [{n}/3] {rid} bs64 seed 0: cached"
+        for n, rid in enumerate(("mlp-1024@28", "mlp-1024x2@28", "lenet5@28"), start=1)
+    ]
+
+
 @pytest.mark.parametrize(
     "damage",
     [
