@@ -1,7 +1,8 @@
 """Trade-off plots of summarised runs (tables.summarise): PNGs with labelled axes and units.
 
 accuracy vs FLOPs, FLOPs vs latency, latency vs accuracy with the Pareto front marked, and
-validation accuracy per epoch. Point labels are placed so that they do not overlap each other.
+validation accuracy per epoch. Point labels are placed so that they overlap nothing and sit
+nearest the point they name.
 """
 
 from __future__ import annotations
@@ -54,10 +55,32 @@ def _short(label: str) -> str:
     return label.replace("@28", "")
 
 
-def _place_labels(fig: Any, ax: Any, xs: list[float], ys: list[float], labels: list[str]) -> None:
-    """Annotate each point at the first offset where the label stays inside the axes and
-    overlaps neither the legend, a marker, nor a label placed before; where none fits (dense
-    clusters), the point stays unlabelled rather than covered by text."""
+def _nearest_is_own(box: Any, own: int, markers: list[tuple[float, float]]) -> bool:
+    """True when no other marker is as close to the label as the point it names, so that a
+    reader cannot attach the label to a neighbour."""
+
+    def gap(px: float, py: float) -> float:
+        dx = max(box.x0 - px, 0.0, px - box.x1)
+        dy = max(box.y0 - py, 0.0, py - box.y1)
+        return (dx * dx + dy * dy) ** 0.5
+
+    mine = gap(*markers[own])
+    return all(gap(*m) > mine + 2.0 for i, m in enumerate(markers) if i != own)
+
+
+def _place_labels(
+    fig: Any,
+    ax: Any,
+    xs: list[float],
+    ys: list[float],
+    labels: list[str],
+    first: list[int] | None = None,
+) -> list[int]:
+    """Annotate each point at the first offset where the label stays inside the axes, overlaps
+    neither the legend, a marker, nor a label placed before, and lies nearer its own point than
+    any other. Where none fits (dense clusters), the point stays unlabelled rather than covered
+    or mislabelled. Points in `first` (the Pareto front) are labelled before the others.
+    Returns the indices that got a label."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
@@ -65,13 +88,18 @@ def _place_labels(fig: Any, ax: Any, xs: list[float], ys: list[float], labels: l
 
     legend = ax.get_legend()
     placed = [legend.get_window_extent(renderer)] if legend else []
-    for px, py in ax.transData.transform(list(zip(xs, ys, strict=True))):  # the markers too
+    markers = [
+        (float(px), float(py)) for px, py in ax.transData.transform(list(zip(xs, ys, strict=True)))
+    ]
+    for px, py in markers:
         placed.append(Bbox([[px - 3.5, py - 3.5], [px + 3.5, py + 3.5]]))
-    for x, y, text in zip(xs, ys, labels, strict=True):
+    order = list(dict.fromkeys([*(first or []), *range(len(xs))]))
+    labelled = []
+    for i in order:
         for dx, dy in _OFFSETS:
             ann = ax.annotate(
-                text,
-                (x, y),
+                labels[i],
+                (xs[i], ys[i]),
                 xytext=(dx, dy),
                 textcoords="offset points",
                 fontsize=7,
@@ -85,10 +113,16 @@ def _place_labels(fig: Any, ax: Any, xs: list[float], ys: list[float], labels: l
                 and box.y0 >= frame.y0
                 and box.y1 <= frame.y1
             )
-            if inside and not any(box.overlaps(other) for other in placed):
+            if (
+                inside
+                and not any(box.overlaps(other) for other in placed)
+                and _nearest_is_own(box, i, markers)
+            ):
                 placed.append(box.expanded(1.04, 1.2))
+                labelled.append(i)
                 break
             ann.remove()
+    return sorted(labelled)
 
 
 def _readable_ticks(axis: Any, key: str, log: bool) -> None:
@@ -142,6 +176,7 @@ def _scatter(
         )
     xs = [e[xkey] * xscale for e in rows]
     ys = [e[ykey] * yscale for e in rows]
+    idx: list[int] = []
     if front:
         idx = pareto_front(list(zip(xs, ys, strict=True)))
         ax.step(
@@ -176,24 +211,34 @@ def _scatter(
     ax.margins(0.12)
     ax.legend(fontsize=8, loc="best", framealpha=0.85)
     fig.tight_layout()
-    _place_labels(fig, ax, xs, ys, [_short(e["label"]) for e in rows])
+    _place_labels(fig, ax, xs, ys, [_short(e["label"]) for e in rows], first=idx)
     _save(fig, path)
     plt.close(fig)
     return path
 
 
+_STYLES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "D")
+
+
 def _per_epoch(summary: list[dict[str, Any]], title: str, path: Path) -> Path | None:
+    """One line per model. Colours repeat after ten, so each line also gets its own line style
+    and marker; the legend sits outside the axes so that it never hides a curve."""
     rows = [e for e in summary if len(e.get("val_accuracy_per_epoch") or []) > 1]
     if not rows:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
-    for e in rows:
+    fig, ax = plt.subplots(figsize=(9, 5), dpi=120, layout="constrained")
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, e in enumerate(rows):
         curve = e["val_accuracy_per_epoch"]
+        turn = i // len(colours)
         ax.plot(
             range(1, len(curve) + 1),
             [100 * v for v in curve],
-            marker="o",
+            color=colours[i % len(colours)],
+            ls=_STYLES[turn % len(_STYLES)],
+            marker=_MARKERS[turn % len(_MARKERS)],
             ms=3,
             label=_short(e["label"]),
         )
@@ -202,8 +247,7 @@ def _per_epoch(summary: list[dict[str, Any]], title: str, path: Path) -> Path | 
     ax.set_title(title, fontsize=11)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, ncol=2 if len(rows) > 8 else 1, loc="lower right", framealpha=0.85)
-    fig.tight_layout()
+    fig.legend(fontsize=7, loc="outside right upper", ncol=2 if len(rows) > 20 else 1)
     _save(fig, path)
     plt.close(fig)
     return path

@@ -1,0 +1,98 @@
+"""Plot layout rules checked on the rendered figure: labels overlap nothing and name the nearest
+point; per-epoch lines stay distinguishable past ten models and the legend hides no curve."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from mnist_models.plots import _per_epoch, _place_labels, _pyplot  # noqa: E402
+
+
+def _scatter_with_labels(seed: int, n: int, first: list[int] | None = None):
+    rng = random.Random(seed)
+    # two tight clusters and a spread: the layout has to refuse some labels
+    xs = [rng.uniform(1, 2) for _ in range(n // 3)] + [rng.uniform(1, 100) for _ in range(n)]
+    ys = [rng.uniform(90, 91) for _ in range(n // 3)] + [rng.uniform(60, 100) for _ in range(n)]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+    ax.plot(xs, ys, "o", ms=5, label="points")
+    ax.set_xscale("log")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    labels = [f"model-{i}" for i in range(len(xs))]
+    labelled = _place_labels(fig, ax, xs, ys, labels, first=first)
+    return plt, fig, ax, xs, ys, labels, labelled
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_labels_overlap_nothing_and_sit_nearest_their_point(seed: int) -> None:
+    plt, fig, ax, xs, ys, labels, labelled = _scatter_with_labels(seed, 30)
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    legend = ax.get_legend().get_window_extent(renderer)
+    markers = ax.transData.transform(list(zip(xs, ys, strict=True)))
+    texts = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+    assert sorted(texts) == sorted(labels[i] for i in labelled)
+    assert 5 <= len(labelled) < len(xs), "some labels fit, the dense cluster refuses some"
+    boxes = list(texts.values())
+    for k, box in enumerate(boxes):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
+        assert box.y1 <= frame.y1
+        assert not box.overlaps(legend)
+        assert not any(box.overlaps(other) for other in boxes[k + 1 :])
+    for i in labelled:
+        box = texts[labels[i]]
+
+        def gap(p, box=box) -> float:
+            dx = max(box.x0 - p[0], 0.0, p[0] - box.x1)
+            dy = max(box.y0 - p[1], 0.0, p[1] - box.y1)
+            return (dx * dx + dy * dy) ** 0.5
+
+        own = gap(markers[i])
+        assert own > 0, f"{labels[i]} covers its own marker"
+        others = [gap(m) for j, m in enumerate(markers) if j != i]
+        assert min(others) > own, f"{labels[i]} sits nearer another point than its own"
+    plt.close(fig)
+
+
+def test_points_named_first_are_labelled_first() -> None:
+    # in the dense cluster, labels placed earlier crowd out later ones; a point named first
+    # gets the room it needs (some cluster points cannot be labelled even alone)
+    plt, fig, *_, labelled = _scatter_with_labels(0, 30)
+    plt.close(fig)
+    refused = [i for i in range(10) if i not in labelled]
+    assert refused, "the cluster must refuse some labels for this test to mean anything"
+    won = []
+    for i in refused:
+        plt, fig, *_, again = _scatter_with_labels(0, 30, first=[i])
+        plt.close(fig)
+        won += [i] if i in again else []
+    assert won, f"none of the refused points {refused} got a label when named first"
+
+
+def test_per_epoch_lines_are_distinct_and_the_legend_hides_none(tmp_path: Path) -> None:
+    rows = [
+        {"label": f"mlp-{i}@28", "val_accuracy_per_epoch": [0.9, 0.9 + i / 1000]} for i in range(23)
+    ]
+    plt = _pyplot()
+    closed = plt.close
+    kept = {}
+    plt.close = lambda fig: kept.setdefault("fig", fig)  # keep the figure to inspect it
+    try:
+        path = _per_epoch(rows, "t", tmp_path / "epochs.png")
+    finally:
+        plt.close = closed
+    fig = kept["fig"]
+    ax = fig.axes[0]
+    styles = {(line.get_color(), line.get_linestyle(), line.get_marker()) for line in ax.lines}
+    assert len(styles) == len(rows), "two models share a colour, line style and marker"
+    renderer = fig.canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert not legend.overlaps(ax.get_window_extent(renderer))
+    assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plt.close(fig)
