@@ -15,6 +15,7 @@ PLOTS = {
     "flops_vs_latency": "FLOPs vs latency",
     "latency_vs_accuracy": "Latency vs accuracy (Pareto front)",
     "accuracy_per_epoch": "Validation accuracy per epoch",
+    "batch_size": "Training time, per-sample latency and accuracy vs batch size",
 }
 _OFFSETS = [(5, 5), (5, -11), (-5, 5), (-5, -11), (0, 10), (0, -15), (9, -3), (-9, -3)]
 
@@ -126,17 +127,16 @@ def _place_labels(
 
 
 def _readable_ticks(axis: Any, key: str, log: bool) -> None:
-    """Plain numbers on log axes (100, 200, 500 us; 100k, 1M FLOPs), not 10^2 notation."""
+    """Plain numbers on log axes (100, 200, 500 us; 100k, 200k, 1M FLOPs), not 10^2 notation;
+    the 2 and 5 minor ticks are labelled so that a range narrower than a decade still has some."""
     from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator
 
     if not log:
         return
-    if key == "flops":
-        axis.set_major_formatter(EngFormatter(sep=""))
-        return
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    fmt = EngFormatter(sep="") if key == "flops" else FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(fmt)
     axis.set_minor_locator(LogLocator(subs=(2, 5)))
-    axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(fmt)
 
 
 def _scatter(
@@ -253,6 +253,57 @@ def _per_epoch(summary: list[dict[str, Any]], title: str, path: Path) -> Path | 
     return path
 
 
+def _batch_sizes(summary: list[dict[str, Any]], title: str, path: Path) -> Path | None:
+    """Where a series was trained at several batch sizes: time per epoch, per-sample latency at
+    that batch size, and test accuracy against batch size, one line per series."""
+    series: dict[str, list[dict[str, Any]]] = {}
+    for e in summary:
+        if e.get("batch_size") is not None:
+            series.setdefault(e["series"], []).append(e)
+    series = {k: v for k, v in series.items() if len({e["batch_size"] for e in v}) > 1}
+    if not series:
+        return None
+    plt = _pyplot()
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), dpi=120, layout="constrained")
+    panels = (
+        ("epoch_seconds", 1.0, "time per epoch (s, log scale)", True),
+        ("per_sample_us", 1.0, "latency per sample at that batch (us, log scale)", True),
+        ("accuracy", 100.0, "test accuracy (%)", False),
+    )
+    sizes = sorted({e["batch_size"] for v in series.values() for e in v})
+    for ax, (key, scale, ylabel, logy) in zip(axes, panels, strict=True):
+        for name, members in series.items():
+            members = sorted((e for e in members if e.get(key) is not None), key=_batch_of)
+            ax.plot(
+                [e["batch_size"] for e in members],
+                [e[key] * scale for e in members],
+                marker="o",
+                ms=4,
+                label=name,
+            )
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(sizes))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        if logy:
+            ax.set_yscale("log")
+            _readable_ticks(ax.yaxis, key, True)
+        ax.set_xlabel("training batch size (log scale)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=8, framealpha=0.85)
+    fig.suptitle(title, fontsize=11)
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def _batch_of(entry: dict[str, Any]) -> int:
+    return int(entry["batch_size"])
+
+
 def write_plots(summary: list[dict[str, Any]], out: Path, title: str) -> dict[str, Path]:
     """Every plot the data allows, as out/<kind>.png; returns {kind: path}."""
     made = {
@@ -293,5 +344,6 @@ def write_plots(summary: list[dict[str, Any]], out: Path, title: str) -> dict[st
         "accuracy_per_epoch": _per_epoch(
             summary, f"{title}\nvalidation accuracy per epoch", out / "accuracy_per_epoch.png"
         ),
+        "batch_size": _batch_sizes(summary, title, out / "batch_size.png"),
     }
     return {k: v for k, v in made.items() if v is not None}

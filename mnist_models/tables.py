@@ -56,7 +56,8 @@ def _label(row: dict[str, Any], batch_varies: bool) -> str:
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per (run id, batch size), in first-seen order: mean and std of every column
-    over the seeds, and the mean validation accuracy per epoch."""
+    over the seeds, the mean per-sample latency at the training batch size, and the mean
+    validation accuracy per epoch."""
     batch_varies = len({(r["run_id"], r.get("batch_size")) for r in rows}) > len(
         {r["run_id"] for r in rows}
     )
@@ -77,6 +78,13 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             values = [m[key] for m in members if m.get(key) is not None]
             entry[key] = statistics.fmean(values) if values else None
             entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
+        per_sample = [
+            m["latency_batched"]["per_sample_us"]
+            for m in members
+            if isinstance(m.get("latency_batched"), dict)
+            and m["latency_batched"].get("per_sample_us") is not None
+        ]
+        entry["per_sample_us"] = statistics.fmean(per_sample) if per_sample else None
         curves = [
             [e.get("val_accuracy") for e in m.get("history", [])]
             for m in members

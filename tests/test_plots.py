@@ -96,3 +96,39 @@ def test_per_epoch_lines_are_distinct_and_the_legend_hides_none(tmp_path: Path) 
     assert not legend.overlaps(ax.get_window_extent(renderer))
     assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     plt.close(fig)
+
+
+def test_batch_size_plot_only_where_a_series_varies_its_batch(tmp_path: Path) -> None:
+    from mnist_models.plots import write_plots
+
+    def entry(series: str, bs: int, seconds: float) -> dict:
+        return {
+            "label": f"{series} bs{bs}",
+            "series": series,
+            "batch_size": bs,
+            "epoch_seconds": seconds,
+            "per_sample_us": 100.0 / bs,
+            "accuracy": 0.95,
+            "flops": 1000.0,
+            "latency_us_p50": 50.0,
+        }
+
+    varied = [entry("a", bs, 64 / bs) for bs in (1, 16, 64)] + [entry("b", 64, 1.0)]
+    (tmp_path / "varied").mkdir()
+    made = write_plots(varied, tmp_path / "varied", "t")
+    assert made["batch_size"].read_bytes()[:4] == b"\x89PNG"
+    fixed = [entry("a", 64, 1.0), entry("b", 64, 2.0)]
+    (tmp_path / "fixed").mkdir()
+    assert "batch_size" not in write_plots(fixed, tmp_path / "fixed", "t")
+
+
+def test_summary_carries_per_sample_latency_at_the_training_batch() -> None:
+    from mnist_models.tables import summarise
+
+    rows = [
+        {"run_id": "mlp-8@28", "batch_size": 16, "seed": s, "latency_batched": {"per_sample_us": v}}
+        for s, v in enumerate((2.0, 4.0))
+    ]
+    rows.append({"run_id": "mlp-16@28", "batch_size": 16, "seed": 0})  # an older row: no figure
+    first, second = summarise(rows)
+    assert first["per_sample_us"] == 3.0 and second["per_sample_us"] is None
