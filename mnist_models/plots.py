@@ -7,6 +7,7 @@ nearest the point they name.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,13 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
-def _short(label: str) -> str:
-    return label.replace("@28", "")
+def short_labels(labels: list[str]) -> list[str]:
+    """Point and line labels without the resolution when every run shares it ("cnn9@pad:32"
+    -> "cnn9" in a study run at pad:32); the native 28 is always left out."""
+    found = [re.search(r"@\S+", label) for label in labels]
+    tokens = {m.group(0) for m in found if m}
+    common = tokens.pop() if len(tokens) == 1 and all(found) else "@28"
+    return [re.sub(re.escape(common) + r"(?!\S)", "", label) for label in labels]
 
 
 def _nearest_is_own(box: Any, own: int, markers: list[tuple[float, float]]) -> bool:
@@ -106,6 +112,8 @@ def _place_labels(
                 fontsize=7,
                 ha="left" if dx >= 0 else "right",
                 color="0.25",
+                # readable where it crosses a grid or Pareto line
+                bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75},
             )
             box = ann.get_window_extent(renderer)
             inside = (
@@ -128,14 +136,17 @@ def _place_labels(
 
 def _readable_ticks(axis: Any, key: str, log: bool) -> None:
     """Plain numbers on log axes (100, 200, 500 us; 100k, 200k, 1M FLOPs), not 10^2 notation;
-    the 2 and 5 minor ticks are labelled so that a range narrower than a decade still has some."""
+    the 2 and 5 (and on a narrow axis 3) minor ticks are labelled so that a range narrower than a
+    decade still has some."""
     from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator
 
     if not log:
         return
     fmt = EngFormatter(sep="") if key == "flops" else FuncFormatter(lambda v, _: f"{v:g}")
+    low, high = sorted(axis.get_view_interval())
+    narrow = low > 0 and high / low < 30  # under ~1.5 decades: label 3 too
     axis.set_major_formatter(fmt)
-    axis.set_minor_locator(LogLocator(subs=(2, 5)))
+    axis.set_minor_locator(LogLocator(subs=(2, 3, 5) if narrow else (2, 5)))
     axis.set_minor_formatter(fmt)
 
 
@@ -202,16 +213,16 @@ def _scatter(
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
+    ax.margins(0.12)
     _readable_ticks(ax.xaxis, xkey, logx)
     _readable_ticks(ax.yaxis, ykey, logy)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
-    ax.margins(0.12)
     ax.legend(fontsize=8, loc="best", framealpha=0.85)
     fig.tight_layout()
-    _place_labels(fig, ax, xs, ys, [_short(e["label"]) for e in rows], first=idx)
+    _place_labels(fig, ax, xs, ys, short_labels([e["label"] for e in rows]), first=idx)
     _save(fig, path)
     plt.close(fig)
     return path
@@ -230,6 +241,7 @@ def _per_epoch(summary: list[dict[str, Any]], title: str, path: Path) -> Path | 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 5), dpi=120, layout="constrained")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    names = short_labels([e["label"] for e in rows])
     for i, e in enumerate(rows):
         curve = e["val_accuracy_per_epoch"]
         turn = i // len(colours)
@@ -240,7 +252,7 @@ def _per_epoch(summary: list[dict[str, Any]], title: str, path: Path) -> Path | 
             ls=_STYLES[turn % len(_STYLES)],
             marker=_MARKERS[turn % len(_MARKERS)],
             ms=3,
-            label=_short(e["label"]),
+            label=names[i],
         )
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (%)")

@@ -132,3 +132,18 @@ def test_summary_carries_per_sample_latency_at_the_training_batch() -> None:
     rows.append({"run_id": "mlp-16@28", "batch_size": 16, "seed": 0})  # an older row: no figure
     first, second = summarise(rows)
     assert first["per_sample_us"] == 3.0 and second["per_sample_us"] is None
+
+
+@pytest.mark.parametrize(
+    ("labels", "short"),
+    [
+        (["cnn9@pad:32", "cnn7:tanh@pad:32"], ["cnn9", "cnn7:tanh"]),  # shared: left out
+        (["mlp-1024@28 bs1", "mlp-1024x2@28 bs64"], ["mlp-1024 bs1", "mlp-1024x2 bs64"]),
+        (["mlp-1024@28", "mlp-1024@resize:14"], ["mlp-1024", "mlp-1024@resize:14"]),
+        (["mlp-8@crop:14", "mlp-8@crop:140"], ["mlp-8@crop:14", "mlp-8@crop:140"]),
+    ],
+)
+def test_labels_leave_out_a_resolution_every_run_shares(labels, short) -> None:
+    from mnist_models.plots import short_labels
+
+    assert short_labels(labels) == short
