@@ -189,6 +189,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 
     from .outputs import write_outputs
     from .studies import StudySettings, get_study, list_studies, run_study
+    from .study_latency import with_side_by_side_latency
 
     names = list_studies() if args.name == "all" else [args.name]
     studies = [get_study(n) for n in names]  # validate names before any work
@@ -207,6 +208,9 @@ def cmd_study(args: argparse.Namespace) -> int:
             data_root=args.data_root,
             progress=tty,
             log=None if tty else lambda m: print(m, file=sys.stderr, flush=True),
+        )
+        rows = with_side_by_side_latency(
+            rows, out / "cache", log=lambda m: print(m, file=sys.stderr, flush=True)
         )
         command = (
             f"mnist-models study {study.name} --epochs {settings.epochs} "
