@@ -21,49 +21,82 @@ CALLS = 100
 WARMUP = 10
 
 
+def calls_at(batch_size: int) -> int:
+    """Calls per round: CALLS at batch 1, fewer for big batches (about 2,000 samples a round)."""
+    return max(10, min(CALLS, 2000 // batch_size))
+
+
 def time_side_by_side(
-    models: list[tuple[str, str | None]],
+    entries: list[tuple[str, str | None, int]],
     *,
     threads: int | None,
     rounds: int = ROUNDS,
-    calls: int = CALLS,
     warmup: int = WARMUP,
+    calls: int | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """{run id: p50/p90/p99 in us (median over rounds), rounds, calls, threads} for each
-    (model id, resolution), every model timed once per round in turn."""
+    """{"<run id> bs<batch>": p50/p90/p99 per call in us (median over rounds), per-sample p50,
+    rounds, calls, threads} for each (model id, resolution, batch size), every entry timed once
+    per round in turn."""
     from .metrics import measure_latency
     from .registry import get_config, get_model, run_id
 
     built = {}
-    for model_id, resolution in models:
+    for model_id, resolution, batch in entries:
         config, res = get_config(model_id, resolution)
-        built[run_id(config, res)] = (get_model(model_id, res), (1, res.size, res.size))
-    per_round: dict[str, list[Any]] = {rid: [] for rid in built}
+        built[f"{run_id(config, res)} bs{batch}"] = (
+            get_model(model_id, res),
+            (1, res.size, res.size),
+            batch,
+        )
+    per_round: dict[str, list[Any]] = {name: [] for name in built}
     for _ in range(rounds):
-        for rid, (model, shape) in built.items():
-            per_round[rid].append(
-                measure_latency(model, shape, 1, warmup=warmup, rounds=calls, threads=threads)
+        for name, (model, shape, batch) in built.items():
+            per_round[name].append(
+                measure_latency(
+                    model,
+                    shape,
+                    batch,
+                    warmup=warmup,
+                    rounds=calls or calls_at(batch),
+                    threads=threads,
+                )
             )
     return {
-        rid: {
-            "p50_us": statistics.median(s.p50_us for s in stats),
+        name: {
+            "p50_us": (p50 := statistics.median(s.p50_us for s in stats)),
             "p90_us": statistics.median(s.p90_us for s in stats),
             "p99_us": statistics.median(s.p99_us for s in stats),
+            "per_sample_us": p50 / stats[0].batch_size,
             "round_p50_us": [s.p50_us for s in stats],
+            "batch_size": stats[0].batch_size,
             "rounds": rounds,
-            "calls": calls,
+            "calls": stats[0].rounds,
             "threads": stats[0].threads,
         }
-        for rid, stats in per_round.items()
+        for name, stats in per_round.items()
     }
 
 
-def side_by_side_key(rows: list[dict[str, Any]]) -> str:
-    """Cache key of one side-by-side timing: the study's run ids, threads, protocol, version."""
-    from . import __version__
+def _entries(rows: list[dict[str, Any]]) -> list[tuple[str, str | None, int]]:
+    """Batch 1 for every model; each training batch size too where the study varies it (the
+    per-sample latency the batch-size plot shows)."""
+    models = list(dict.fromkeys((r["model"], r["resolution"]) for r in rows))
+    entries = [(m, res, 1) for m, res in models]
+    if len({r.get("batch_size") for r in rows}) > 1:
+        batched = dict.fromkeys(
+            (r["model"], r["resolution"], r["batch_size"]) for r in rows if r["batch_size"] > 1
+        )
+        entries += list(batched)
+    return entries
 
-    ids = ",".join(sorted({r["run_id"] for r in rows}))
-    return f"latency|t{rows[0]['threads']}|r{ROUNDS}x{CALLS}|{ids}|v{__version__}"
+
+def side_by_side_key(rows: list[dict[str, Any]]) -> str:
+    """Cache key of one side-by-side timing: what is timed, threads, protocol, version."""
+    from . import __version__
+    from .registry import get_config, run_id
+
+    names = sorted(f"{run_id(*get_config(m, res))} bs{b}" for m, res, b in _entries(rows))
+    return f"latency|t{rows[0]['threads']}|r{ROUNDS}x{CALLS}|{','.join(names)}|v{__version__}"
 
 
 def with_side_by_side_latency(
@@ -74,9 +107,10 @@ def with_side_by_side_latency(
     warn: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
     log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows with `latency_us_p50/p90/p99` taken from one side-by-side timing of all their
-    models (cached next to the rows, checked the same way); the figures taken right after each
-    training are kept as `latency_after_training_us`."""
+    """The rows with `latency_us_p50/p90/p99` (batch 1) and, where batch size varies, the
+    per-sample latency at their batch size taken from one side-by-side timing (cached next to
+    the rows, checked the same way); the figures taken right after each training are kept as
+    `latency_after_training_us` and `latency_batched_after_training`."""
     from .studies import read_cached, write_cached
 
     if not rows:
@@ -86,26 +120,29 @@ def with_side_by_side_latency(
     if problem:
         warn(f"mnist-models: corrupted cache entry {problem}; timing again")
     if timing is None:
-        models = list(dict.fromkeys((r["model"], r["resolution"]) for r in rows))
+        entries = _entries(rows)
         if log is not None:
-            log(f"timing {len(models)} models side by side at batch 1 ({ROUNDS} rounds)")
-        timing = (timer or time_side_by_side)(models, threads=rows[0]["threads"])
+            log(f"timing {len(entries)} model/batch pairs side by side ({ROUNDS} rounds)")
+        timing = (timer or time_side_by_side)(entries, threads=rows[0]["threads"])
         write_cached(cache, key, timing)
     out = []
     for row in rows:
-        t = timing[row["run_id"]]
-        out.append(
-            {
-                **row,
-                "latency_after_training_us": {
-                    q: row.get(f"latency_us_{q}") for q in ("p50", "p90", "p99")
-                },
-                "latency_us_p50": t["p50_us"],
-                "latency_us_p90": t["p90_us"],
-                "latency_us_p99": t["p99_us"],
-                "latency_side_by_side": {
-                    k: t[k] for k in ("rounds", "calls", "threads", "round_p50_us")
-                },
-            }
-        )
+        one = timing[f"{row['run_id']} bs1"]
+        new = {
+            **row,
+            "latency_after_training_us": {
+                q: row.get(f"latency_us_{q}") for q in ("p50", "p90", "p99")
+            },
+            "latency_us_p50": one["p50_us"],
+            "latency_us_p90": one["p90_us"],
+            "latency_us_p99": one["p99_us"],
+            "latency_side_by_side": {
+                k: one[k] for k in ("rounds", "calls", "threads", "round_p50_us")
+            },
+        }
+        batched = timing.get(f"{row['run_id']} bs{row.get('batch_size')}")
+        if batched is not None:
+            new["latency_batched_after_training"] = row.get("latency_batched")
+            new["latency_batched"] = batched
+        out.append(new)
     return out

@@ -1,5 +1,5 @@
 """Side-by-side latency of a study's models: the real round-robin timer on tiny models, and the
-bookkeeping (cached, checked, retimed when damaged or when the set of models changes)."""
+bookkeeping (cached, checked, retimed when damaged or when what is timed changes)."""
 
 from __future__ import annotations
 
@@ -8,43 +8,55 @@ from pathlib import Path
 
 from mnist_models.studies import _cache_file
 from mnist_models.study_latency import (
+    calls_at,
     side_by_side_key,
     time_side_by_side,
     with_side_by_side_latency,
 )
 
 
-def test_every_model_is_timed_once_per_round_and_summarised_by_the_median() -> None:
-    timing = time_side_by_side([("mlp-8", None), ("mlp-16x2", "resize:14")], threads=1, rounds=3)
-    assert set(timing) == {"mlp-8@28", "mlp-16x2@resize:14"}
+def test_every_entry_is_timed_once_per_round_and_summarised_by_the_median() -> None:
+    timing = time_side_by_side(
+        [("mlp-8", None, 1), ("mlp-16x2", "resize:14", 1), ("mlp-8", None, 32)],
+        threads=1,
+        rounds=3,
+    )
+    assert set(timing) == {"mlp-8@28 bs1", "mlp-16x2@resize:14 bs1", "mlp-8@28 bs32"}
     for t in timing.values():
         assert len(t["round_p50_us"]) == t["rounds"] == 3 and t["threads"] == 1
         assert t["p50_us"] == statistics.median(t["round_p50_us"]) > 0
         assert t["p50_us"] <= t["p90_us"] <= t["p99_us"]  # ordered in every round
+        assert t["per_sample_us"] == t["p50_us"] / t["batch_size"]
+        assert t["calls"] == calls_at(t["batch_size"])
+    assert calls_at(1) == 100 and calls_at(64) == 31 and calls_at(4096) == 10
 
 
-def _rows() -> list[dict]:
+def _rows(batches: tuple[int, ...] = (64,)) -> list[dict]:
     return [
         {"run_id": f"mlp-{w}@28", "model": f"mlp-{w}", "resolution": "28", "threads": 2,
+         "batch_size": b, "latency_batched": {"per_sample_us": 999.0},
          "latency_us_p50": 1000.0 + w, "latency_us_p90": 2000.0, "latency_us_p99": 3000.0}
         for w in (8, 16)
+        for b in batches
     ]  # fmt: skip
 
 
-def _fake_timer(calls: list[list[tuple[str, str]]]):
-    def timer(models, *, threads):
-        calls.append(models)
+def _fake_timer(calls: list):
+    def timer(entries, *, threads):
+        calls.append(entries)
         return {
-            f"{m}@{r}": {
+            f"{m}@{r} bs{b}": {
                 "p50_us": 10.0 * i + threads,
                 "p90_us": 20.0,
                 "p99_us": 30.0,
+                "per_sample_us": (10.0 * i + threads) / b,
                 "round_p50_us": [10.0 * i + threads],
+                "batch_size": b,
                 "rounds": 1,
                 "calls": 1,
                 "threads": threads,
             }
-            for i, (m, r) in enumerate(models, start=1)
+            for i, (m, r, b) in enumerate(entries, start=1)
         }
 
     return timer
@@ -53,13 +65,26 @@ def _fake_timer(calls: list[list[tuple[str, str]]]):
 def test_rows_take_the_side_by_side_figures_and_keep_their_own(tmp_path: Path) -> None:
     calls: list = []
     rows = with_side_by_side_latency(_rows(), tmp_path, timer=_fake_timer(calls))
-    assert calls == [[("mlp-8", "28"), ("mlp-16", "28")]]
+    assert calls == [[("mlp-8", "28", 1), ("mlp-16", "28", 1)]], "one batch size: batch 1 only"
     assert [r["latency_us_p50"] for r in rows] == [12.0, 22.0]
     assert rows[0]["latency_after_training_us"] == {"p50": 1008.0, "p90": 2000.0, "p99": 3000.0}
     assert rows[1]["latency_side_by_side"]["threads"] == 2
+    assert rows[0]["latency_batched"] == {"per_sample_us": 999.0}, "batch 64 was not retimed"
     again = with_side_by_side_latency(_rows(), tmp_path, timer=_fake_timer(calls))
     assert len(calls) == 1, "a finished timing is read from the cache"
     assert again == rows
+
+
+def test_where_batch_size_varies_each_batch_is_timed_too(tmp_path: Path) -> None:
+    calls: list = []
+    rows = with_side_by_side_latency(_rows((1, 16)), tmp_path, timer=_fake_timer(calls))
+    assert sorted(calls[0]) == sorted(
+        [("mlp-8", "28", 1), ("mlp-16", "28", 1), ("mlp-8", "28", 16), ("mlp-16", "28", 16)]
+    )
+    by = {(r["run_id"], r["batch_size"]): r for r in rows}
+    assert by[("mlp-8@28", 16)]["latency_batched"]["per_sample_us"] == 32.0 / 16
+    assert by[("mlp-8@28", 16)]["latency_batched_after_training"] == {"per_sample_us": 999.0}
+    assert by[("mlp-16@28", 1)]["latency_batched"]["per_sample_us"] == 22.0
 
 
 def test_damaged_timing_is_reported_and_retimed(tmp_path: Path) -> None:
@@ -79,5 +104,5 @@ def test_another_set_of_models_is_timed_afresh(tmp_path: Path) -> None:
     calls: list = []
     with_side_by_side_latency(_rows(), tmp_path, timer=_fake_timer(calls))
     with_side_by_side_latency(_rows()[:1], tmp_path, timer=_fake_timer(calls))
-    assert calls[1] == [("mlp-8", "28")]
+    assert calls[1] == [("mlp-8", "28", 1)]
     assert side_by_side_key(_rows()) != side_by_side_key(_rows()[:1])
