@@ -286,6 +286,10 @@ def _batch_sizes(summary: list[dict[str, Any]], title: str, path: Path) -> Path 
     )
     sizes = sorted({e["batch_size"] for v in series.values() for e in v})
     for ax, (key, scale, ylabel, logy) in zip(axes, panels, strict=True):
+        if not any(e.get(key) is not None for v in series.values() for e in v):
+            ax.text(0.5, 0.5, "not measured in these runs", ha="center", transform=ax.transAxes)
+            ax.set(xticks=[], yticks=[], xlabel="training batch size", ylabel=ylabel)
+            continue
         for name, members in series.items():
             members = sorted((e for e in members if e.get(key) is not None), key=_batch_of)
             ax.plot(

@@ -117,6 +117,10 @@ def test_batch_size_plot_only_where_a_series_varies_its_batch(tmp_path: Path) ->
     (tmp_path / "varied").mkdir()
     made = write_plots(varied, tmp_path / "varied", "t")
     assert made["batch_size"].read_bytes()[:4] == b"\x89PNG"
+    for e in varied:  # suite runs (report) carry no per-sample latency: that panel says so
+        e["per_sample_us"] = None
+    (tmp_path / "suite").mkdir()
+    assert write_plots(varied, tmp_path / "suite", "t")["batch_size"].stat().st_size > 0
     fixed = [entry("a", 64, 1.0), entry("b", 64, 2.0)]
     (tmp_path / "fixed").mkdir()
     assert "batch_size" not in write_plots(fixed, tmp_path / "fixed", "t")
