@@ -78,6 +78,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             values = [m[key] for m in members if m.get(key) is not None]
             entry[key] = statistics.fmean(values) if values else None
             entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
+            if key == "latency_us_p50" and all("latency_side_by_side" in m for m in members):
+                entry[f"{key}_std"] = None  # one side-by-side timing serves every seed
         per_sample = [
             m["latency_batched"]["per_sample_us"]
             for m in members

@@ -3,6 +3,7 @@ bookkeeping (cached, checked, retimed when damaged or when what is timed changes
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -106,3 +107,13 @@ def test_another_set_of_models_is_timed_afresh(tmp_path: Path) -> None:
     with_side_by_side_latency(_rows()[:1], tmp_path, timer=_fake_timer(calls))
     assert calls[1] == [("mlp-8", "28", 1)]
     assert side_by_side_key(_rows()) != side_by_side_key(_rows()[:1])
+
+
+def test_seeds_sharing_one_timing_show_no_latency_spread(tmp_path: Path) -> None:
+    from mnist_models.tables import markdown_table, summarise
+
+    rows = [{**r, "seed": seed, "accuracy": 0.9 + seed / 100} for seed in (0, 1) for r in _rows()]
+    (entry, _) = summarise(with_side_by_side_latency(rows, tmp_path, timer=_fake_timer([])))
+    assert entry["n"] == 2 and entry["latency_us_p50_std"] is None
+    assert math.isclose(entry["accuracy_std"], 0.00707, rel_tol=1e-3)
+    assert "12.0 |" in markdown_table([entry]) and "12.0 ±" not in markdown_table([entry])
