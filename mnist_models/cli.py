@@ -207,11 +207,9 @@ def cmd_study(args: argparse.Namespace) -> int:
             out,
             data_root=args.data_root,
             progress=tty,
-            log=None if tty else lambda m: print(m, file=sys.stderr, flush=True),
+            log=None if tty else _say,
         )
-        rows = with_side_by_side_latency(
-            rows, out / "cache", log=lambda m: print(m, file=sys.stderr, flush=True)
-        )
+        rows = with_side_by_side_latency(rows, out / "cache", log=_say)
         command = (
             f"mnist-models study {study.name} --epochs {settings.epochs} "
             f"--repeats {settings.repeats} --out {out}"
@@ -233,6 +231,11 @@ def cmd_study(args: argparse.Namespace) -> int:
         print((out / "summary.md").read_text())
         print(f"wrote {', '.join(sorted(p.name for p in files.values()))} in {out}")
     return 0
+
+
+def _say(message: str) -> None:
+    """A progress line on stderr, flushed at once (CI logs show it as it happens)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def _prepare_folder(path: object) -> None:

@@ -291,7 +291,9 @@ def _batch_sizes(summary: list[dict[str, Any]], title: str, path: Path) -> Path 
             ax.set(xticks=[], yticks=[], xlabel="training batch size", ylabel=ylabel)
             continue
         for name, members in series.items():
-            members = sorted((e for e in members if e.get(key) is not None), key=_batch_of)
+            members = sorted(
+                (e for e in members if e.get(key) is not None), key=lambda e: e["batch_size"]
+            )
             ax.plot(
                 [e["batch_size"] for e in members],
                 [e[key] * scale for e in members],
@@ -314,10 +316,6 @@ def _batch_sizes(summary: list[dict[str, Any]], title: str, path: Path) -> Path 
     _save(fig, path)
     plt.close(fig)
     return path
-
-
-def _batch_of(entry: dict[str, Any]) -> int:
-    return int(entry["batch_size"])
 
 
 def write_plots(summary: list[dict[str, Any]], out: Path, title: str) -> dict[str, Path]:

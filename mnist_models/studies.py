@@ -237,6 +237,7 @@ def run_study(
     for n, (run, seed, key) in enumerate(bar, start=1):
         started = time.perf_counter()
         row, problem = read_cached(cache, key)
+        outcome = "cached"
         if problem:
             warn(f"mnist-models: corrupted cache entry {problem}; recomputing it")
         if row is None:
@@ -258,15 +259,11 @@ def run_study(
             row = {**row, "series": run.series, "key": key}
             write_cached(cache, key, row)
             computed += 1
-            if log is not None:
-                log(
-                    f"study {study.name} [{n}/{len(todo)}] {row['run_id']} bs{run.batch_size} "
-                    f"seed {seed}: {row['accuracy']:.2%} in {time.perf_counter() - started:.0f} s"
-                )
-        elif log is not None:
+            outcome = f"{row['accuracy']:.2%} in {time.perf_counter() - started:.0f} s"
+        if log is not None:
             log(
                 f"study {study.name} [{n}/{len(todo)}] {row['run_id']} bs{run.batch_size} "
-                f"seed {seed}: cached"
+                f"seed {seed}: {outcome}"
             )
         rows.append(row)
     bar.close()

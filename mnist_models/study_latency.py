@@ -77,26 +77,24 @@ def time_side_by_side(
     }
 
 
-def _entries(rows: list[dict[str, Any]]) -> list[tuple[str, str | None, int]]:
-    """Batch 1 for every model; each training batch size too where the study varies it (the
-    per-sample latency the batch-size plot shows)."""
-    models = list(dict.fromkeys((r["model"], r["resolution"]) for r in rows))
-    entries = [(m, res, 1) for m, res in models]
+def _entries(rows: list[dict[str, Any]]) -> dict[str, tuple[str, str | None, int]]:
+    """{"<run id> bs<batch>": (model, resolution, batch)}: batch 1 for every model; each training
+    batch size too where the study varies it (the per-sample latency the batch-size plot shows)."""
+    entries = {f"{r['run_id']} bs1": (r["model"], r["resolution"], 1) for r in rows}
     if len({r.get("batch_size") for r in rows}) > 1:
-        batched = dict.fromkeys(
-            (r["model"], r["resolution"], r["batch_size"]) for r in rows if r["batch_size"] > 1
-        )
-        entries += list(batched)
+        for r in rows:
+            entries.setdefault(
+                f"{r['run_id']} bs{r['batch_size']}", (r["model"], r["resolution"], r["batch_size"])
+            )
     return entries
 
 
 def side_by_side_key(rows: list[dict[str, Any]]) -> str:
     """Cache key of one side-by-side timing: what is timed, threads, protocol, version."""
     from . import __version__
-    from .registry import get_config, run_id
 
-    names = sorted(f"{run_id(*get_config(m, res))} bs{b}" for m, res, b in _entries(rows))
-    return f"latency|t{rows[0]['threads']}|r{ROUNDS}x{CALLS}|{','.join(names)}|v{__version__}"
+    names = ",".join(sorted(_entries(rows)))
+    return f"latency|t{rows[0]['threads']}|r{ROUNDS}x{CALLS}|{names}|v{__version__}"
 
 
 def with_side_by_side_latency(
@@ -120,7 +118,7 @@ def with_side_by_side_latency(
     if problem:
         warn(f"mnist-models: corrupted cache entry {problem}; timing again")
     if timing is None:
-        entries = _entries(rows)
+        entries = list(_entries(rows).values())
         if log is not None:
             log(f"timing {len(entries)} model/batch pairs side by side ({ROUNDS} rounds)")
         timing = (timer or time_side_by_side)(entries, threads=rows[0]["threads"])

@@ -75,6 +75,12 @@ def fake_measure(calls: list[str]):
     return measure
 
 
+def run_fake(study, tmp_path: Path, settings: StudySettings | None = None, calls=None, **kw):
+    """run_study without a progress bar, training replaced by fake_measure (calls logged)."""
+    kw.setdefault("measure", fake_measure([] if calls is None else calls))
+    return run_study(study, settings or StudySettings(), tmp_path, progress=False, **kw)
+
+
 def test_every_study_is_defined_with_valid_ids() -> None:
     assert list_studies() == STUDIES
     for name in STUDIES:
@@ -106,19 +112,13 @@ def test_unknown_study_and_bad_settings_are_clear() -> None:
 def test_rows_are_cached_and_a_finished_study_recomputes_nothing(tmp_path: Path) -> None:
     calls: list[str] = []
     study = get_study("mlp-vs-lenet")
-    rows, computed = run_study(
-        study, StudySettings(), tmp_path, progress=False, measure=fake_measure(calls)
-    )
+    rows, computed = run_fake(study, tmp_path, calls=calls)
     assert computed == 3 and len(calls) == 3
-    again, computed = run_study(
-        study, StudySettings(), tmp_path, progress=False, measure=fake_measure(calls)
-    )
+    again, computed = run_fake(study, tmp_path, calls=calls)
     assert computed == 0 and len(calls) == 3
     assert again == rows
     # other training settings are other rows
-    _, computed = run_study(
-        study, StudySettings(epochs=3), tmp_path, progress=False, measure=fake_measure(calls)
-    )
+    _, computed = run_fake(study, tmp_path, StudySettings(epochs=3), calls)
     assert computed == 3
 
 
@@ -133,9 +133,9 @@ def test_interrupted_study_resumes_with_the_remaining_rows(tmp_path: Path) -> No
 
     study = get_study("width")
     with pytest.raises(KeyboardInterrupt):
-        run_study(study, StudySettings(), tmp_path, progress=False, measure=interrupted)
+        run_fake(study, tmp_path, measure=interrupted)
     assert len(calls) == 3
-    rows, computed = run_study(study, StudySettings(), tmp_path, progress=False, measure=measure)
+    rows, computed = run_fake(study, tmp_path, measure=measure)
     assert computed == len(study.runs) - 3
     assert calls[3:] == [f"mlp-{w}@28 bs64 s0" for w in (256, 512, 1024, 2048, 4096)]
     assert [r["model"] for r in rows] == [r.model for r in study.runs]
@@ -144,16 +144,12 @@ def test_interrupted_study_resumes_with_the_remaining_rows(tmp_path: Path) -> No
 def test_without_a_progress_bar_each_run_logs_one_line(tmp_path: Path) -> None:
     study = get_study("mlp-vs-lenet")
     first: list[str] = []
-    run_study(
-        study, StudySettings(), tmp_path, progress=False, measure=fake_measure([]), log=first.append
-    )
+    run_fake(study, tmp_path, log=first.append)
     assert len(first) == 3
     assert first[0].startswith("study mlp-vs-lenet [1/3] mlp-1024@28 bs64 seed 0: ")
     assert first[0].endswith(" s") and "%" in first[0]
     again: list[str] = []
-    run_study(
-        study, StudySettings(), tmp_path, progress=False, measure=fake_measure([]), log=again.append
-    )
+    run_fake(study, tmp_path, log=again.append)
     assert again == [
         f"study mlp-vs-lenet [{n}/3] {rid} bs64 seed 0: cached"
         for n, rid in enumerate(("mlp-1024@28", "mlp-1024x2@28", "lenet5@28"), start=1)
@@ -172,36 +168,21 @@ def test_without_a_progress_bar_each_run_logs_one_line(tmp_path: Path) -> None:
 def test_corrupted_cache_entry_is_detected_and_recomputed(tmp_path: Path, damage) -> None:
     calls: list[str] = []
     study = get_study("mlp-vs-lenet")
-    rows, _ = run_study(
-        study, StudySettings(), tmp_path, progress=False, measure=fake_measure(calls)
-    )
+    rows, _ = run_fake(study, tmp_path, calls=calls)
     key = rows[0]["key"]
     path = _cache_file(tmp_path / "cache", key)
     text = path.read_text()
     assert damage(text) != text, "the damage must change the file"
     path.write_text(damage(text))
     warnings: list[str] = []
-    again, computed = run_study(
-        study,
-        StudySettings(),
-        tmp_path,
-        progress=False,
-        measure=fake_measure(calls),
-        warn=warnings.append,
-    )
+    again, computed = run_fake(study, tmp_path, calls=calls, warn=warnings.append)
     assert computed == 1 and calls[-1] == calls[0]
     assert len(warnings) == 1 and "corrupted cache entry" in warnings[0]
     assert again == rows  # recomputed, never the damaged value
 
 
 def test_repeats_give_mean_and_std(tmp_path: Path) -> None:
-    rows, _ = run_study(
-        get_study("mlp-vs-lenet"),
-        StudySettings(repeats=3),
-        tmp_path,
-        progress=False,
-        measure=fake_measure([]),
-    )
+    rows, _ = run_fake(get_study("mlp-vs-lenet"), tmp_path, StudySettings(repeats=3))
     assert len(rows) == 9
     summary = summarise(rows)
     assert [e["n"] for e in summary] == [3, 3, 3]
@@ -215,13 +196,7 @@ def test_repeats_give_mean_and_std(tmp_path: Path) -> None:
 
 
 def test_outputs_are_complete_and_pngs_are_images(tmp_path: Path) -> None:
-    rows, _ = run_study(
-        get_study("width"),
-        StudySettings(epochs=3),
-        tmp_path,
-        progress=False,
-        measure=fake_measure([]),
-    )
+    rows, _ = run_fake(get_study("width"), tmp_path, StudySettings(epochs=3))
     files = write_outputs(tmp_path, "Width", rows, command="mnist-models study width")
     assert set(files) == {
         "json",
@@ -246,13 +221,7 @@ def test_outputs_are_complete_and_pngs_are_images(tmp_path: Path) -> None:
 
 
 def test_single_epoch_has_no_per_epoch_plot(tmp_path: Path) -> None:
-    rows, _ = run_study(
-        get_study("cnn-depth"),
-        StudySettings(epochs=1),
-        tmp_path,
-        progress=False,
-        measure=fake_measure([]),
-    )
+    rows, _ = run_fake(get_study("cnn-depth"), tmp_path, StudySettings(epochs=1))
     files = write_outputs(tmp_path, "Depth", rows, command="x")
     assert "accuracy_per_epoch" not in files and "latency_vs_accuracy" in files
 
