@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: test bench bench-full compare baseline accept data env lint clean
+.PHONY: test bench bench-full compare baseline accept data env valgrind lint clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,13 +18,26 @@ env: $(BIN)/.installed
 data: env
 	$(BIN)/mnist-models data
 
-test: data
+# The instruction lane counts with valgrind's callgrind. Installed here where apt-get can (root,
+# Debian/Ubuntu); elsewhere the suite runs and reports the lane as "not measured".
+valgrind:
+	@command -v valgrind >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing valgrind (instruction lane)"; \
+	    (apt-get install -y -qq valgrind >/dev/null 2>&1 || \
+	     { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq valgrind >/dev/null; }) || \
+	    echo "could not install valgrind: the instruction lane will say 'not measured'"; \
+	  else \
+	    echo "valgrind is missing: install it (apt-get install valgrind) for the instruction lane"; \
+	  fi; }
+
+test: data valgrind
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
-bench: data
+bench: data valgrind
 	$(BIN)/python -m pytest benchmarks --benchmark-compare $(PYTEST_ARGS)
 
-bench-full: data
+bench-full: data valgrind
 	$(BIN)/python -m pytest benchmarks -m full --benchmark-compare $(PYTEST_ARGS)
 
 # Latency of the working tree against a revision, timed alternately (mnist-models compare).
@@ -33,10 +46,10 @@ compare: env
 	$(BIN)/mnist-models compare --baseline $(BASE) $(ARGS)
 
 # After an intended change: re-record the gate tier's baseline (or TESTS=... only), then commit.
-baseline: data
+baseline: data valgrind
 	$(BIN)/python benchmarks/baseline.py $(PYTEST_ARGS)
 
-accept: data
+accept: data valgrind
 	$(BIN)/python benchmarks/baseline.py $(TESTS)
 
 lint: env

@@ -4,6 +4,7 @@
     python benchmarks/baseline.py -m full              # the whole grid
     python benchmarks/baseline.py 'benchmarks/bench_counts.py::test_counts[mlp-32@28]'
     python benchmarks/baseline.py --from-json a.json b.json c.json   # finished runs
+    python benchmarks/baseline.py --storage DIR --from-json run.json   # into another storage
 
 Several runs of the same code make a steadier baseline than one: for each benchmark the run
 whose timed metric is the median is kept (one run alone can be a lucky fast one); metrics that
@@ -123,7 +124,15 @@ def median_run(runs: list[dict]) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    target = BASELINES / get_machine_id() / BASELINE_NAME
+    storage = BASELINES
+    if argv[:1] == ["--storage"]:  # another storage, e.g. a CI runner's own baseline
+        if len(argv) < 2:
+            print(
+                "usage: baseline.py --storage DIR [--from-json RESULTS.json ...]", file=sys.stderr
+            )
+            return 2
+        storage, argv = Path(argv[1]), argv[2:]
+    target = storage / get_machine_id() / BASELINE_NAME
     if argv[:1] == ["--from-json"]:
         if len(argv) < 2:
             print("usage: baseline.py --from-json RESULTS.json [MORE.json ...]", file=sys.stderr)
@@ -141,8 +150,9 @@ def main(argv: list[str]) -> int:
     merged = merge(old, new, existing_nodeids())
     target.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(target, json.dumps(merged, indent=1, sort_keys=True) + "\n")
+    shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
     print(
-        f"baseline {target.relative_to(ROOT)}: {len(new['benchmarks'])} results recorded, "
+        f"baseline {shown}: {len(new['benchmarks'])} results recorded, "
         f"{len(merged['benchmarks'])} in all; review with `git diff --stat` and commit it"
     )
     return 0

@@ -12,9 +12,10 @@ import torch
 from benchmarks.grid import BATCH_SIZES, Case, architecture_cases
 from mnist_models import get_model
 from mnist_models.calibration import REFERENCE_ID, reference_seconds
-from mnist_models.gates import lower
+from mnist_models.gates import budget, lower
 from mnist_models.metrics import example_input, measure_latency, percentiles
-from mnist_models.train import num_threads
+from mnist_models.rules import kind_name
+from mnist_models.threads import num_threads
 
 pytestmark = [pytest.mark.latency, pytest.mark.full]
 
@@ -25,6 +26,19 @@ GATE_BATCH_SIZES = (1, 64)
 # the measured run-to-run spread of unchanged code (benchmarks/timing_noise.py; README).
 LATENCY_TOLERANCE = 1.00
 LATENCY = lower("latency_rel", rel_tol=LATENCY_TOLERANCE, unit="x ref", timed=True)
+# Latency budgets: p99 per call at batch 1, 1 thread, on a named machine kind (rules.kind_name).
+# They hold with or without a stored baseline and fail the run in the same gate table. Set at
+# about 3-5x the p99 measured on that kind (README "Latency budgets"): a busy neighbour keeps
+# them, a model made several times slower does not.
+P99_BUDGETS_US = {
+    "AMD EPYC x2": {
+        "mlp-128@28": 500.0,
+        "mlp-1024@28": 1000.0,
+        "mlp-512x3@28": 1500.0,
+        "lenet5@28": 2500.0,
+        "cnn9@pad:32": 4000.0,
+    },
+}
 
 
 def _params() -> list:
@@ -87,3 +101,11 @@ def test_latency(case: Case, batch_size: int, benchmark, gate) -> None:
         return stats.p50_us * 1e-6 / ((ref + reference_seconds(THREADS)) / 2)
 
     gate.record(LATENCY, benchmark.stats.stats.median / reference, remeasure=remeasure)
+    budgets = {k: v[case.id] for k, v in P99_BUDGETS_US.items() if case.id in v}
+    if budgets and batch_size == 1:
+        kind = kind_name()
+        if kind in budgets:
+            gate.record(budget("p99_us", budgets[kind], unit="us"), p99)
+        else:
+            named = ", ".join(budgets)
+            gate.not_applied(budget("p99_us", 0.0, unit="us"), p99, f"budget is for {named}")

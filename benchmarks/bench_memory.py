@@ -1,57 +1,100 @@
-"""Peak memory of one training step (forward, backward, Adam's first step) at batch 64.
+"""Peak tensor memory of the project's own `train()` and of an inference call, gated exactly.
 
-memory-profiler samples this process's RSS while the step runs; the gated figure is the
-increase over the RSS just before it (lower is better).
+torch.profiler records every tensor allocation and free; the peak of what is alive at once is
+the same number on every run of the same code (README "Memory lane"), where process RSS moves
+by megabytes with the allocator's history. So a change to `train()` that keeps tensors alive
+across steps, or a layer whose activations grow, changes the gated figure. Process RSS of the
+same training run (memory-profiler) is recorded beside it, informative only.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 import torch
-import torch.nn.functional as F
 
-from benchmarks.grid import GATE_TRAINING, Case, architecture_cases
+from benchmarks.grid import BATCH_SIZE_TRAINING, GATE_TRAINING, Case, architecture_cases
 from mnist_models import get_model
-from mnist_models.gates import lower
-from mnist_models.metrics import example_input, peak_memory
-from mnist_models.train import num_threads
+from mnist_models.data import load_mnist
+from mnist_models.gates import exact
+from mnist_models.metrics import example_input, peak_memory, tensor_memory
+from mnist_models.threads import num_threads
+from mnist_models.train import TrainConfig, train
 
 pytestmark = [pytest.mark.memory, pytest.mark.full]
 
-BATCH_SIZE = 64
 THREADS = 1
-# Chosen from the measured spread between runs (README): allocator rounding moves a few MiB.
-PEAK = lower("peak_rss_increase_mib", rel_tol=0.25, abs_tol=16.0, unit="MiB")
+TRAIN_STEPS = 300  # enough steps that a leak of a few KiB per step shows
+INFERENCE_BATCH = 64
+TRAIN_PEAK = exact("train_peak_tensor_bytes", "B")
+TRAIN_RETAINED = exact("train_retained_tensor_bytes", "B")
+INFERENCE_PEAK = exact("inference_peak_tensor_bytes", "B")
 
 
-def _params() -> list:
+def _params(gated: set[str] | None) -> list:
     return [
-        pytest.param(case, id=case.id, marks=[pytest.mark.gate] if case.id in GATE_TRAINING else [])
+        pytest.param(
+            case,
+            id=case.id,
+            marks=[pytest.mark.gate] if gated is None or case.id in gated else [],
+        )
         for case in architecture_cases()
     ]
 
 
 @pytest.mark.benchmark(group="memory")
-@pytest.mark.parametrize("case", _params())
-def test_peak_memory(case: Case, benchmark, gate) -> None:
-    model = get_model(case.model, case.res, seed=0)
-    optimizer = torch.optim.Adam(model.parameters(), fused=True)
-    x = example_input(case.input_shape, BATCH_SIZE)
-    y = torch.arange(BATCH_SIZE) % 10
-
-    def step() -> None:
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    with num_threads(THREADS):
-        stats, _ = benchmark.pedantic(peak_memory, args=(step,), rounds=1, iterations=1)
+@pytest.mark.parametrize("case", _params(set(GATE_TRAINING)))
+def test_training_memory(case: Case, benchmark, gate, mnist_root: Path) -> None:
+    data = load_mnist(case.res, root=mnist_root, seed=0)
+    n = TRAIN_STEPS * BATCH_SIZE_TRAINING
+    subset = replace(
+        data,
+        train_x=data.train_x[:n],
+        train_y=data.train_y[:n],
+        val_x=data.val_x[:0],
+        val_y=data.val_y[:0],
+    )
+    config = TrainConfig(epochs=1, batch_size=BATCH_SIZE_TRAINING, seed=0, threads=THREADS)
+    tensors, _ = benchmark.pedantic(
+        tensor_memory,
+        args=(lambda: train(get_model(case.model, case.res, seed=0), subset, config),),
+        rounds=1,
+        iterations=1,
+    )
+    rss, _ = peak_memory(lambda: train(get_model(case.model, case.res, seed=0), subset, config))
     benchmark.extra_info.update(
         model=case.config.id,
         resolution=case.res.id,
-        batch_size=BATCH_SIZE,
+        batch_size=BATCH_SIZE_TRAINING,
+        steps=TRAIN_STEPS,
         threads=THREADS,
-        **stats.as_dict(),
+        train_allocations=tensors.allocations,
+        peak_rss_increase_mib=rss.increase_mib,  # informative: RSS is not repeatable
+        peak_rss_mib=rss.peak_rss_mib,
     )
-    gate.record(PEAK, stats.increase_mib)
+    gate.record(TRAIN_PEAK, tensors.peak_bytes)
+    gate.record(TRAIN_RETAINED, tensors.retained_bytes)
+
+
+@pytest.mark.benchmark(group="memory")
+@pytest.mark.parametrize("case", _params(None))
+def test_inference_memory(case: Case, benchmark, gate) -> None:
+    model = get_model(case.model, case.res, seed=0).eval()
+    x = example_input(case.input_shape, INFERENCE_BATCH)
+
+    def forward() -> torch.Tensor:
+        with num_threads(THREADS), torch.inference_mode():
+            return model(x)
+
+    forward()  # first-call allocations (kernel workspaces) are not the model's
+    tensors, _ = benchmark.pedantic(tensor_memory, args=(forward,), rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        model=case.config.id,
+        resolution=case.res.id,
+        batch_size=INFERENCE_BATCH,
+        threads=THREADS,
+        inference_allocations=tensors.allocations,
+    )
+    gate.record(INFERENCE_PEAK, tensors.peak_bytes)

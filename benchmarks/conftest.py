@@ -7,9 +7,19 @@ module's worth and shard the full tier in CI.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from mnist_models.instructions import (
+    VALGRIND_HINT,
+    CallgrindRun,
+    InstructionCase,
+    InstructionCount,
+    prepare_training_data,
+    valgrind_path,
+)
 
 BASELINES = Path(__file__).resolve().parent / "baselines"
 PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
@@ -24,13 +34,56 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("markexpr"):
+    if not config.getoption("markexpr"):
+        selected = [item for item in items if item.get_closest_marker("gate")]
+        deselected = [item for item in items if not item.get_closest_marker("gate")]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = selected
+    # The instruction counts are made by one valgrind process beside the whole run (on the
+    # core the 1-thread benchmarks leave free); their tests read them, so they run last.
+    items.sort(key=lambda item: _instruction_case(item) is not None)
+
+
+def _instruction_case(item: pytest.Item) -> InstructionCase | None:
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("icase") if callspec else None
+    return case if isinstance(case, InstructionCase) else None
+
+
+class InstructionCounts:
+    """The run's callgrind worker, or why there is none (`unavailable`, shown as not measured)."""
+
+    def __init__(self, run: CallgrindRun | None, unavailable: str = "") -> None:
+        self.run, self.unavailable = run, unavailable
+
+    def get(self, key: str) -> InstructionCount:
+        assert self.run is not None
+        counts = self.run.counts()
+        if key not in counts:
+            raise KeyError(f"the instruction worker did not count {key!r}")
+        return counts[key]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def instruction_counts(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InstructionCounts]:
+    """Start the callgrind worker for every selected instruction test as the run begins."""
+    cases = [c for c in map(_instruction_case, request.session.items) if c is not None]
+    if not cases:
+        yield InstructionCounts(None, "no instruction cases selected")
         return
-    selected = [item for item in items if item.get_closest_marker("gate")]
-    deselected = [item for item in items if not item.get_closest_marker("gate")]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = selected
+    if valgrind_path() is None:
+        yield InstructionCounts(None, f"valgrind is not installed; {VALGRIND_HINT}")
+        return
+    workdir = tmp_path_factory.mktemp("callgrind")
+    cases = prepare_training_data(cases, workdir, request.getfixturevalue("mnist_root"))
+    run = CallgrindRun(cases, workdir).start()
+    try:
+        yield InstructionCounts(run)
+    finally:
+        run.stop()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

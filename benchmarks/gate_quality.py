@@ -34,16 +34,19 @@ import mnist_models
 from mnist_models.abtest import (
     ABSettings,
     ProportionalSlowdown,
+    _median_seconds,
+    _spin,
     decide,
     time_interleaved,
     time_sequential,
 )
 from mnist_models.atomic import check_writable, write_text_atomic
+from mnist_models.compare import TRAIN_BATCH_SIZE, TRAIN_STEPS, Side, _trainer
 from mnist_models.errors import ConfigError
 from mnist_models.metrics import example_input
 from mnist_models.revision import load_revision, package_changed, repo_root
 from mnist_models.rules import cpu_model
-from mnist_models.train import num_threads
+from mnist_models.threads import num_threads
 
 # Comparisons rotate over these (model, batch size): small and large, MLP and CNN.
 CASES = (("mlp-1024", 1), ("lenet5", 1), ("cnn9", 1), ("mlp-512x3", 64))
@@ -56,6 +59,16 @@ CONDITIONS = (
 )
 README_START = "<!-- gate-quality:start -->"
 README_END = "<!-- gate-quality:end -->"
+# Training comparisons (`compare`'s training rows): each call is the side's own train() over
+# TRAIN_STEPS steps of batch 64; rotating over the gate tier's training set.
+TRAIN_CASES = ("mlp-128", "mlp-1024", "mlp-512x3", "lenet5", "cnn9")
+TRAIN_CONDITIONS = (
+    ("unchanged, idle", 0.0, False),
+    ("unchanged, one core busy", 0.0, True),
+    ("+10% work", 0.10, False),
+)
+TRAIN_README_START = "<!-- gate-quality-training:start -->"
+TRAIN_README_END = "<!-- gate-quality-training:end -->"
 
 
 @contextmanager
@@ -102,6 +115,105 @@ def one_comparison(case: tuple[str, int], base_pkg, fraction: float, settings: A
         "calls_per_block": result.calls_per_block,
         "plain_ratio": seq_b / seq_a,
     }
+
+
+def slowed(fn: Callable[[], object], fraction: float, threads: int) -> Callable[[], object]:
+    """fn plus Python arithmetic worth `fraction` of fn's own median time (a training step
+    slowed like ProportionalSlowdown slows a forward pass)."""
+    with num_threads(threads):
+        for _ in range(3):
+            fn()
+        bare = _median_seconds(fn, 9)
+        per_step = _median_seconds(lambda: _spin(100_000), 11) / 100_000
+    steps = max(1, round(fraction * bare / per_step))
+
+    def call() -> object:
+        _spin(steps)
+        return fn()
+
+    return call
+
+
+def one_training_comparison(
+    model_id: str, base_pkg, fraction: float, settings: ABSettings, data
+) -> dict:
+    """A/B of `steps` training steps of the committed package against the working tree's."""
+    from dataclasses import replace
+
+    n = TRAIN_STEPS * TRAIN_BATCH_SIZE
+    subset = replace(
+        data,
+        train_x=data.train_x[:n],
+        train_y=data.train_y[:n],
+        val_x=data.val_x[:0],
+        val_y=data.val_y[:0],
+    )
+    base = Side(base_pkg, "HEAD")
+    head = Side(mnist_models, "working tree")
+    fa = _trainer(base, model_id, None, subset, TRAIN_BATCH_SIZE, settings)
+    fb = _trainer(head, model_id, None, subset, TRAIN_BATCH_SIZE, settings)
+    if fraction:
+        fb = slowed(fb, fraction, settings.threads)
+    a, b = time_interleaved(fa, fb, settings, grad=True)
+    result = decide(a, b, settings, label=f"{model_id} train", batch_size=TRAIN_BATCH_SIZE)
+    est = result.estimates
+    return {
+        "case": result.label,
+        "failed": bool(result.failed),
+        "verdict_by": [m for m, e in est.items() if e.verdict == "slower"],
+        "p50": [est["p50"].ratio, est["p50"].low, est["p50"].high],
+        "pairs": result.pairs,
+    }
+
+
+def run_training_conditions(
+    base_pkg, settings: ABSettings, n: int, log: Callable[[str], None]
+) -> dict:
+    from mnist_models.data import load_mnist
+
+    out = {}
+    for name, fraction, busy in TRAIN_CONDITIONS:
+        rows = []
+        with busy_core(busy):
+            for i in range(n):
+                model_id = TRAIN_CASES[i % len(TRAIN_CASES)]
+                _, res = mnist_models.get_config(model_id)
+                data = load_mnist(res, seed=0)
+                rows.append(one_training_comparison(model_id, base_pkg, fraction, settings, data))
+                ratio, low, high = (100 * (v - 1) for v in rows[-1]["p50"])
+                log(
+                    f"training {name:<26} {i + 1:>2}/{n} {model_id:<10} "
+                    f"p50 {ratio:+6.1f}% [{low:+.1f}%, {high:+.1f}%]"
+                    f"  {'FAIL' if rows[-1]['failed'] else 'ok'}"
+                )
+        out[name] = {"fraction": fraction, "busy": busy, "rows": rows}
+    return out
+
+
+def render_training_markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = [
+        f"Measured by `python -m benchmarks.gate_quality --training-only` on {m['cpu_model']} "
+        f"({m['cpu_count']} cores), torch {m['torch']}, {report['date']}: "
+        f"{report['n_training']} comparisons per condition rotating over "
+        + ", ".join(TRAIN_CASES)
+        + f"; each call {TRAIN_STEPS} steps of batch {TRAIN_BATCH_SIZE} of `train()`, "
+        f"{report['settings']['threads']} thread, {report['settings']['seconds']:g} s per "
+        f"comparison; {report['training_wall_s']:.0f} s in all.",
+        "",
+        "| condition | A/B gate: failed | p50 change, median (range) | median ±half-interval |",
+        "|---|---|---|---|",
+    ]
+    for name, c in report["training"].items():
+        rows = c["rows"]
+        changes = [r["p50"][0] - 1 for r in rows]
+        half = statistics.median((r["p50"][2] - r["p50"][1]) / 2 for r in rows)
+        lines.append(
+            f"| {name} | **{sum(r['failed'] for r in rows)}/{len(rows)}** "
+            f"| {100 * statistics.median(changes):+.1f}% ({100 * min(changes):+.1f}% to "
+            f"{100 * max(changes):+.1f}%) | ±{100 * half:.1f}% |"
+        )
+    return "\n".join(lines)
 
 
 def run_conditions(base_pkg, settings: ABSettings, n: int, log: Callable[[str], None]) -> dict:
@@ -262,13 +374,13 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def update_readme(path: Path, table: str) -> None:
+def update_readme(path: Path, table: str, start: str = README_START, end: str = README_END) -> None:
     text = path.read_text()
-    if README_START not in text or README_END not in text:
-        raise ConfigError(f"{path} has no {README_START} ... {README_END} section to replace")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    write_text_atomic(path, f"{head}{README_START}\n{table}\n{README_END}{tail}")
+    if start not in text or end not in text:
+        raise ConfigError(f"{path} has no {start} ... {end} section to replace")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    write_text_atomic(path, f"{head}{start}\n{table}\n{end}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,6 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/gate_quality.json"))
     parser.add_argument("--readme", type=Path, default=None, help="rewrite this README's table")
+    parser.add_argument(
+        "--training-comparisons", type=int, default=20, help="per training condition (0: none)"
+    )
+    parser.add_argument(
+        "--training-only", action="store_true", help="only the training comparisons"
+    )
     args = parser.parse_args(argv)
     try:
         check_writable(args.out)
@@ -311,18 +429,32 @@ def main(argv: list[str] | None = None) -> int:
         },
         "settings": settings.recorded(),
         "n": args.comparisons,
-        "warmup": warmup_profile(settings),
+        "n_training": args.training_comparisons,
     }
-    if args.design_comparisons:
-        report["design"] = design_sweep(base_pkg, settings, args.design_comparisons, log)
-    report["conditions"] = run_conditions(base_pkg, settings, args.comparisons, log)
-    report["summary"] = summarise(report["conditions"])
+    if not args.training_only:
+        report["warmup"] = warmup_profile(settings)
+        if args.design_comparisons:
+            report["design"] = design_sweep(base_pkg, settings, args.design_comparisons, log)
+        report["conditions"] = run_conditions(base_pkg, settings, args.comparisons, log)
+        report["summary"] = summarise(report["conditions"])
+    if args.training_comparisons:
+        t0 = time.time()
+        report["training"] = run_training_conditions(
+            base_pkg, settings, args.training_comparisons, log
+        )
+        report["training_wall_s"] = time.time() - t0
     report["wall_s"] = time.time() - started
     write_text_atomic(args.out, json.dumps(report, indent=2, default=float) + "\n")
-    table = render_markdown(report)
-    print(table)
-    if args.readme:
-        update_readme(args.readme, table)
+    if "summary" in report:
+        table = render_markdown(report)
+        print(table)
+        if args.readme:
+            update_readme(args.readme, table)
+    if "training" in report:
+        table = render_training_markdown(report)
+        print(table)
+        if args.readme:
+            update_readme(args.readme, table, TRAIN_README_START, TRAIN_README_END)
     log(f"wrote {args.out} in {report['wall_s']:.0f} s")
     return 0
 

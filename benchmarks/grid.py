@@ -86,4 +86,5 @@ def architecture_cases() -> list[Case]:
 
 
 # The gate tier trains this representative set (2 epochs, batch 64); the full tier all the grid.
+BATCH_SIZE_TRAINING = 64
 GATE_TRAINING = ("mlp-128@28", "mlp-1024@28", "mlp-512x3@28", "lenet5@28", "cnn9@pad:32")

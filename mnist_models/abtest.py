@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
-from .train import num_threads
+from .threads import num_threads
 
 METRICS = ("p50", "p90", "p99")
 
@@ -135,13 +135,16 @@ def time_interleaved(
     baseline: Callable[[], object],
     candidate: Callable[[], object],
     settings: ABSettings,
+    *,
+    grad: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-call microseconds, shape (pairs, calls_per_block), for each side.
 
     Blocks alternate A B, B A, A B, ... so that a linear drift within a pair favours neither
-    side; the garbage collector is off while timing, as in pyperf.
+    side; the garbage collector is off while timing, as in pyperf. `grad`: the calls train
+    (autograd on), else they run under inference_mode.
     """
-    with num_threads(settings.threads), torch.inference_mode():
+    with num_threads(settings.threads), torch.inference_mode(not grad):
         deadline = time.perf_counter() + settings.warmup_s
         warm = 0
         while warm < 4 or time.perf_counter() < deadline:
@@ -262,10 +265,11 @@ def compare_callables(
     *,
     label: str = "",
     batch_size: int = 1,
+    grad: bool = False,
 ) -> ABResult:
     """Time both alternately, then decide."""
     settings = settings or ABSettings()
-    a, b = time_interleaved(baseline, candidate, settings)
+    a, b = time_interleaved(baseline, candidate, settings, grad=grad)
     return decide(a, b, settings, label=label, batch_size=batch_size)
 
 

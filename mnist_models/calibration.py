@@ -18,7 +18,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from .train import num_threads
+from .threads import num_threads
 
 REFERENCE_ID = "784-256-10 ReLU MLP forward in raw torch ops, batch 8"
 

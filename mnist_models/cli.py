@@ -171,6 +171,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results = compare_sides(
         baseline, candidate, args.models, args.batch_sizes, settings, on_result=on_result
     )
+    if args.training:
+        from .compare import compare_training
+        from .data import load_mnist
+
+        results += compare_training(
+            baseline,
+            candidate,
+            args.models,
+            settings,
+            lambda res: load_mnist(res, root=args.data_root, seed=0),
+            on_result=on_result,
+        )
     payload = {
         "baseline": {"rev": args.baseline, "commit": base_pkg.__revision__},
         "candidate": candidate.name,
@@ -382,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated model ids, optionally with @resolution",
     )
     p.add_argument("--batch-sizes", type=_int_list, default=list(DEFAULT_BATCH_SIZES))
+    p.add_argument(
+        "--training",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time training steps of each model (its own train(), batch 64), alternately",
+    )
+    p.add_argument("--data-root", default=None, help="MNIST root for the training rows")
     p.add_argument("--seconds", type=_positive_float, default=2.0, help="timing per row")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(

@@ -20,6 +20,11 @@ if TYPE_CHECKING:  # abtest imports torch and numpy: not at CLI start-up
 # The gate tier's representative models (benchmarks/grid.py GATE_TRAINING), at batch 1 and 64.
 DEFAULT_MODELS = ("mlp-128", "mlp-1024", "mlp-512x3", "lenet5", "cnn9")
 DEFAULT_BATCH_SIZES = (1, 64)
+# Training rows: each timed call is the side's own `train()` over this many steps of batch 64
+# (a fixed slice of the seeded training split), so data slicing, forward, backward and Adam
+# of both versions are timed alternately like the forward passes.
+TRAIN_STEPS = 4
+TRAIN_BATCH_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,82 @@ def compare_sides(
             results.append((label, result))
             if on_result:
                 on_result(label, result)
+    return results
+
+
+def _trainer(
+    side: Side,
+    model_id: str,
+    resolution: str | None,
+    data: object,
+    batch_size: int,
+    settings: ABSettings,
+) -> Callable[[], object]:
+    """One call of the side's own train() on a model of its own (training continues from call
+    to call: each call is the same amount of work)."""
+    import importlib
+
+    trainer = importlib.import_module(f"{side.package.__name__}.train")
+    model = _build(side, model_id, resolution)
+    config = trainer.TrainConfig(epochs=1, batch_size=batch_size, seed=0, threads=settings.threads)
+    return lambda: trainer.train(model, data, config)
+
+
+def compare_training(
+    baseline: Side,
+    candidate: Side,
+    models: Sequence[str],
+    settings: ABSettings,
+    data_for: Callable[[object], object],
+    *,
+    steps: int = TRAIN_STEPS,
+    batch_size: int = TRAIN_BATCH_SIZE,
+    on_result: Callable[[str, ABResult | None], None] | None = None,
+) -> list[tuple[str, ABResult | None]]:
+    """(label, result) per model: `steps` training steps of each side's own `train()`, timed
+    alternately. `data_for(resolution)` gives the data (an MNISTData); its first
+    steps x batch_size training images are used, without validation."""
+    from dataclasses import replace
+
+    from .abtest import compare_callables
+    from .registry import get_config, run_id
+
+    cases = []
+    for text in models:
+        model_id, resolution = split_run_id(text)
+        config, res = get_config(model_id, resolution)
+        cases.append((model_id, resolution, res, run_id(config, res)))
+    n = steps * batch_size
+    results: list[tuple[str, ABResult | None]] = []
+    for model_id, resolution, res, rid in cases:
+        label = f"{rid} train bs{batch_size}"
+        data = data_for(res)
+        subset = replace(
+            data,
+            train_x=data.train_x[:n],
+            train_y=data.train_y[:n],
+            val_x=data.val_x[:0],
+            val_y=data.val_y[:0],
+        )
+        if _build(candidate, model_id, resolution) is None:
+            raise ConfigError(f"{candidate.name} cannot build {rid}")
+        if _build(baseline, model_id, resolution) is None:
+            results.append((label, None))
+        else:
+            a, b = (
+                _trainer(side, model_id, resolution, subset, batch_size, settings)
+                for side in (baseline, candidate)
+            )
+            results.append(
+                (
+                    label,
+                    compare_callables(
+                        a, b, settings, label=label, batch_size=batch_size, grad=True
+                    ),
+                )
+            )
+        if on_result:
+            on_result(*results[-1])
     return results
 
 

@@ -18,15 +18,24 @@ import os
 import platform
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .rules import Metric, cpu_model, exact, higher, lower, machine_kind
+from .rules import (
+    Metric,
+    budget,
+    cpu_model,
+    exact,
+    higher,
+    lower,
+    machine_kind,
+    scope_mismatch,
+)
 
-__all__ = ["Metric", "cpu_model", "exact", "higher", "lower", "machine_kind"]
+__all__ = ["Metric", "budget", "cpu_model", "exact", "higher", "lower", "machine_kind"]
 
 ACCEPT_COMMAND = "make accept TESTS='{nodeid}'"
 BASELINE_COMMAND = "make baseline"
@@ -38,18 +47,20 @@ class Row:
 
     nodeid: str
     metric: Metric
-    now: float
+    now: float | None
     baseline: float | None
-    status: str  # "ok", "FAIL", "not applied", "new"
+    status: str  # "ok", "FAIL", "not applied", "new", "not measured"
+    note: str = ""  # which rule applied, or why the baseline did not apply / nothing was measured
 
     def cells(self) -> list[str]:
         m = self.metric
+        allowed = m.allowed_text(self.baseline)
         return [
             m.name,
             m.format(self.baseline),
             m.format(self.now),
-            m.change_text(self.now, self.baseline),
-            m.allowed_text(self.baseline),
+            m.change_text(self.now, self.baseline) if self.now is not None else "-",
+            f"{allowed} ({self.note})" if self.note else allowed,
         ]
 
 
@@ -58,7 +69,7 @@ def render_table(rows: list[Row]) -> str:
     body = [r.cells() for r in rows]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
-    return "\n".join(fmt.format(*line) for line in [header, *body])
+    return "\n".join(fmt.format(*line).rstrip() for line in [header, *body])
 
 
 # --- machines and baselines --------------------------------------------------------------------
@@ -127,6 +138,7 @@ class GateSession:
     baseline: Baseline | None = None
     same_machine: bool = True
     not_applied_reason: str = ""
+    machine_info: dict[str, Any] = field(default_factory=dict)  # this machine's, as recorded
     time_tolerance: float | None = None
     rows: list[Row] = field(default_factory=list)
     collected: set[str] = field(default_factory=set)
@@ -134,6 +146,13 @@ class GateSession:
 
     def baseline_entry(self, nodeid: str) -> dict[str, Any] | None:
         return self.baseline.entries.get(nodeid) if self.baseline else None
+
+    def mismatch(self, scope: str | None, recorded: dict[str, Any], now: dict[str, Any]) -> str:
+        """Why a baseline entry's figure says nothing here ("" where it does), for a scope."""
+        if scope in ("machine", "environment") and not self.same_machine:
+            return "another kind of machine"
+        info = self.baseline.machine_info if self.baseline else {}
+        return scope_mismatch(scope, (info, self.machine_info), (recorded, now))
 
 
 _SESSION = pytest.StashKey[GateSession]()
@@ -146,14 +165,27 @@ class Gate:
         self.session, self.nodeid, self.benchmark = session, nodeid, benchmark
         self.rows: list[Row] = []
 
-    def _rule(self, metric: Metric) -> tuple[Metric, float | None, bool]:
-        """(metric with any tolerance override, baseline value, whether the baseline applies)."""
+    def _rule(self, metric: Metric) -> tuple[Metric, float | None, str, bool]:
+        """(the rule that applies, baseline value, note for the table, whether it applies)."""
         if metric.timed and self.session.time_tolerance is not None:
-            metric = Metric(**{**asdict(metric), "rel_tol": self.session.time_tolerance})
+            metric = replace(metric, rel_tol=self.session.time_tolerance)
+        if not metric.uses_baseline:
+            return metric, None, "budget", True
         entry = self.session.baseline_entry(self.nodeid)
-        baseline = entry.get("extra_info", {}).get(metric.name) if entry else None
-        applies = not (metric.timed and not self.session.same_machine)
-        return metric, baseline if applies else None, applies
+        if entry is None:
+            return metric, None, "", True
+        recorded = entry.get("extra_info", {})
+        now = self.benchmark.extra_info
+        baseline = recorded.get(metric.name)
+        reason = self.session.mismatch(metric.scope, recorded, now)
+        if reason:
+            return metric, None, reason, False
+        if metric.exact_within is not None:
+            other = self.session.mismatch(metric.exact_within, recorded, now)
+            if not other:
+                return metric.as_exact(), baseline, "same environment: exact", True
+            return metric, baseline, f"tolerance: {other}", True
+        return metric, baseline, "", True
 
     def record(
         self,
@@ -170,7 +202,7 @@ class Gate:
         """
         if not math.isfinite(value):
             raise ValueError(f"{metric.name} is {value}; a gated metric must be finite")
-        rule, baseline, applies = self._rule(metric)
+        rule, baseline, note, applies = self._rule(metric)
         tried = [value]
         while remeasure is not None and not rule.passes(value, baseline) and len(tried) <= attempts:
             tried.append(remeasure())
@@ -183,13 +215,25 @@ class Gate:
         if not rule.passes(value, baseline):
             status = "FAIL"
         elif not applies:
-            status = "not applied"  # another machine's times say nothing; the bound still held
+            status = "not applied"  # another machine's or build's figure says nothing here
         else:
-            status = "ok" if baseline is not None else "new"
-        row = Row(self.nodeid, rule, value, baseline, status)
+            status = "ok" if baseline is not None or not rule.uses_baseline else "new"
+        self._add(Row(self.nodeid, rule, value, baseline, status, note))
+        return value
+
+    def not_measured(self, metric: Metric, why: str) -> None:
+        """A lane that could not run here: a row that says so, never a silent pass."""
+        self._add(Row(self.nodeid, metric, None, None, "not measured", why))
+
+    def not_applied(self, metric: Metric, value: float, why: str) -> None:
+        """A figure measured and stored whose gate does not hold here (a budget for another
+        machine kind): recorded, shown as not applied."""
+        self.benchmark.extra_info[metric.name] = value
+        self._add(Row(self.nodeid, metric, value, None, "not applied", why))
+
+    def _add(self, row: Row) -> None:
         self.rows.append(row)
         self.session.rows.append(row)
-        return value
 
     def failures(self) -> list[Row]:
         return [r for r in self.rows if r.status == "FAIL"]
@@ -254,7 +298,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except BaselineError as err:
         raise pytest.UsageError(str(err)) from None
     config.option.benchmark_compare = str(path)  # pytest-benchmark compares the same file
-    current = machine_kind(_machine_info())
+    session.machine_info = _machine_info()
+    current = machine_kind(session.machine_info)
     recorded = machine_kind(session.baseline.machine_info)
     if current != recorded or not own:
         session.same_machine = False
@@ -345,11 +390,21 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
     if session.not_applied_reason:
         tr.write_line(session.not_applied_reason, yellow=True)
-    counts = {s: sum(r.status == s for r in session.rows) for s in ("ok", "new", "not applied")}
+    statuses = ("ok", "new", "not applied", "not measured")
+    counts = {s: sum(r.status == s for r in session.rows) for s in statuses}
     tr.write_line(
         f"{len(session.rows)} metrics: {counts['ok']} ok, {len(failed)} failed, "
-        f"{counts['new']} without baseline, {counts['not applied']} not applied"
+        f"{counts['new']} without baseline, {counts['not applied']} not applied, "
+        f"{counts['not measured']} not measured"
     )
+    for status in ("not measured", "not applied"):
+        reasons: dict[tuple[str, str], int] = {}
+        for row in session.rows:
+            if row.status == status and row.note:
+                key = (row.metric.name, row.note)
+                reasons[key] = reasons.get(key, 0) + 1
+        for (name, note), n in sorted(reasons.items()):
+            tr.write_line(f"{name}: {status} for {n} benchmarks ({note})", yellow=True)
     if failed:
         by_test: dict[str, list[Row]] = {}
         for row in failed:

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .errors import ConfigError
-from .train import num_threads
+from .threads import num_threads
 
 
 def count_params(model: nn.Module) -> int:
@@ -206,3 +206,38 @@ def peak_memory(fn: Callable[[], Any], *, interval: float = 0.005) -> tuple[Memo
         (fn, (), {}), interval=interval, max_usage=True, retval=True, include_children=False
     )
     return MemoryStats(float(baseline), float(max(peak, baseline))), value
+
+
+@dataclass(frozen=True)
+class TensorMemory:
+    """Tensor memory allocated while a call ran, from torch.profiler's allocation events.
+
+    Deterministic where RSS is not: the same code allocates the same sizes in the same order.
+    `peak_bytes` is the most bytes allocated during the call and alive at once (tensors that
+    existed before the call are not counted); `retained_bytes` is what was still alive at its
+    end (for a training run: the optimizer state and anything kept across steps).
+    """
+
+    peak_bytes: int
+    retained_bytes: int
+    allocations: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def tensor_memory(fn: Callable[[], Any]) -> tuple[TensorMemory, Any]:
+    """Run fn() under torch.profiler with memory profiling; (tensor memory, fn's return value)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        value = fn()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    # recording order, made sure by time (a stable sort keeps that order for equal times)
+    sizes = [e.nbytes() for e in sorted(events, key=lambda e: e.start_ns())]  # < 0: a free
+    live = peak = allocations = 0
+    for size in sizes:
+        live += size
+        peak = max(peak, live)
+        allocations += size > 0
+    return TensorMemory(peak, live, allocations), value

@@ -39,7 +39,7 @@ def profile_model(
 
     from .metrics import example_input
     from .registry import get_config, get_model, run_id
-    from .train import num_threads
+    from .threads import num_threads
 
     config, res = get_config(model_id, resolution)
     model = get_model(model_id, res, seed=0)

@@ -10,7 +10,7 @@ from typing import Any
 
 from .energy import EnergyModel
 from .errors import ConfigError
-from .rules import Metric, machine_kind
+from .rules import Metric, machine_kind, scope_mismatch
 
 
 def load_run(path: str | Path) -> dict[str, Any]:
@@ -45,6 +45,7 @@ def rows_from_run(run: dict[str, Any], energy: EnergyModel | None = None) -> lis
     energy = energy or EnergyModel()
     counts: dict[str, dict] = {}
     latency: dict[str, dict] = {}
+    instructions: dict[str, dict] = {}  # forward passes at batch 1, counted by callgrind
     trained: list[dict] = []
     for bench in run["benchmarks"]:
         extra = bench.get("extra_info") or {}
@@ -54,6 +55,9 @@ def rows_from_run(run: dict[str, Any], energy: EnergyModel | None = None) -> lis
         group = bench.get("group") or ""
         if "accuracy" in extra and "epoch_seconds" in extra:
             trained.append(extra)
+        elif group == "instructions":
+            if extra.get("kind") == "forward" and extra.get("batch_size") == 1:
+                instructions[rid] = extra
         elif group == "latency" or "latency_us_p50" in extra:
             if extra.get("batch_size") == 1:
                 latency[rid] = extra
@@ -75,6 +79,7 @@ def rows_from_run(run: dict[str, Any], energy: EnergyModel | None = None) -> lis
             "latency_us_p50": lat.get("latency_us_p50"),
             "latency_us_p90": lat.get("latency_us_p90"),
             "latency_us_p99": lat.get("latency_us_p99"),
+            "instructions_per_sample": instructions.get(rid, {}).get("instructions_per_sample"),
         }
 
     for extra in trained:
@@ -142,7 +147,13 @@ def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change
             if name not in extra or name not in extra0:
                 continue
             metric = Metric(**spec)
-            applies = same_machine or not metric.timed
+            machines = (base.get("machine_info") or {}, new.get("machine_info") or {})
+            reason = scope_mismatch(metric.scope, machines, (extra0, extra))
+            applies = not reason
+            if metric.exact_within and not scope_mismatch(
+                metric.exact_within, machines, (extra0, extra)
+            ):
+                metric = metric.as_exact()
             verdict = _verdict(metric, extra0[name], extra[name], applies)
             changes.append(Change(bench["fullname"], metric, extra0[name], extra[name], verdict))
     names_new = {b["fullname"] for b in new["benchmarks"]}

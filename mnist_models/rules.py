@@ -3,10 +3,19 @@ comparable. Shared by the pytest plugin (gates.py) and `mnist-models report`; no
 
 from __future__ import annotations
 
+import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+# Where a stored baseline value says something about a value measured now:
+#   None           anywhere (counts, declared bounds);
+#   "machine"      the same kind of machine (wall times);
+#   "environment"  the same machine kind, torch version and thread count (seeded training
+#                  repeats bit for bit there, so accuracy and loss are gated exactly);
+#   "instructions" the same instruction key (torch build, ISA path, valgrind; instructions.py).
+SCOPES = (None, "machine", "environment", "instructions")
 
 
 @dataclass(frozen=True)
@@ -16,6 +25,11 @@ class Metric:
     direction: "exact" (any change fails), "higher" or "lower" (is better). A change in the bad
     direction is allowed up to max(rel_tol x |baseline|, abs_tol). `bound` is an absolute limit
     that holds with or without a baseline: a floor for "higher", a ceiling for "lower".
+    `two_sided`: an improvement beyond the same tolerance fails too, so that a stored figure is
+    refreshed when the code gets faster (PyTorch's instruction-count CI does the same).
+    `exact_within`: a scope where the figure repeats exactly; there any change fails, elsewhere
+    the tolerance applies. `scope`: where a baseline applies at all (SCOPES); `timed` metrics are
+    wall times, scope "machine".
     """
 
     name: str
@@ -25,15 +39,24 @@ class Metric:
     abs_tol: float = 0.0
     bound: float | None = None
     timed: bool = False  # a time: not comparable with another machine's baseline
+    scope: str | None = None
+    exact_within: str | None = None
+    two_sided: bool = False
+    uses_baseline: bool = True  # False: a budget, only the bound applies
 
     def __post_init__(self) -> None:
         if self.direction not in ("exact", "higher", "lower"):
             raise ValueError(f"direction must be exact, higher or lower, got {self.direction!r}")
+        if self.timed and self.scope is None:
+            object.__setattr__(self, "scope", "machine")
+        for name in ("scope", "exact_within"):
+            if getattr(self, name) not in SCOPES:
+                raise ValueError(f"{name} must be one of {SCOPES}, got {getattr(self, name)!r}")
 
     def limit(self, baseline: float | None) -> float | None:
         """The worst value allowed, from the baseline (if any) and the bound."""
         candidates = []
-        if baseline is not None and self.direction != "exact":
+        if baseline is not None and self.direction != "exact" and self.uses_baseline:
             slack = max(self.rel_tol * abs(baseline), self.abs_tol)
             candidates.append(baseline - slack if self.direction == "higher" else baseline + slack)
         if self.bound is not None:
@@ -42,21 +65,45 @@ class Metric:
             return None
         return max(candidates) if self.direction == "higher" else min(candidates)
 
+    def best(self, baseline: float | None) -> float | None:
+        """The best value allowed (two-sided gates only): beyond it the baseline is stale."""
+        if not self.two_sided or baseline is None or self.direction == "exact":
+            return None
+        slack = max(self.rel_tol * abs(baseline), self.abs_tol)
+        return baseline + slack if self.direction == "higher" else baseline - slack
+
     def passes(self, now: float, baseline: float | None) -> bool:
         if self.direction == "exact":
             return baseline is None or now == baseline
         limit = self.limit(baseline)
+        best = self.best(baseline)
+        if best is not None and (now > best if self.direction == "higher" else now < best):
+            return False
         if limit is None:
             return True
         return now >= limit if self.direction == "higher" else now <= limit
 
+    def as_exact(self) -> Metric:
+        """This metric where it repeats exactly: any change fails; the bound still holds."""
+        return replace(self, rel_tol=0.0, abs_tol=0.0, two_sided=True)
+
     def allowed_text(self, baseline: float | None) -> str:
-        if self.direction == "exact":
-            return "exact"
+        if self.direction == "exact" or (
+            self.two_sided and baseline is not None and self.limit(baseline) == baseline
+        ):
+            floor = "" if self.bound is None else f", {self._bound_text()}"
+            return "exact" + floor
         limit = self.limit(baseline)
         if limit is None:
             return "-"
+        best = self.best(baseline)
+        if best is not None:
+            low, high = sorted((limit, best))
+            return f"{self.format(low)} .. {self.format(high)}"
         return f"{'>=' if self.direction == 'higher' else '<='} {self.format(limit)}"
+
+    def _bound_text(self) -> str:
+        return f"{'>=' if self.direction == 'higher' else '<='} {self.format(self.bound)}"
 
     def format(self, value: float | None) -> str:
         if value is None:
@@ -97,8 +144,9 @@ def higher(
     rel_tol: float = 0.0,
     floor: float | None = None,
     unit: str = "",
+    exact_within: str | None = None,
 ) -> Metric:
-    return Metric(name, "higher", unit, rel_tol, abs_tol, floor)
+    return Metric(name, "higher", unit, rel_tol, abs_tol, floor, exact_within=exact_within)
 
 
 def lower(
@@ -109,8 +157,13 @@ def lower(
     ceiling: float | None = None,
     unit: str = "",
     timed: bool = False,
+    scope: str | None = None,
+    exact_within: str | None = None,
+    two_sided: bool = False,
 ) -> Metric:
-    return Metric(name, "lower", unit, rel_tol, abs_tol, ceiling, timed)
+    return Metric(
+        name, "lower", unit, rel_tol, abs_tol, ceiling, timed, scope, exact_within, two_sided
+    )
 
 
 def cpu_model() -> str:
@@ -123,6 +176,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def kind_name(info: dict[str, Any] | None = None) -> str:
+    """A machine kind as budgets name it: CPU model and count ("AMD EPYC x2"); this machine's
+    when `info` is None."""
+    if info is None:
+        info = {"cpu_model": cpu_model(), "cpu_count": os.cpu_count()}
+    return f"{info.get('cpu_model')} x{info.get('cpu_count')}"
+
+
 def machine_kind(info: dict[str, Any]) -> dict[str, Any]:
     """What must match for times to be comparable: OS, Python, CPU model and count."""
     return {
@@ -132,3 +193,43 @@ def machine_kind(info: dict[str, Any]) -> dict[str, Any]:
         "cpu_model": info.get("cpu_model"),
         "cpu_count": info.get("cpu_count"),
     }
+
+
+def budget(name: str, ceiling: float, *, unit: str = "", scope: str | None = None) -> Metric:
+    """A ceiling declared beside a test that holds with or without a stored baseline."""
+    return Metric(name, "lower", unit, bound=ceiling, scope=scope, uses_baseline=False)
+
+
+def scope_mismatch(
+    scope: str | None,
+    machines: tuple[dict[str, Any], dict[str, Any]],
+    entries: tuple[dict[str, Any], dict[str, Any]],
+) -> str:
+    """Why a figure recorded (machine_info, extra_info) says nothing about one measured under
+    the second pair, for a metric of this scope; "" where it does. One rule for the pytest
+    plugin and `report`."""
+    if scope is None:
+        return ""
+    (info_then, info_now), (then, now) = machines, entries
+    if scope == "instructions":
+        old, new = then.get("instruction_key"), now.get("instruction_key")
+        return "" if old == new else f"instruction key {old or 'none'} vs {new} here"
+    kind_then, kind_now = machine_kind(info_then), machine_kind(info_now)
+    if kind_then != kind_now:
+        diff = [
+            f"{k} {kind_then[k]!r} vs {kind_now[k]!r}"
+            for k in kind_now
+            if kind_then[k] != kind_now[k]
+        ]
+        return "another kind of machine: " + "; ".join(diff)
+    if scope == "environment":
+        versions = [
+            f"{k} {info_then.get(k)} vs {info_now.get(k)} here"
+            for k in ("torch", "torchvision")
+            if info_then.get(k) != info_now.get(k)
+        ]
+        if versions:
+            return "; ".join(versions)
+        if then.get("threads") != now.get("threads"):
+            return f"{then.get('threads')} threads vs {now.get('threads')} here"
+    return ""

@@ -11,18 +11,21 @@ import io
 import statistics
 from typing import Any
 
-# (header with unit, row key, scale, format); the studies' columns, in their order.
+# (header with unit, row key, scale, format); the studies' columns, in their order. Columns in
+# OPTIONAL appear only where some row has them (instructions come from the suite, not studies).
 COLUMNS: tuple[tuple[str, str, float, str], ...] = (
     ("epochs", "epochs", 1, "{:.0f}"),
     ("training time (s)", "train_seconds", 1, "{:.2f}"),
     ("time per epoch (s)", "epoch_seconds", 1, "{:.2f}"),
     ("latency p50, batch 1 (us)", "latency_us_p50", 1, "{:.1f}"),
+    ("instructions / sample, batch 1", "instructions_per_sample", 1, "{:,.0f}"),
     ("accuracy (%)", "accuracy", 100, "{:.2f}"),
     ("FLOPs", "flops", 1, "{:,.0f}"),
     ("params", "params", 1, "{:,.0f}"),
     ("size (KiB)", "size_bytes", 1 / 1024, "{:,.1f}"),
     ("CO2eq, training (mg)", "train_co2_g", 1000, "{:.3f}"),
 )
+OPTIONAL = ("instructions_per_sample",)
 CSV_KEYS = (
     "study",
     "run_id",
@@ -37,6 +40,7 @@ CSV_KEYS = (
     "latency_us_p50",
     "latency_us_p90",
     "latency_us_p99",
+    "instructions_per_sample",
     "accuracy",
     "flops",
     "macs",
@@ -103,14 +107,17 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def markdown_table(summary: list[dict[str, Any]]) -> str:
     """The studies' table; `mean ± std` where there are several seeds."""
-    header = ["model", *(h for h, _, _, _ in COLUMNS)]
+    columns = [
+        c for c in COLUMNS if c[1] not in OPTIONAL or any(e.get(c[1]) is not None for e in summary)
+    ]
+    header = ["model", *(h for h, _, _, _ in columns)]
     lines = [
         "| " + " | ".join(header) + " |",
-        "|" + "|".join(["---"] + ["---:"] * len(COLUMNS)) + "|",
+        "|" + "|".join(["---"] + ["---:"] * len(columns)) + "|",
     ]
     for entry in summary:
         cells = [entry["label"] + (f" (n={entry['n']})" if entry["n"] > 1 else "")]
-        for _, key, scale, fmt in COLUMNS:
+        for _, key, scale, fmt in columns:
             value, std = entry.get(key), entry.get(f"{key}_std")
             if value is None:
                 cells.append("-")

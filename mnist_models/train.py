@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -13,20 +11,7 @@ from torch import nn
 
 from .data import MNISTData
 from .errors import ConfigError
-
-
-@contextmanager
-def num_threads(threads: int | None) -> Iterator[int]:
-    """Run the block with torch's intra-op thread count set (None keeps the current one)."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ConfigError(f"threads must be an integer >= 1, got {threads!r}")
-        torch.set_num_threads(threads)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(previous)
+from .threads import num_threads
 
 
 @dataclass(frozen=True)

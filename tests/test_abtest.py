@@ -213,6 +213,7 @@ def test_compare_fails_an_injected_slowdown_with_its_estimate(
     repo, fast, slow = two_revisions
     out_file = tmp_path / "ab.json"
     args = ["--models", "mlp-256", "--batch-sizes", "1", "--seconds", "0.4", "-o", str(out_file)]
+    args.append("--no-training")
     code, out, _ = run_compare(capsys, repo, monkeypatch, "--baseline", fast, "--head", slow, *args)
     assert code == 1, out
     row = next(line for line in out.splitlines() if line.startswith("mlp-256@28 bs1"))
@@ -224,6 +225,20 @@ def test_compare_fails_an_injected_slowdown_with_its_estimate(
     # the same change read the other way round is a speed-up, which passes
     code, out, _ = run_compare(capsys, repo, monkeypatch, "--baseline", slow, "--head", fast, *args)
     assert code == 0 and out.splitlines()[2].endswith("faster"), out
+
+
+def test_compare_times_training_steps_of_both_revisions(
+    capsys, monkeypatch, two_revisions, mnist_root: Path
+) -> None:
+    # the slowed forward pass is part of every training step of the `slow` revision's train()
+    repo, fast, slow = two_revisions
+    args = ["--models", "mlp-256", "--batch-sizes", "1", "--seconds", "0.4"]
+    args += ["--data-root", str(mnist_root), "--json"]
+    code, out, _ = run_compare(capsys, repo, monkeypatch, "--baseline", fast, "--head", slow, *args)
+    payload = __import__("json").loads(out)
+    assert code == 1 and "mlp-256@28 train bs64" in payload["failed"], out
+    train = next(r for r in payload["results"] if r["label"] == "mlp-256@28 train bs64")
+    assert train["batch_size"] == 64 and train["estimates"]["p50"]["ratio"] > 1.2
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from mnist_models.metrics import (
     peak_memory,
     percentiles,
     size_bytes,
+    tensor_memory,
 )
 
 
@@ -61,3 +62,20 @@ def test_energy_formula() -> None:
     assert model.co2_grams(seconds=3600, cores=2) == pytest.approx(0.03 * 500)
     with pytest.raises(ConfigError, match="pue"):
         EnergyModel(pue=0.5)
+
+
+def test_tensor_memory_is_repeatable_and_sees_what_a_call_keeps() -> None:
+    kept: list[torch.Tensor] = []
+
+    def work(keep: bool) -> None:
+        for _ in range(5):
+            t = torch.ones(1000)  # 4,000 B, freed each iteration unless kept
+            if keep:
+                kept.append(t)
+            del t
+
+    first, _ = tensor_memory(lambda: work(False))
+    again, _ = tensor_memory(lambda: work(False))
+    assert first == again and first.peak_bytes == 4000 and first.retained_bytes == 0
+    keeping, _ = tensor_memory(lambda: work(True))
+    assert keeping.peak_bytes == 5 * 4000 and keeping.retained_bytes == 5 * 4000

@@ -10,7 +10,8 @@ import torch
 
 from mnist_models import ConfigError, get_model
 from mnist_models.data import MNISTData, load_mnist
-from mnist_models.train import TrainConfig, evaluate, num_threads, train
+from mnist_models.threads import num_threads
+from mnist_models.train import TrainConfig, evaluate, train
 
 
 @pytest.fixture(scope="module")

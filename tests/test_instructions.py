@@ -1,0 +1,79 @@
+"""The instruction lane's plumbing without valgrind: cases, dump parsing, the training subsets,
+and a worker failure reported with its log. The real counting runs in test_lanes.py."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_models import instructions
+from mnist_models.instructions import (
+    CallgrindRun,
+    InstructionCase,
+    InstructionCount,
+    InstructionLaneError,
+    parse_totals,
+    prepare_training_data,
+)
+
+
+def forward(key: str = "mlp-16@28-bs1", calls: int = 5) -> InstructionCase:
+    return InstructionCase(key, "forward", "mlp-16", "28", 1, calls=calls)
+
+
+def test_totals_are_read_from_a_callgrind_dump(tmp_path: Path) -> None:
+    dump = tmp_path / "cg.out.3"
+    dump.write_text("version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 12345\n")
+    assert parse_totals(dump) == 12345
+    dump.write_text("events: Ir\nsummary: 7\ntotals: 40586366\n")
+    assert parse_totals(dump) == 40586366
+    dump.write_text("not a dump\n")
+    with pytest.raises(ValueError, match="no totals line"):
+        parse_totals(dump)
+
+
+def test_counts_per_call_step_and_sample() -> None:
+    fwd = InstructionCount(forward(calls=5), 1_000_000, "k")
+    assert fwd.per_call == 200_000 and fwd.per_sample == 200_000
+    batched = InstructionCount(InstructionCase("k", "forward", "m", "28", 64, calls=2), 640, "k")
+    assert batched.per_call == 320 and batched.per_sample == 5
+    train = InstructionCount(InstructionCase("t", "train", "m", "28", 64, steps=10), 6400, "k")
+    assert train.per_call == 640 and train.per_sample == 10
+
+
+def test_unknown_case_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="forward or train"):
+        InstructionCase("x", "backward", "mlp-16", "28", 1)
+
+
+def test_training_subsets_are_the_start_of_the_seeded_split(
+    fake_mnist: Path, tmp_path: Path
+) -> None:
+    case = InstructionCase("t", "train", "mlp-16", "28", 4, steps=3)
+    prepared = prepare_training_data([forward(), case], tmp_path, fake_mnist)
+    assert prepared[0] == forward()  # forward cases need no data
+    x, y = torch.load(prepared[1].data)
+    assert x.shape == (12, 1, 28, 28) and y.shape == (12,)  # steps x batch size
+
+
+def test_a_failing_worker_is_reported_with_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "valgrind"
+    fake.write_text("#!/bin/sh\necho 'worker: something broke' >&2\nexit 3\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(instructions, "valgrind_path", lambda: str(fake))
+    run = CallgrindRun([forward()], tmp_path / "work").start()
+    with pytest.raises(InstructionLaneError, match="exit 3") as err:
+        run.counts()
+    assert "something broke" in str(err.value)
+
+
+def test_missing_valgrind_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(instructions, "valgrind_path", lambda: None)
+    with pytest.raises(InstructionLaneError, match="apt-get install valgrind"):
+        CallgrindRun([forward()], Path(os.devnull)).start()

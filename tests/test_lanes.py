@@ -1,0 +1,176 @@
+"""The deterministic lanes shown on real code changes: each change is made to a copy of the
+project's own source, as a contributor would make it (no monkeypatching of torch), and a few
+gate-tier benchmarks of that copy run against a baseline recorded from the unchanged copy. The
+unchanged copy must pass; each change must fail, naming the metric that caught it.
+
+The runs are pytest subprocesses with the copy first on PYTHONPATH (the installed package is an
+editable install whose finder comes after sys.path). Runs with instruction counts start one
+valgrind worker each (about a minute for torch's import and first calls): they run two at a
+time, one per core.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from pytest_benchmark.utils import get_machine_id
+
+from mnist_models.instructions import valgrind_path
+
+REPO = Path(__file__).resolve().parents[1]
+FORWARD = "benchmarks/bench_instructions.py::test_forward_instructions[mlp-1024@28-bs1]"
+TRAIN_STEPS = "benchmarks/bench_instructions.py::test_training_instructions[mlp-128@28-bs64]"
+TRAIN_MEMORY = "benchmarks/bench_memory.py::test_training_memory[mlp-128@28]"
+TRAINING = "benchmarks/bench_training.py::test_training[mlp-128@28-bs64-e2]"
+ALL = (FORWARD, TRAIN_STEPS, TRAIN_MEMORY, TRAINING)
+
+# name: (file, text, replacement, benchmarks run, the metric that must fail)
+CHANGES = {
+    # a per-call input check in the MLP's forward pass: +3.5% for mlp-1024 at batch 1
+    "forward_work": (
+        "mnist_models/models/mlp.py",
+        "        return self.net(x)  # (B, 1, S, S) -> (B, num_classes)",
+        "        if x.isnan().any():\n"
+        '            raise ValueError("input has NaN")\n'
+        "        return self.net(x)  # (B, 1, S, S) -> (B, num_classes)",
+        (FORWARD,),
+        "instructions",
+    ),
+    # weight decay added to Adam: 2.8% more instructions in mlp-128's optimizer step (measured
+    # on the step alone), 0.7% of a whole training step
+    "optimizer_work": (
+        "mnist_models/train.py",
+        "optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)",
+        "optimizer = torch.optim.Adam(\n"
+        "        model.parameters(), lr=config.lr, fused=True, weight_decay=1e-5\n"
+        "    )",
+        (TRAIN_STEPS,),
+        "instructions",
+    ),
+    # each step's logits kept for later (a contributor's per-step log)
+    "tensors_kept": (
+        "mnist_models/train.py",
+        "                loss.backward()\n",
+        "                loss.backward()\n                kept.append(logits.detach())\n",
+        (TRAIN_MEMORY,),
+        "train_peak_tensor_bytes",
+    ),
+    # the default learning rate changed
+    "training_default": (
+        "mnist_models/train.py",
+        "    lr: float = 1e-3\n",
+        "    lr: float = 1.2e-3\n",
+        (TRAINING,),
+        "final_train_loss",
+    ),
+    # a layer changed: the MLP's ReLU made leaky (same parameters and MACs)
+    "layer_changed": (
+        "mnist_models/models/common.py",
+        '{"relu": nn.ReLU,',
+        '{"relu": nn.LeakyReLU,',
+        (TRAINING,),
+        "accuracy",
+    ),
+}
+COMMON = ["-m", "full", "-p", "no:cacheprovider", "--gate-time-tolerance", "1000"]
+
+needs_valgrind = pytest.mark.skipif(
+    valgrind_path() is None, reason="valgrind is not installed (apt-get install valgrind)"
+)
+
+
+def make_copy(root: Path, change: str | None = None) -> Path:
+    """The project's source (package, benchmarks, pytest configuration) under root, changed."""
+    root.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "baselines", "*.pyc")
+    for folder in ("mnist_models", "benchmarks"):
+        shutil.copytree(REPO / folder, root / folder, ignore=ignore)
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy2(REPO / name, root / name)
+    (root / "benchmarks" / "accuracy_spread.json").write_bytes(
+        (REPO / "benchmarks" / "accuracy_spread.json").read_bytes()
+    )
+    if change is not None:
+        file, old, new, _, _ = CHANGES[change]
+        path = root / file
+        text = path.read_text()
+        assert text.count(old) == 1, f"{change}: the text to change is not in {file} once"
+        text = text.replace(old, new)
+        if change == "tensors_kept":
+            text = text.replace(
+                "            for i in range(0, n, config.batch_size):\n",
+                "            kept = []\n            for i in range(0, n, config.batch_size):\n",
+            )
+        path.write_text(text)
+    return root
+
+
+def run_copy(copy: Path, storage: Path, nodeids: tuple[str, ...], *args: str):
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *nodeids,
+            *COMMON,
+            f"--benchmark-storage=file://{storage}",
+            *args,
+        ],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess]:
+    """A baseline from the unchanged copy, then the unchanged copy and every change against it."""
+    if valgrind_path() is None:
+        pytest.skip("valgrind is not installed (apt-get install valgrind)")
+    base = tmp_path_factory.mktemp("lanes")
+    storage = base / "storage"
+    target = storage / get_machine_id() / "0001_base.json"
+    target.parent.mkdir(parents=True)
+    unchanged = make_copy(base / "unchanged")
+    recorded = run_copy(unchanged, storage, ALL, f"--benchmark-json={target}")
+    assert recorded.returncode == 0, recorded.stdout[-4000:] + recorded.stderr[-2000:]
+    jobs = {"unchanged": (unchanged, ALL)}
+    for name, (_, _, _, nodeids, _) in CHANGES.items():
+        jobs[name] = (make_copy(base / name, name), nodeids)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {
+            name: pool.submit(run_copy, copy, storage, nodeids, "--benchmark-compare")
+            for name, (copy, nodeids) in jobs.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+
+@needs_valgrind
+def test_unchanged_code_passes_every_lane(runs: dict) -> None:
+    done = runs["unchanged"]
+    out = done.stdout
+    assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
+    assert "0 failed" in out and f"{len(ALL)} passed" in out
+    assert "0 without baseline" in out  # every metric was compared, none passed for lack of one
+
+
+@needs_valgrind
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_real_change_fails_the_gate_that_should_see_it(runs: dict, change: str) -> None:
+    _, _, _, nodeids, metric = CHANGES[change]
+    done = runs[change]
+    out = done.stdout
+    assert done.returncode == 1, out[-4000:] + done.stderr[-2000:]
+    assert f"{nodeids[0]} regressed against" in out, out[-4000:]
+    failed_rows = out.split("regressed against", 1)[1].split("If the change is intended", 1)[0]
+    assert any(line.startswith(metric + " ") for line in failed_rows.splitlines()), failed_rows
+    assert "Traceback" not in out
