@@ -13,7 +13,7 @@ from benchmarks.grid import BATCH_SIZES, Case, architecture_cases
 from mnist_models import get_model
 from mnist_models.calibration import REFERENCE_ID, reference_seconds
 from mnist_models.gates import budget, lower
-from mnist_models.metrics import example_input, measure_latency, percentiles
+from mnist_models.metrics import LatencyStats, example_input, measure_latency, percentiles
 from mnist_models.rules import kind_name
 from mnist_models.threads import num_threads
 
@@ -84,13 +84,11 @@ def test_latency(case: Case, batch_size: int, benchmark, gate) -> None:
         reference=REFERENCE_ID,
     )
 
-    def remeasure() -> float:
-        # A fresh model and input (same seed, new allocations) between fresh references: a
-        # slowdown tied to one unlucky placement in memory must not be confirmed by re-timing
-        # the same tensors.
+    def fresh_latency() -> LatencyStats:
+        # A fresh model and input (same seed, new allocations): a slowdown tied to one unlucky
+        # placement in memory must not be confirmed by re-timing the same tensors.
         fresh = get_model(case.model, case.res, seed=0).eval()
-        ref = reference_seconds(THREADS)
-        stats = measure_latency(
+        return measure_latency(
             fresh,
             case.input_shape,
             batch_size,
@@ -98,6 +96,10 @@ def test_latency(case: Case, batch_size: int, benchmark, gate) -> None:
             rounds=benchmark.stats.stats.rounds,
             threads=THREADS,
         )
+
+    def remeasure() -> float:  # between fresh references
+        ref = reference_seconds(THREADS)
+        stats = fresh_latency()
         return stats.p50_us * 1e-6 / ((ref + reference_seconds(THREADS)) / 2)
 
     gate.record(LATENCY, benchmark.stats.stats.median / reference, remeasure=remeasure)
@@ -105,7 +107,13 @@ def test_latency(case: Case, batch_size: int, benchmark, gate) -> None:
     if budgets and batch_size == 1:
         kind = kind_name()
         if kind in budgets:
-            gate.record(budget("p99_us", budgets[kind], unit="us"), p99)
+            # a p99 over a budget is measured again: a neighbour's scheduling slice (4 ms here)
+            # lands in the tail of one measurement, a slower model in every one
+            gate.record(
+                budget("p99_us", budgets[kind], unit="us"),
+                p99,
+                remeasure=lambda: fresh_latency().p99_us,
+            )
         else:
             named = ", ".join(budgets)
             gate.not_applied(budget("p99_us", 0.0, unit="us"), p99, f"budget is for {named}")

@@ -321,3 +321,16 @@ def test_budget_ignores_the_baseline_and_holds_its_ceiling() -> None:
 def test_metric_rejects_unknown_scope() -> None:
     with pytest.raises(ValueError, match="scope"):
         Metric("x", "lower", scope="galaxy")
+
+
+def test_missing_valgrind_is_reported_not_passed(
+    pytester: pytest.Pytester, storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(pytester.path))  # no valgrind (nor anything else) on PATH
+    instr = "benchmarks/bench_instructions.py::test_forward_instructions[mlp-32@28-bs1]"
+    result = run_suite(pytester, storage, *nodeids(instr))
+    out = result.stdout.str()
+    assert result.ret == 0, out[-3000:]
+    assert "1 skipped" in out and "1 not measured" in out
+    assert "instructions: not measured for 1 benchmarks (valgrind is not installed" in out
+    assert "apt-get install valgrind" in out
