@@ -13,7 +13,13 @@ from benchmarks.grid import BATCH_SIZES, Case, architecture_cases
 from mnist_models import get_model
 from mnist_models.calibration import REFERENCE_ID, reference_seconds
 from mnist_models.gates import budget, lower
-from mnist_models.metrics import LatencyStats, example_input, measure_latency, percentiles
+from mnist_models.metrics import (
+    LatencyStats,
+    cpu_time_percentiles,
+    example_input,
+    measure_latency,
+    percentiles,
+)
 from mnist_models.rules import kind_name
 from mnist_models.threads import num_threads
 
@@ -27,9 +33,10 @@ GATE_BATCH_SIZES = (1, 64)
 LATENCY_TOLERANCE = 1.00
 LATENCY = lower("latency_rel", rel_tol=LATENCY_TOLERANCE, unit="x ref", timed=True)
 # Latency budgets: p99 per call at batch 1, 1 thread, on a named machine kind (rules.kind_name).
-# They hold with or without a stored baseline and fail the run in the same gate table. Set at
-# about 3-5x the p99 measured on that kind (README "Latency budgets"): a busy neighbour keeps
-# them, a model made several times slower does not.
+# They hold with or without a stored baseline and fail the run in the same gate table. The p99
+# is of on-CPU time (metrics.cpu_time_percentiles): with a neighbour on a 2-core machine the
+# wall-clock p99 of every model here was 4-6 ms, the scheduler's slice. Set at about 3-5x the
+# p99 measured on that kind (README "Latency budgets"): a slower model fails, a busy machine not.
 P99_BUDGETS_US = {
     "AMD EPYC x2": {
         "mlp-128@28": 500.0,
@@ -105,15 +112,15 @@ def test_latency(case: Case, batch_size: int, benchmark, gate) -> None:
     gate.record(LATENCY, benchmark.stats.stats.median / reference, remeasure=remeasure)
     budgets = {k: v[case.id] for k, v in P99_BUDGETS_US.items() if case.id in v}
     if budgets and batch_size == 1:
-        kind = kind_name()
-        if kind in budgets:
-            # a p99 over a budget is measured again: a neighbour's scheduling slice (4 ms here)
-            # lands in the tail of one measurement, a slower model in every one
-            gate.record(
-                budget("p99_us", budgets[kind], unit="us"),
-                p99,
-                remeasure=lambda: fresh_latency().p99_us,
-            )
+        metric = budget("p99_cpu_us", budgets.get(kind_name(), 0.0), unit="us")
+
+        def cpu_p99() -> float:
+            fresh = get_model(case.model, case.res, seed=0).eval()
+            return cpu_time_percentiles(fresh, x, threads=THREADS)[2]
+
+        if kind_name() in budgets:
+            # measured again when over: a burst of a neighbour's cache traffic passes
+            gate.record(metric, cpu_p99(), remeasure=cpu_p99)
         else:
             named = ", ".join(budgets)
-            gate.not_applied(budget("p99_us", 0.0, unit="us"), p99, f"budget is for {named}")
+            gate.not_applied(metric, cpu_p99(), f"budget is for {named}")

@@ -21,11 +21,17 @@ pytestmark = [pytest.mark.instructions, pytest.mark.full]
 GATE_BATCH_SIZES = (1, 64)
 FORWARD_CALLS = {1: 5}  # calls counted per case (default 1): instructions repeat call to call
 TRAIN_STEPS = 10
-# Counts repeat exactly between runs of one checkout (with the garbage collector kept out of
-# the counted calls) and moved by at most 0.03% between two copies of the code in other
-# folders (README "Instruction lane"): a 0.5% band never fails unchanged code and fails a
-# realistic change to an optimizer setting (+0.7% of a training step).
-TOLERANCE = 0.005
+# Counts repeat exactly between runs of one checkout with the same cases before them (the
+# garbage collector kept out of the counted calls). What runs before a case still moves its
+# allocator and cache state: between two runs whose worker prepared its heap differently the
+# counts moved by up to 0.51% at batch 1 (median 0.08%), 0.06% at batch 64 and 0.024% for
+# training steps (README "Instruction lane"). The bands sit about twice that and more: a 3%
+# forward-pass change fails at batch 1, a 0.7% change to the optimizer fails training.
+TOLERANCE_BATCH_1 = 0.01
+TOLERANCE = 0.003
+INSTRUCTIONS_BATCH_1 = lower(
+    "instructions", rel_tol=TOLERANCE_BATCH_1, scope="instructions", two_sided=True
+)
 INSTRUCTIONS = lower("instructions", rel_tol=TOLERANCE, scope="instructions", two_sided=True)
 # Instruction budgets: a ceiling per forward pass at batch 1 for the named models, with or
 # without a baseline, on any machine (the ISA path is pinned, instructions.ISA_PINS). About 1.5x
@@ -94,7 +100,8 @@ def _check(icase: InstructionCase, benchmark, gate, instruction_counts) -> None:
         instructions_per_sample=count.per_sample,
         instruction_key=count.key,
     )
-    gate.record(INSTRUCTIONS, count.per_call)
+    batch_1 = icase.kind == "forward" and icase.batch_size == 1
+    gate.record(INSTRUCTIONS_BATCH_1 if batch_1 else INSTRUCTIONS, count.per_call)
     if icase.kind == "forward" and icase.key in INSTRUCTION_BUDGETS:
         gate.record(budget("instructions_budget", INSTRUCTION_BUDGETS[icase.key]), count.per_call)
 

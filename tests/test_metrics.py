@@ -9,6 +9,7 @@ from mnist_models import ConfigError, get_model
 from mnist_models.energy import EnergyModel
 from mnist_models.metrics import (
     count_params,
+    cpu_time_percentiles,
     measure_latency,
     peak_memory,
     percentiles,
@@ -79,3 +80,16 @@ def test_tensor_memory_is_repeatable_and_sees_what_a_call_keeps() -> None:
     assert first == again and first.peak_bytes == 4000 and first.retained_bytes == 0
     keeping, _ = tensor_memory(lambda: work(True))
     assert keeping.peak_bytes == 5 * 4000 and keeping.retained_bytes == 5 * 4000
+
+
+def test_on_cpu_percentiles_leave_out_time_spent_waiting() -> None:
+    import time
+
+    class Sleepy(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            time.sleep(0.002)  # waiting, as for a core taken by a neighbour
+            return x + 1
+
+    p50, p90, p99 = cpu_time_percentiles(Sleepy(), torch.zeros(4), rounds=50, warmup=2)
+    assert 0 < p50 <= p90 <= p99
+    assert p99 < 1000  # microseconds: the 2 ms of sleep are not on-CPU time
