@@ -9,7 +9,6 @@ same training run (memory-profiler) is recorded beside it, informative only.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -49,13 +48,7 @@ def _params(gated: set[str] | None) -> list:
 def test_training_memory(case: Case, benchmark, gate, mnist_root: Path) -> None:
     data = load_mnist(case.res, root=mnist_root, seed=0)
     n = TRAIN_STEPS * BATCH_SIZE_TRAINING
-    subset = replace(
-        data,
-        train_x=data.train_x[:n],
-        train_y=data.train_y[:n],
-        val_x=data.val_x[:0],
-        val_y=data.val_y[:0],
-    )
+    subset = data.first(n)
     config = TrainConfig(epochs=1, batch_size=BATCH_SIZE_TRAINING, seed=0, threads=THREADS)
     tensors, _ = benchmark.pedantic(
         tensor_memory,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,13 +78,7 @@ def warm_up_training(mnist_root: Path) -> None:
     """One short untimed training first: thread pools and first-call kernel setup are paid
     here, not by whichever config happens to be timed first."""
     data = load_mnist("28", root=mnist_root, seed=SEED)
-    small = replace(
-        data,
-        train_x=data.train_x[:4096],
-        train_y=data.train_y[:4096],
-        val_x=data.val_x[:0],
-        val_y=data.val_y[:0],
-    )
+    small = data.first(4096)
     config = TrainConfig(epochs=1, batch_size=BATCH_SIZE, seed=SEED, threads=THREADS)
     train(get_model("mlp-128", seed=SEED), small, config)
 

@@ -138,16 +138,9 @@ def one_training_comparison(
     model_id: str, base_pkg, fraction: float, settings: ABSettings, data
 ) -> dict:
     """A/B of `steps` training steps of the committed package against the working tree's."""
-    from dataclasses import replace
 
     n = TRAIN_STEPS * TRAIN_BATCH_SIZE
-    subset = replace(
-        data,
-        train_x=data.train_x[:n],
-        train_y=data.train_y[:n],
-        val_x=data.val_x[:0],
-        val_y=data.val_y[:0],
-    )
+    subset = data.first(n)
     base = Side(base_pkg, "HEAD")
     head = Side(mnist_models, "working tree")
     fa = _trainer(base, model_id, None, subset, TRAIN_BATCH_SIZE, settings)
@@ -171,20 +164,34 @@ def run_training_conditions(
 ) -> dict:
     from mnist_models.data import load_mnist
 
+    def one(i: int, fraction: float) -> dict:
+        model_id = TRAIN_CASES[i % len(TRAIN_CASES)]
+        data = load_mnist(mnist_models.get_config(model_id)[1], seed=0)
+        return one_training_comparison(model_id, base_pkg, fraction, settings, data)
+
+    return _conditions(TRAIN_CONDITIONS, n, one, lambda r: "", log, prefix="training ")
+
+
+def _conditions(
+    conditions: tuple[tuple[str, float, bool], ...],
+    n: int,
+    one: Callable[[int, float], dict],
+    extra: Callable[[dict], str],
+    log: Callable[[str], None],
+    prefix: str = "",
+) -> dict:
+    """n comparisons per (name, injected fraction, busy core) condition, one log line each."""
     out = {}
-    for name, fraction, busy in TRAIN_CONDITIONS:
+    for name, fraction, busy in conditions:
         rows = []
         with busy_core(busy):
             for i in range(n):
-                model_id = TRAIN_CASES[i % len(TRAIN_CASES)]
-                _, res = mnist_models.get_config(model_id)
-                data = load_mnist(res, seed=0)
-                rows.append(one_training_comparison(model_id, base_pkg, fraction, settings, data))
+                rows.append(one(i, fraction))
                 ratio, low, high = (100 * (v - 1) for v in rows[-1]["p50"])
                 log(
-                    f"training {name:<26} {i + 1:>2}/{n} {model_id:<10} "
-                    f"p50 {ratio:+6.1f}% [{low:+.1f}%, {high:+.1f}%]"
-                    f"  {'FAIL' if rows[-1]['failed'] else 'ok'}"
+                    f"{prefix}{name:<26} {i + 1:>2}/{n} {rows[-1]['case']:<16} "
+                    f"p50 {ratio:+6.1f}% [{low:+.1f}%, {high:+.1f}%] {extra(rows[-1])} "
+                    f"{'FAIL' if rows[-1]['failed'] else 'ok'}"
                 )
         out[name] = {"fraction": fraction, "busy": busy, "rows": rows}
     return out
@@ -217,20 +224,12 @@ def render_training_markdown(report: dict) -> str:
 
 
 def run_conditions(base_pkg, settings: ABSettings, n: int, log: Callable[[str], None]) -> dict:
-    out = {}
-    for name, fraction, busy in CONDITIONS:
-        rows = []
-        with busy_core(busy):
-            for i in range(n):
-                rows.append(one_comparison(CASES[i % len(CASES)], base_pkg, fraction, settings))
-                log(
-                    f"{name:<26} {i + 1:>2}/{n} {rows[-1]['case']:<16} "
-                    f"p50 {100 * (rows[-1]['p50'][0] - 1):+6.1f}%  "
-                    f"plain {100 * (rows[-1]['plain_ratio'] - 1):+6.1f}%  "
-                    f"{'FAIL' if rows[-1]['failed'] else 'ok'}"
-                )
-        out[name] = {"fraction": fraction, "busy": busy, "rows": rows}
-    return out
+    def one(i: int, fraction: float) -> dict:
+        return one_comparison(CASES[i % len(CASES)], base_pkg, fraction, settings)
+
+    return _conditions(
+        CONDITIONS, n, one, lambda r: f"plain {100 * (r['plain_ratio'] - 1):+6.1f}% ", log
+    )
 
 
 def warmup_profile(settings: ABSettings) -> dict:

@@ -39,15 +39,15 @@ def _reference_call(
 
 
 @torch.inference_mode()
-def reference_seconds(threads: int = 1, rounds: int = 200, warmup: int = 20) -> float:
-    """Median seconds of one reference forward pass, measured now."""
+def reference_seconds(
+    threads: int = 1, rounds: int = 200, warmup: int = 20, *, cpu: bool = False
+) -> float:
+    """Median seconds of one reference forward pass, measured now; with `cpu`, of on-CPU time
+    (this thread's CPU clock), to divide on-CPU figures by."""
+    from .metrics import per_call_us
+
     args = _reference()
-    samples = []
+    clock = time.thread_time_ns if cpu else time.perf_counter_ns
     with num_threads(threads):
-        for _ in range(warmup):
-            _reference_call(*args)
-        for _ in range(rounds):
-            start = time.perf_counter()
-            _reference_call(*args)
-            samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        samples = per_call_us(lambda: _reference_call(*args), rounds, warmup, clock)
+    return statistics.median(samples) * 1e-6

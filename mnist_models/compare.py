@@ -136,7 +136,6 @@ def compare_training(
     """(label, result) per model: `steps` training steps of each side's own `train()`, timed
     alternately. `data_for(resolution)` gives the data (an MNISTData); its first
     steps x batch_size training images are used, without validation."""
-    from dataclasses import replace
 
     from .abtest import compare_callables
     from .registry import get_config, run_id
@@ -151,13 +150,7 @@ def compare_training(
     for model_id, resolution, res, rid in cases:
         label = f"{rid} train bs{batch_size}"
         data = data_for(res)
-        subset = replace(
-            data,
-            train_x=data.train_x[:n],
-            train_y=data.train_y[:n],
-            val_x=data.val_x[:0],
-            val_y=data.val_y[:0],
-        )
+        subset = data.first(n)
         if _build(candidate, model_id, resolution) is None:
             raise ConfigError(f"{candidate.name} cannot build {rid}")
         if _build(baseline, model_id, resolution) is None:

@@ -8,6 +8,7 @@ Files are read with torchvision.datasets.MNIST (layout ROOT/MNIST/raw/).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -194,6 +195,17 @@ class MNISTData:
     val_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+
+    def first(self, n: int) -> MNISTData:
+        """The first n training images of the split, without validation (fixed subsets for
+        counting, profiling and timing a few training steps)."""
+        return dataclasses.replace(
+            self,
+            train_x=self.train_x[:n],
+            train_y=self.train_y[:n],
+            val_x=self.val_x[:0],
+            val_y=self.val_y[:0],
+        )
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -148,16 +148,28 @@ def measure_latency(
         )
     model.eval()
     x = example_input(input_shape, batch_size)
-    samples = []
     with num_threads(threads) as used:
-        for _ in range(warmup):
-            model(x)
-        for _ in range(rounds):
-            start = time.perf_counter_ns()
-            model(x)
-            samples.append((time.perf_counter_ns() - start) / 1e3)
+        samples = per_call_us(lambda: model(x), rounds, warmup)
     p50, p90, p99 = percentiles(samples)
     return LatencyStats(batch_size, rounds, warmup, used, p50, p90, p99, statistics.fmean(samples))
+
+
+def per_call_us(
+    fn: Callable[[], object],
+    rounds: int,
+    warmup: int,
+    clock: Callable[[], int] = time.perf_counter_ns,
+) -> list[float]:
+    """Microseconds of each of `rounds` calls of fn, after `warmup` untimed ones, on `clock`
+    (wall time by default; time.thread_time_ns for on-CPU time)."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(rounds):
+        start = clock()
+        fn()
+        samples.append((clock() - start) / 1e3)
+    return samples
 
 
 @torch.inference_mode()
@@ -170,15 +182,8 @@ def cpu_time_percentiles(
     takes turns on the cores, wall-clock p99 is the scheduler's slice (4-6 ms seen here for
     100-600 us calls), on-CPU p99 is still the model's own tail.
     """
-    samples = []
     with num_threads(threads):
-        for _ in range(warmup):
-            model(x)
-        for _ in range(rounds):
-            start = time.thread_time_ns()
-            model(x)
-            samples.append((time.thread_time_ns() - start) / 1e3)
-    return percentiles(samples)
+        return percentiles(per_call_us(lambda: model(x), rounds, warmup, time.thread_time_ns))
 
 
 @dataclass(frozen=True)
