@@ -103,17 +103,19 @@ def one_comparison(case: tuple[str, int], base_pkg, fraction: float, settings: A
     a, b = time_interleaved(fa, fb, settings)
     result = decide(a, b, settings, label=f"{case[0]} bs{case[1]}", batch_size=case[1])
     seq_a, seq_b = time_sequential(fa, fb, a.size, settings)
+    return {**_row(result), "plain_ratio": seq_b / seq_a}
+
+
+def _row(result) -> dict:
+    """One comparison's verdict and estimates with their intervals, JSON-ready."""
     est = result.estimates
     return {
         "case": result.label,
         "failed": bool(result.failed),
         "verdict_by": [m for m, e in est.items() if e.verdict == "slower"],
-        "p50": [est["p50"].ratio, est["p50"].low, est["p50"].high],
-        "p90": [est["p90"].ratio, est["p90"].low, est["p90"].high],
-        "p99": [est["p99"].ratio, est["p99"].low, est["p99"].high],
+        **{m: [est[m].ratio, est[m].low, est[m].high] for m in ("p50", "p90", "p99")},
         "pairs": result.pairs,
         "calls_per_block": result.calls_per_block,
-        "plain_ratio": seq_b / seq_a,
     }
 
 
@@ -149,14 +151,7 @@ def one_training_comparison(
         fb = slowed(fb, fraction, settings.threads)
     a, b = time_interleaved(fa, fb, settings, grad=True)
     result = decide(a, b, settings, label=f"{model_id} train", batch_size=TRAIN_BATCH_SIZE)
-    est = result.estimates
-    return {
-        "case": result.label,
-        "failed": bool(result.failed),
-        "verdict_by": [m for m, e in est.items() if e.verdict == "slower"],
-        "p50": [est["p50"].ratio, est["p50"].low, est["p50"].high],
-        "pairs": result.pairs,
-    }
+    return _row(result)
 
 
 def run_training_conditions(
