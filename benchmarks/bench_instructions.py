@@ -28,9 +28,17 @@ TRAIN_STEPS = 10
 # training steps (README "Instruction lane"). The bands sit about twice that and more: a 3%
 # forward-pass change fails at batch 1, a 0.7% change to the optimizer fails training.
 TOLERANCE_BATCH_1 = 0.01
+# A fresh clone in another folder, with a spinning process beside it, counted mlp-32 and
+# mlp-128@crop:14 at batch 1 about 2,000 instructions (1.0-1.1%) above the baseline: a fixed
+# offset of the heap's state, large only where a call is small. Hence a floor in instructions.
+ABS_TOLERANCE_BATCH_1 = 4_000
 TOLERANCE = 0.003
 INSTRUCTIONS_BATCH_1 = lower(
-    "instructions", rel_tol=TOLERANCE_BATCH_1, scope="instructions", two_sided=True
+    "instructions",
+    rel_tol=TOLERANCE_BATCH_1,
+    abs_tol=ABS_TOLERANCE_BATCH_1,
+    scope="instructions",
+    two_sided=True,
 )
 INSTRUCTIONS = lower("instructions", rel_tol=TOLERANCE, scope="instructions", two_sided=True)
 # Instruction budgets: a ceiling per forward pass at batch 1 for the named models, with or
