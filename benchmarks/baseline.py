@@ -5,6 +5,7 @@
     python benchmarks/baseline.py 'benchmarks/bench_counts.py::test_counts[mlp-32@28]'
     python benchmarks/baseline.py --from-json a.json b.json c.json   # finished runs
     python benchmarks/baseline.py --storage DIR --from-json run.json   # into another storage
+    python benchmarks/baseline.py --device cuda        # the CUDA baseline (baselines/cuda/)
 
 Several runs of the same code make a steadier baseline than one: for each benchmark the run
 whose timed metric is the median is kept (one run alone can be a lucky fast one); metrics that
@@ -33,11 +34,17 @@ BASELINES = ROOT / "benchmarks" / "baselines"
 BASELINE_NAME = "0001_baseline.json"
 
 
+def baseline_storage(device: str = "cpu") -> Path:
+    """Where a device's baselines live: CUDA's apart from the CPU's, so that the two are never
+    compared (the gates also refuse a baseline of another device, gates.py)."""
+    return BASELINES if device == "cpu" else BASELINES / device
+
+
 def _has_path(args: list[str]) -> bool:
     return any(a.startswith("benchmarks") or "::" in a or a.endswith(".py") for a in args)
 
 
-def existing_nodeids() -> set[str]:
+def existing_nodeids(device: str = "cpu") -> set[str]:
     """Every benchmark test that exists now (whole grid), to drop entries of removed ones."""
     proc = subprocess.run(
         [
@@ -47,6 +54,8 @@ def existing_nodeids() -> set[str]:
             "benchmarks",
             "-m",
             "full",
+            "--device",
+            device,
             "--collect-only",
             "-q",
             "-p",
@@ -124,7 +133,7 @@ def median_run(runs: list[dict]) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    storage = BASELINES
+    storage = None
     if argv[:1] == ["--storage"]:  # another storage, e.g. a CI runner's own baseline
         if len(argv) < 2:
             print(
@@ -132,7 +141,6 @@ def main(argv: list[str]) -> int:
             )
             return 2
         storage, argv = Path(argv[1]), argv[2:]
-    target = storage / get_machine_id() / BASELINE_NAME
     if argv[:1] == ["--from-json"]:
         if len(argv) < 2:
             print("usage: baseline.py --from-json RESULTS.json [MORE.json ...]", file=sys.stderr)
@@ -146,8 +154,10 @@ def main(argv: list[str]) -> int:
         new = run_benchmarks(argv)
         if new is None:
             return 1
+    device = new.get("machine_info", {}).get("device", "cpu")  # where the run was made
+    target = (storage or baseline_storage(device)) / get_machine_id() / BASELINE_NAME
     old = json.loads(target.read_text()) if target.exists() else None
-    merged = merge(old, new, existing_nodeids())
+    merged = merge(old, new, existing_nodeids(device))
     target.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(target, json.dumps(merged, indent=1, sort_keys=True) + "\n")
     shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target

@@ -1,17 +1,23 @@
-"""The benchmark suite's configuration: baseline storage in the repo, tiers, shared fixtures.
+"""The benchmark suite's configuration: baseline storage in the repo, tiers, the device,
+shared fixtures.
 
 Tiers: without -m, only items marked `gate` run (the merge gate, within 15 minutes on 2 cores);
 `-m full` runs the whole grid. Concern markers (counts, latency, training, memory) select one
-module's worth and shard the full tier in CI.
+module's worth and shard the full tier in CI. `--device cuda` runs the suite on a GPU against
+its own baselines (baselines/cuda/), never against the CPU's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from benchmarks.baseline import baseline_storage
+from benchmarks.grid import parse_modes
+from mnist_models.errors import ConfigError
 from mnist_models.instructions import (
     VALGRIND_HINT,
     CallgrindRun,
@@ -21,16 +27,47 @@ from mnist_models.instructions import (
     valgrind_path,
 )
 
-BASELINES = Path(__file__).resolve().parent / "baselines"
+if TYPE_CHECKING:
+    import torch
+
 PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
+SYNC_TIMER = "mnist_models.device.sync_perf_counter"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mnist-bench device", "where and how the benchmarks run")
+    group.addoption(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="run the suite on this device (default cpu); cuda compares against baselines/cuda/",
+    )
+    group.addoption(
+        "--exec-mode",
+        default=None,
+        metavar="MODES",
+        help="comma-separated execution modes of the latency benchmarks: eager, cuda-graph "
+        "(cuda only), compile (default: eager on cpu; eager,cuda-graph,compile on cuda)",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    from mnist_models.device import resolve_device
+
+    try:
+        device = resolve_device(config.getoption("device"))
+        parse_modes(config.getoption("exec_mode"), device.type)
+    except ConfigError as err:
+        raise pytest.UsageError(str(err)) from None
     # Point pytest-benchmark at the baselines committed in the repo unless told otherwise, so
     # that `pytest benchmarks --benchmark-compare` works from a fresh clone with no other flag.
     if config.getoption("benchmark_storage") == PYTEST_BENCHMARK_DEFAULT_STORAGE:
-        config.option.benchmark_storage = f"file://{BASELINES}"
+        config.option.benchmark_storage = f"file://{baseline_storage(device.type)}"
+    if device.type == "cuda":
+        # pytest-benchmark reads the host clock around each round: synchronise first, so that
+        # a round lasts as long as its GPU work (its statistics are real, not launch times)
+        config.option.benchmark_timer = SYNC_TIMER
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -43,6 +80,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # The instruction counts are made by one valgrind process beside the whole run (on the
     # core the 1-thread benchmarks leave free); their tests read them, so they run last.
     items.sort(key=lambda item: _instruction_case(item) is not None)
+    if config.getoption("device") != "cpu":
+        skip = pytest.mark.skip(reason=CPU_ONLY_INSTRUCTIONS)
+        for item in items:
+            if _instruction_case(item) is not None:
+                item.add_marker(skip)
+
+
+CPU_ONLY_INSTRUCTIONS = (
+    "the instruction lane counts CPU instructions of CPU runs; run it with --device cpu"
+)
 
 
 def _instruction_case(item: pytest.Item) -> InstructionCase | None:
@@ -71,6 +118,9 @@ def instruction_counts(
 ) -> Iterator[InstructionCounts]:
     """Start the callgrind worker for every selected instruction test as the run begins."""
     cases = [c for c in map(_instruction_case, request.session.items) if c is not None]
+    if request.config.getoption("device") != "cpu":
+        yield InstructionCounts(None, CPU_ONLY_INSTRUCTIONS)
+        return
     if not cases:
         yield InstructionCounts(None, "no instruction cases selected")
         return
@@ -88,7 +138,20 @@ def instruction_counts(
 
 def pytest_report_header(config: pytest.Config) -> str:
     tier = config.getoption("markexpr") or "gate (default; -m full for the whole grid)"
-    return f"mnist-bench tier: {tier}; baselines: {config.getoption('benchmark_storage')}"
+    device = config.getoption("device")
+    modes = ",".join(parse_modes(config.getoption("exec_mode"), device))
+    return (
+        f"mnist-bench tier: {tier}; device: {device}; modes: {modes}; "
+        f"baselines: {config.getoption('benchmark_storage')}"
+    )
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> torch.device:
+    """The device the suite runs on (--device), checked at start-up."""
+    from mnist_models.device import resolve_device
+
+    return resolve_device(request.config.getoption("device"))
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from mnist_models import get_config, run_id
+from mnist_models.errors import ConfigError
 from mnist_models.registry import ModelConfig
 from mnist_models.resolution import Resolution
 
@@ -88,3 +89,23 @@ def architecture_cases() -> list[Case]:
 # The gate tier trains this representative set (2 epochs, batch 64); the full tier all the grid.
 BATCH_SIZE_TRAINING = 64
 GATE_TRAINING = ("mlp-128@28", "mlp-1024@28", "mlp-512x3@28", "lenet5@28", "cnn9@pad:32")
+
+
+# Execution modes of the latency benchmarks. torch.compile takes seconds per model and batch
+# size, so the gate tier compiles the models the issue's anchor table names; -m full all.
+COMPILE_GATE = ("mlp-1024@28", "lenet5@28")
+
+
+def parse_modes(option: str | None, device: str) -> tuple[str, ...]:
+    """The execution modes selected by --exec-mode (None: eager on cpu, every mode on cuda),
+    checked against the device."""
+    from mnist_models.device import MODES, check_mode
+
+    if option is None:
+        return MODES if device == "cuda" else ("eager",)
+    modes = tuple(dict.fromkeys(m.strip() for m in option.split(",") if m.strip()))
+    if not modes:
+        raise ConfigError(f"--exec-mode {option!r} names no mode; choose among {', '.join(MODES)}")
+    for mode in modes:
+        check_mode(mode, device)
+    return modes

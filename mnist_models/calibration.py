@@ -51,3 +51,16 @@ def reference_seconds(
     with num_threads(threads):
         samples = per_call_us(lambda: _reference_call(*args), rounds, warmup, clock)
     return statistics.median(samples) * 1e-6
+
+
+@torch.inference_mode()
+def device_reference_seconds(device: torch.device, rounds: int = 200, warmup: int = 20) -> float:
+    """Median seconds of one reference forward pass on a GPU, timed with CUDA events like the
+    benchmarks (device.per_call_us). Small models on a GPU are bound by kernel launches, whose
+    speed moves with the host's CPU and the GPU's clocks (an idle H200 runs at 345 MHz, a busy
+    one at 1980): the reference, launched the same way, moves with them."""
+    from .device import per_call_us
+
+    args = [t.to(device) for t in _reference()]
+    samples = per_call_us(lambda: _reference_call(*args), rounds, warmup, device)
+    return statistics.median(samples) * 1e-6

@@ -29,6 +29,35 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     print(rendered if args.json else text)
 
 
+def _check_device(args: argparse.Namespace) -> None:
+    """--device and --mode checked before any work (a missing GPU is a one-line error)."""
+    from .device import check_mode, resolve_device
+
+    device = resolve_device(args.device)
+    if getattr(args, "mode", None):
+        check_mode(args.mode, device)
+
+
+def _add_device_options(p: argparse.ArgumentParser, *, mode: bool = True) -> None:
+    from .device import DEVICES, MODES
+
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=DEVICES,
+        help="where the models train and are timed; on cuda the data stays on the GPU and "
+        "times come from CUDA events",
+    )
+    if mode:
+        p.add_argument(
+            "--mode",
+            default="eager",
+            choices=MODES,
+            help="how the timed forward passes run: eager, a replayed CUDA graph (cuda only) or "
+            "torch.compile (compile time is reported apart, never in latency)",
+        )
+
+
 def _check_output(args: argparse.Namespace) -> None:
     from .atomic import check_writable
 
@@ -97,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # Validate everything before any work starts.
     _check_output(args)
+    _check_device(args)
     train_config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -110,8 +140,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         train_config,
         val_fraction=args.val_fraction,
         data_root=args.data_root,
-        energy=EnergyModel(args.watts_per_core, args.grid_intensity),
+        energy=EnergyModel(
+            args.watts_per_core, args.grid_intensity, watts_per_gpu=args.watts_per_gpu
+        ),
         progress=not args.json and sys.stderr.isatty(),
+        device=args.device,
+        mode=args.mode,
     )
     _emit(args, payload, f"{ROW_HEADER}\n{format_row(payload)}")
     return 0
@@ -147,6 +181,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .revision import load_revision, package_changed, repo_root
 
     _check_output(args)
+    _check_device(args)
     defaults = ABSettings()
     settings = ABSettings(
         threads=args.threads,
@@ -169,7 +204,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"  timed {label}", file=sys.stderr)
 
     results = compare_sides(
-        baseline, candidate, args.models, args.batch_sizes, settings, on_result=on_result
+        baseline,
+        candidate,
+        args.models,
+        args.batch_sizes,
+        settings,
+        on_result=on_result,
+        device=args.device,
+        mode=args.mode,
     )
     if args.training:
         from .compare import compare_training
@@ -182,31 +224,39 @@ def cmd_compare(args: argparse.Namespace) -> int:
             settings,
             lambda res: load_mnist(res, root=args.data_root, seed=0),
             on_result=on_result,
+            device=args.device,
         )
     payload = {
         "baseline": {"rev": args.baseline, "commit": base_pkg.__revision__},
         "candidate": candidate.name,
-        "settings": settings.recorded(),
+        "settings": {**settings.recorded(), "device": args.device, "mode": args.mode},
         "results": [
             {"label": label, **(r.as_dict() if r else {"verdict": "new"})} for label, r in results
         ],
         "failed": [label for label, r in results if r is not None and r.failed],
     }
-    _emit(args, payload, render(results, baseline, candidate, settings))
+    _emit(args, payload, render(results, baseline, candidate, settings, where=args.device))
     return 1 if payload["failed"] else 0
 
 
 def cmd_study(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .device import where_parts
     from .outputs import write_outputs
     from .studies import StudySettings, get_study, list_studies, run_study
     from .study_latency import with_side_by_side_latency
 
     names = list_studies() if args.name == "all" else [args.name]
     studies = [get_study(n) for n in names]  # validate names before any work
+    _check_device(args)
     settings = StudySettings(
-        epochs=args.epochs, repeats=args.repeats, threads=args.threads, lr=args.lr
+        epochs=args.epochs,
+        repeats=args.repeats,
+        threads=args.threads,
+        lr=args.lr,
+        device=args.device,
+        mode=args.mode,
     )
     base = Path(args.out) if args.out else Path("studies")
     for study in studies:
@@ -222,15 +272,22 @@ def cmd_study(args: argparse.Namespace) -> int:
             log=None if tty else _say,
         )
         rows = with_side_by_side_latency(rows, out / "cache", log=_say)
+        where = "".join(
+            f" --{k} {v}"
+            for k, v in (("device", args.device), ("mode", args.mode))
+            if v in where_parts(args.device, args.mode)
+        )
         command = (
             f"mnist-models study {study.name} --epochs {settings.epochs} "
-            f"--repeats {settings.repeats} --out {out}"
+            f"--repeats {settings.repeats}{where} --out {out}"
         )
         meta = {
             "study": study.name,
             "epochs": settings.epochs,
             "repeats": settings.repeats,
             "threads": rows[0]["threads"] if rows else None,
+            "device": settings.device,
+            "mode": settings.mode,
             "runs": len(rows),
             "computed now": computed,
             "from cache": len(rows) - computed,
@@ -304,6 +361,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from .profiling import profile_model
 
     _check_output(args)
+    _check_device(args)
     title, table = profile_model(
         args.model,
         args.resolution,
@@ -313,6 +371,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         threads=args.threads,
         rows=args.rows,
         sort_by=args.sort_by,
+        device=args.device,
     )
     text = f"{title}\n{table}"
     if args.output:
@@ -324,7 +383,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .energy import GRID_G_PER_KWH, WATTS_PER_CORE
+    from .energy import GRID_G_PER_KWH, WATTS_PER_CORE, WATTS_PER_GPU
 
     parser = _Parser(prog="mnist-models", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -374,6 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None)
     p.add_argument("--watts-per-core", type=float, default=WATTS_PER_CORE)
     p.add_argument("--grid-intensity", type=float, default=GRID_G_PER_KWH, help="gCO2e per kWh")
+    p.add_argument(
+        "--watts-per-gpu", type=float, default=WATTS_PER_GPU, help="GPU power (with --device cuda)"
+    )
+    _add_device_options(p)
     p.set_defaults(func=cmd_run)
 
     from .compare import DEFAULT_BATCH_SIZES, DEFAULT_MODELS
@@ -411,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-o", "--output", help="also write the JSON object to this file")
+    _add_device_options(p)
     p.set_defaults(func=cmd_compare)
 
     from .studies import list_studies
@@ -434,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default=None, help="output folder (default: studies/NAME)")
     p.add_argument("--data-root", default=None)
+    _add_device_options(p)
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser(
@@ -464,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=15)
     p.add_argument("--sort-by", default="self_cpu_time_total", choices=SORT_KEYS)
     p.add_argument("-o", "--output", help="also write the table to this file")
+    _add_device_options(p, mode=False)
     p.set_defaults(func=cmd_profile)
     return parser
 

@@ -43,13 +43,27 @@ def split_run_id(text: str) -> tuple[str, str | None]:
     return model, (res or None)
 
 
-def _build(side: Side, model_id: str, resolution: str | None) -> object | None:
-    """The side's model, or None when that version does not know the id (a new model)."""
+def _build(
+    side: Side, model_id: str, resolution: str | None, device: object = "cpu"
+) -> object | None:
+    """The side's model on `device`, or None when that version does not know the id."""
     errors = getattr(side.package, "MnistBenchError", ConfigError)
     try:
-        return side.package.get_model(model_id, resolution, seed=0).eval()
+        return side.package.get_model(model_id, resolution, seed=0).to(device).eval()
     except errors:
         return None
+
+
+def _synchronized(fn: Callable[[], object], device: object) -> Callable[[], object]:
+    """fn, then wait for the GPU: a host-timed call then lasts as long as its work."""
+    from .device import synchronize
+
+    def call() -> object:
+        out = fn()
+        synchronize(device)
+        return out
+
+    return call
 
 
 def compare_sides(
@@ -61,12 +75,20 @@ def compare_sides(
     *,
     wrap: Callable[[object, object], object] | None = None,
     on_result: Callable[[str, ABResult | None], None] | None = None,
+    device: str = "cpu",
+    mode: str = "eager",
 ) -> list[tuple[str, ABResult | None]]:
     """(run id and batch, result) per model and batch size; None where the baseline lacks the
-    model. `wrap(model, x)` may replace the candidate's model (gate_quality's injected work)."""
+    model. `wrap(model, x)` may replace the candidate's model (gate_quality's injected work).
+    On CUDA both sides run on the GPU in execution mode `mode`, and every timed call ends with
+    a synchronise, so its time is that of its GPU work and not of its launches."""
     from .abtest import compare_callables
+    from .device import check_mode, prepare_forward, resolve_device
     from .metrics import example_input
     from .registry import get_config, run_id
+
+    where = resolve_device(device)
+    check_mode(mode, where)
 
     cases = []
     for text in models:  # validate every id before any timing starts
@@ -78,8 +100,8 @@ def compare_sides(
             raise ConfigError(f"batch sizes must be integers >= 1, got {bs!r}")
     results: list[tuple[str, ABResult | None]] = []
     for model_id, resolution, rid, shape in cases:
-        model_b = _build(candidate, model_id, resolution)
-        model_a = _build(baseline, model_id, resolution)
+        model_b = _build(candidate, model_id, resolution, where)
+        model_a = _build(baseline, model_id, resolution, where)
         if model_b is None:
             raise ConfigError(f"{candidate.name} cannot build {rid}")
         for bs in batch_sizes:
@@ -89,15 +111,13 @@ def compare_sides(
                 if on_result:
                     on_result(label, None)
                 continue
-            x = example_input(shape, bs)
+            x = example_input(shape, bs, device=str(where))
             timed_b = wrap(model_b, x) if wrap else model_b
-            result = compare_callables(
-                lambda: model_a(x),  # noqa: B023 - used before the loop moves on
-                lambda: timed_b(x),  # noqa: B023
-                settings,
-                label=label,
-                batch_size=bs,
-            )
+            call_a = prepare_forward(model_a, x, mode).call
+            call_b = prepare_forward(timed_b, x, mode).call
+            if where.type == "cuda":
+                call_a, call_b = _synchronized(call_a, where), _synchronized(call_b, where)
+            result = compare_callables(call_a, call_b, settings, label=label, batch_size=bs)
             results.append((label, result))
             if on_result:
                 on_result(label, result)
@@ -111,13 +131,14 @@ def _trainer(
     data: object,
     batch_size: int,
     settings: ABSettings,
+    device: object = "cpu",
 ) -> Callable[[], object]:
     """One call of the side's own train() on a model of its own (training continues from call
-    to call: each call is the same amount of work)."""
+    to call: each call is the same amount of work; it ends with its work on the device)."""
     import importlib
 
     trainer = importlib.import_module(f"{side.package.__name__}.train")
-    model = _build(side, model_id, resolution)
+    model = _build(side, model_id, resolution, device)
     config = trainer.TrainConfig(epochs=1, batch_size=batch_size, seed=0, threads=settings.threads)
     return lambda: trainer.train(model, data, config)
 
@@ -132,13 +153,17 @@ def compare_training(
     steps: int = TRAIN_STEPS,
     batch_size: int = TRAIN_BATCH_SIZE,
     on_result: Callable[[str, ABResult | None], None] | None = None,
+    device: str = "cpu",
 ) -> list[tuple[str, ABResult | None]]:
     """(label, result) per model: `steps` training steps of each side's own `train()`, timed
     alternately. `data_for(resolution)` gives the data (an MNISTData); its first
-    steps x batch_size training images are used, without validation."""
+    steps x batch_size training images are used, without validation, resident on `device`."""
 
     from .abtest import compare_callables
+    from .device import resolve_device
     from .registry import get_config, run_id
+
+    where = resolve_device(device)
 
     cases = []
     for text in models:
@@ -150,14 +175,14 @@ def compare_training(
     for model_id, resolution, res, rid in cases:
         label = f"{rid} train bs{batch_size}"
         data = data_for(res)
-        subset = data.first(n)
+        subset = data.first(n).to(where)
         if _build(candidate, model_id, resolution) is None:
             raise ConfigError(f"{candidate.name} cannot build {rid}")
         if _build(baseline, model_id, resolution) is None:
             results.append((label, None))
         else:
             a, b = (
-                _trainer(side, model_id, resolution, subset, batch_size, settings)
+                _trainer(side, model_id, resolution, subset, batch_size, settings, where)
                 for side in (baseline, candidate)
             )
             results.append(
@@ -178,6 +203,8 @@ def render(
     baseline: Side,
     candidate: Side,
     settings: ABSettings,
+    *,
+    where: str = "cpu",
 ) -> str:
     """The comparison table and the rule that produced its verdicts."""
     from .abtest import METRICS
@@ -190,7 +217,8 @@ def render(
     )
     lines = [
         f"A/B latency: {candidate.name} against {baseline.name}, timed alternately, "
-        f"{settings.threads} thread(s), {settings.seconds:g} s per row",
+        f"{settings.threads} thread(s), {settings.seconds:g} s per row"
+        + (f", on {where} (each call synchronised)" if where != "cpu" else ""),
         header,
     ]
     for label, result in results:

@@ -196,6 +196,17 @@ class MNISTData:
     test_x: torch.Tensor
     test_y: torch.Tensor
 
+    def to(self, device: torch.device | str) -> MNISTData:
+        """The same split with every tensor on `device` (kept resident there for training)."""
+        return dataclasses.replace(
+            self,
+            **{
+                f.name: getattr(self, f.name).to(device)
+                for f in dataclasses.fields(self)
+                if isinstance(getattr(self, f.name), torch.Tensor)
+            },
+        )
+
     def first(self, n: int) -> MNISTData:
         """The first n training images of the split, without validation (fixed subsets for
         counting, profiling and timing a few training steps)."""

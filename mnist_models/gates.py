@@ -297,8 +297,17 @@ def pytest_configure(config: pytest.Config) -> None:
         session.baseline = Baseline.load(path)
     except BaselineError as err:
         raise pytest.UsageError(str(err)) from None
+    device = config.getoption("device", "cpu")  # benchmarks/conftest.py's --device
+    recorded_device = session.baseline.machine_info.get("device", "cpu")
+    if recorded_device != device:
+        raise pytest.UsageError(
+            f"the baseline {path} was recorded with --device {recorded_device} and this run is "
+            f"--device {device}: CPU and CUDA baselines are never compared; run with --device "
+            f"{recorded_device}, or record a {device} baseline (`python benchmarks/baseline.py "
+            f"--device {device}`)"
+        )
     config.option.benchmark_compare = str(path)  # pytest-benchmark compares the same file
-    session.machine_info = _machine_info()
+    session.machine_info = _machine_info(device)
     current = machine_kind(session.machine_info)
     recorded = machine_kind(session.baseline.machine_info)
     if current != recorded or not own:
@@ -315,20 +324,23 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
-def _machine_info() -> dict[str, Any]:
+def _machine_info(device: str = "cpu") -> dict[str, Any]:
     info = {
         "system": platform.system(),
         "python_version": platform.python_version(),
         "machine": platform.machine(),
     }
-    add_machine_info(info)
+    add_machine_info(info, device)
     return info
 
 
-def add_machine_info(machine_info: dict[str, Any]) -> None:
-    """torch and torchvision versions, thread count, CPU model and count."""
+def add_machine_info(machine_info: dict[str, Any], device: str = "cpu") -> None:
+    """torch and torchvision versions, thread count, CPU model and count, and the device the
+    run is on (for CUDA: GPU name, memory, capability, driver, CUDA and cuDNN versions)."""
     import torch
     import torchvision
+
+    from .device import device_info
 
     machine_info.update(
         torch=torch.__version__,
@@ -336,11 +348,12 @@ def add_machine_info(machine_info: dict[str, Any]) -> None:
         torch_threads=torch.get_num_threads(),
         cpu_model=cpu_model(),
         cpu_count=os.cpu_count(),
+        **device_info(device),
     )
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    add_machine_info(machine_info)
+    add_machine_info(machine_info, config.getoption("device", "cpu"))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -107,6 +107,9 @@ class LatencyStats:
     p90_us: float
     p99_us: float
     mean_us: float
+    device: str = "cpu"
+    mode: str = "eager"
+    setup_s: float = 0.0  # compilation or graph capture, before timing (never in the figures)
 
     @property
     def per_sample_us(self) -> float:
@@ -140,18 +143,36 @@ def measure_latency(
     warmup: int = 20,
     rounds: int = 200,
     threads: int | None = 1,
+    mode: str = "eager",
 ) -> LatencyStats:
-    """Time `rounds` forward calls on a prebuilt input after `warmup` untimed ones."""
+    """Time `rounds` forward calls on a prebuilt input after `warmup` untimed ones, on the
+    model's device, in an execution mode (device.py: CUDA is timed with CUDA events)."""
+    from . import device as dev
+
     if batch_size < 1 or rounds < 2 or warmup < 0:
         raise ConfigError(
             f"need batch_size >= 1, rounds >= 2, warmup >= 0; got {batch_size}, {rounds}, {warmup}"
         )
     model.eval()
-    x = example_input(input_shape, batch_size)
+    where = next(iter(model.parameters())).device
+    x = example_input(input_shape, batch_size, device=str(where))
     with num_threads(threads) as used:
-        samples = per_call_us(lambda: model(x), rounds, warmup)
+        prepared = dev.prepare_forward(model, x, mode)
+        samples = dev.per_call_us(prepared.call, rounds, warmup, where)
     p50, p90, p99 = percentiles(samples)
-    return LatencyStats(batch_size, rounds, warmup, used, p50, p90, p99, statistics.fmean(samples))
+    return LatencyStats(
+        batch_size,
+        rounds,
+        warmup,
+        used,
+        p50,
+        p90,
+        p99,
+        statistics.fmean(samples),
+        where.type,
+        mode,
+        prepared.setup_s,
+    )
 
 
 def per_call_us(

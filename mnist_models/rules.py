@@ -185,13 +185,16 @@ def kind_name(info: dict[str, Any] | None = None) -> str:
 
 
 def machine_kind(info: dict[str, Any]) -> dict[str, Any]:
-    """What must match for times to be comparable: OS, Python, CPU model and count."""
+    """What must match for times to be comparable: OS, Python, CPU model and count, the device
+    (runs from before the device axis were on the CPU) and the GPU model."""
     return {
         "system": info.get("system"),
         "python": ".".join(str(info.get("python_version", "")).split(".")[:2]),
         "machine": info.get("machine"),
         "cpu_model": info.get("cpu_model"),
         "cpu_count": info.get("cpu_count"),
+        "device": info.get("device", "cpu"),
+        "gpu_name": info.get("gpu_name"),
     }
 
 

@@ -58,27 +58,36 @@ def measure_run(
     data_root: str | None = None,
     energy: EnergyModel | None = None,
     progress: bool = False,
+    device: str = "cpu",
+    mode: str = "eager",
 ) -> dict[str, Any]:
     """Counts, training (time per epoch, accuracy per epoch), test accuracy, batch-1 and batched
-    latency, and the energy/CO2eq estimate of one model, as one JSON-ready dict."""
+    latency, and the energy/CO2eq estimate of one model, as one JSON-ready dict. On CUDA the
+    data stays resident on the GPU and the model trains and is timed there; `mode` is how the
+    timed forward passes run (device.MODES)."""
     from .data import load_mnist
+    from .device import check_mode, device_info, resolve_device
     from .metrics import measure_latency
     from .registry import get_config, get_model
     from .train import evaluate, train
 
     energy = energy or EnergyModel()
-    config, res = get_config(model_id, resolution)  # validates before the data is loaded
+    where = resolve_device(device)  # validates before the data is loaded
+    check_mode(mode, where)
+    config, res = get_config(model_id, resolution)
     counts = count_payload(model_id, resolution)
     data = load_mnist(res, val_fraction=val_fraction, seed=train_config.seed, root=data_root)
-    model = get_model(model_id, res, seed=train_config.seed)
+    data = data.to(where)
+    model = get_model(model_id, res, seed=train_config.seed).to(where)
     result = train(model, data, train_config, progress=progress)
     _, accuracy = evaluate(model, data.test_x, data.test_y)
     shape = (1, res.size, res.size)
     bs = train_config.batch_size
-    lat1 = measure_latency(model, shape, 1, threads=result.threads)
+    lat1 = measure_latency(model, shape, 1, threads=result.threads, mode=mode)
     latb = measure_latency(
-        model, shape, bs, threads=result.threads, rounds=max(20, min(200, 20_000 // bs))
+        model, shape, bs, threads=result.threads, rounds=max(20, min(200, 20_000 // bs)), mode=mode
     )
+    gpus = int(where.type == "cuda")
     keys = ("model", "resolution", "run_id", "params", "macs", "flops", "size_bytes")
     return {
         **{k: counts[k] for k in keys},
@@ -98,11 +107,16 @@ def measure_run(
         "latency_us_p90": lat1.p90_us,
         "latency_us_p99": lat1.p99_us,
         "latency_batched": latb.as_dict(),
-        "train_energy_j": energy.joules(result.train_seconds, result.threads),
-        "train_co2_g": energy.co2_grams(result.train_seconds, result.threads),
-        "inference_co2_g": energy.co2_grams(lat1.p50_us / 1e6, result.threads),
+        "device": where.type,
+        "device_info": device_info(where),
+        "mode": mode,
+        "setup_s": lat1.setup_s,
+        "train_energy_j": energy.joules(result.train_seconds, result.threads, gpus),
+        "train_co2_g": energy.co2_grams(result.train_seconds, result.threads, gpus),
+        "inference_co2_g": energy.co2_grams(lat1.p50_us / 1e6, result.threads, gpus),
         "energy_model": {
             "watts_per_core": energy.watts_per_core,
+            "watts_per_gpu": energy.watts_per_gpu if gpus else 0.0,
             "grid_g_per_kwh": energy.grid_g_per_kwh,
             "pue": energy.pue,
         },

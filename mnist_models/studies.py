@@ -149,23 +149,29 @@ class StudySettings:
     lr: float = 1e-3
     threads: int | None = None
     val_fraction: float = 0.2
+    device: str = "cpu"  # cpu or cuda: where every run trains and is timed
+    mode: str = "eager"  # how the timed forward passes run (device.MODES)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "repeats"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"--{name} must be an integer >= 1, got {value!r}")
+        if self.device not in ("cpu", "cuda"):
+            raise ConfigError(f"--device must be cpu or cuda, got {self.device!r}")
 
 
 def run_key(run: StudyRun, settings: StudySettings, seed: int) -> str:
     """Readable, unique name of a finished row: run id, training settings, package version."""
+    from .device import where_parts
     from .registry import get_config, run_id
 
     rid = run_id(*get_config(run.model, run.resolution))
     threads = settings.threads or "default"
+    where = "".join(f"|{part}" for part in where_parts(settings.device, settings.mode))
     return (
         f"{rid}|bs{run.batch_size}|e{settings.epochs}|seed{seed}|lr{settings.lr:g}"
-        f"|t{threads}|val{settings.val_fraction:g}|v{__version__}"
+        f"|t{threads}|val{settings.val_fraction:g}{where}|v{__version__}"
     )
 
 
@@ -255,6 +261,8 @@ def run_study(
                 config,
                 val_fraction=settings.val_fraction,
                 data_root=data_root,
+                device=settings.device,
+                mode=settings.mode,
             )
             row = {**row, "series": run.series, "key": key}
             write_cached(cache, key, row)

@@ -33,18 +33,22 @@ def time_side_by_side(
     rounds: int = ROUNDS,
     warmup: int = WARMUP,
     calls: int | None = None,
+    device: str = "cpu",
+    mode: str = "eager",
 ) -> dict[str, dict[str, Any]]:
     """{"<run id> bs<batch>": p50/p90/p99 per call in us (median over rounds), per-sample p50,
     rounds, calls, threads} for each (model id, resolution, batch size), every entry timed once
-    per round in turn."""
+    per round in turn, on `device` in execution mode `mode`."""
+    from .device import resolve_device
     from .metrics import measure_latency
     from .registry import get_config, get_model, run_id
 
+    where = resolve_device(device)
     built = {}
     for model_id, resolution, batch in entries:
         config, res = get_config(model_id, resolution)
         built[f"{run_id(config, res)} bs{batch}"] = (
-            get_model(model_id, res),
+            get_model(model_id, res).to(where),
             (1, res.size, res.size),
             batch,
         )
@@ -59,6 +63,7 @@ def time_side_by_side(
                     warmup=warmup,
                     rounds=calls or calls_at(batch),
                     threads=threads,
+                    mode=mode,
                 )
             )
     return {
@@ -89,12 +94,20 @@ def _entries(rows: list[dict[str, Any]]) -> dict[str, tuple[str, str | None, int
     return entries
 
 
+def _where(rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """(device, mode) the rows were measured on (rows from before the device axis: cpu, eager)."""
+    return rows[0].get("device", "cpu"), rows[0].get("mode", "eager")
+
+
 def side_by_side_key(rows: list[dict[str, Any]]) -> str:
-    """Cache key of one side-by-side timing: what is timed, threads, protocol, version."""
+    """Cache key of one side-by-side timing: what is timed, threads, device and mode where not
+    cpu and eager, protocol, version."""
     from . import __version__
+    from .device import where_parts
 
     names = ",".join(sorted(_entries(rows)))
-    return f"latency|t{rows[0]['threads']}|r{ROUNDS}x{CALLS}|{names}|v{__version__}"
+    where = "".join(f"|{part}" for part in where_parts(*_where(rows)))
+    return f"latency|t{rows[0]['threads']}{where}|r{ROUNDS}x{CALLS}|{names}|v{__version__}"
 
 
 def with_side_by_side_latency(
@@ -121,7 +134,10 @@ def with_side_by_side_latency(
         entries = list(_entries(rows).values())
         if log is not None:
             log(f"timing {len(entries)} model/batch pairs side by side ({ROUNDS} rounds)")
-        timing = (timer or time_side_by_side)(entries, threads=rows[0]["threads"])
+        device, mode = _where(rows)
+        timing = (timer or time_side_by_side)(
+            entries, threads=rows[0]["threads"], device=device, mode=mode
+        )
         write_cached(cache, key, timing)
     out = []
     for row in rows:

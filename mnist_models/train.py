@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import MNISTData
+from .device import synchronize
 from .errors import ConfigError
 from .threads import num_threads
 
@@ -75,6 +76,8 @@ def evaluate(
 ) -> tuple[float, float]:
     """(mean cross-entropy, accuracy in [0, 1]) over x, y; the model is left in eval mode."""
     model.eval()
+    device = next(model.parameters()).device
+    x, y = x.to(device), y.to(device)  # no copy where they already are
     loss_sum, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
         logits = model(x[i : i + batch_size])
@@ -91,7 +94,15 @@ def train(
     *,
     progress: bool = False,
 ) -> TrainResult:
-    """Train in place with Adam; same seed, same machine, same thread count -> same weights."""
+    """Train in place with Adam; same seed, same machine, same thread count -> same weights.
+
+    Runs on the model's device; the data is moved there once if it is not there already (keep
+    it resident with `MNISTData.to`). The shuffle is drawn on the CPU, so every device sees the
+    same batches.
+    """
+    device = next(model.parameters()).device
+    if data.train_x.device != device:
+        data = data.to(device)
     x, y = data.train_x, data.train_y
     n = len(x)
     if n == 0:
@@ -111,10 +122,10 @@ def train(
         for epoch in range(1, config.epochs + 1):
             model.train()
             start = time.perf_counter()
-            perm = torch.randperm(n, generator=generator)
+            perm = torch.randperm(n, generator=generator).to(device)
             xs, ys = x[perm], y[perm]  # one gather per epoch; every batch below is a view
-            loss_sum = torch.zeros(())
-            correct = torch.zeros((), dtype=torch.long)
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), dtype=torch.long, device=device)
             for i in range(0, n, config.batch_size):
                 xb, yb = xs[i : i + config.batch_size], ys[i : i + config.batch_size]
                 logits = model(xb)
@@ -127,6 +138,7 @@ def train(
                     correct += (logits.argmax(1) == yb).sum()
                 if bar is not None:
                     bar.update()
+            synchronize(device)  # CUDA runs behind the host: the epoch ends when its work does
             seconds = time.perf_counter() - start
             val_loss = val_acc = None
             if len(data.val_x):

@@ -263,6 +263,22 @@ def test_baseline_from_another_machine_skips_time_gates_only(
     assert "1 not applied" in out
 
 
+def test_baseline_of_another_device_is_never_compared(
+    pytester: pytest.Pytester, storage: Path
+) -> None:
+    data = json.loads(next(storage.glob("*/*.json")).read_text())
+    data["machine_info"].update(device="cuda", gpu_name="NVIDIA H100 80GB HBM3")
+    store = pytester.path / "store"
+    target = store / get_machine_id() / "0001_base.json"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps(data))
+    result = run_suite(pytester, store, *nodeids(COUNTS), "--benchmark-compare")
+    err = result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    assert "recorded with --device cuda and this run is --device cpu" in err
+    assert "never compared" in err and "Traceback" not in err
+
+
 def test_unknown_marker_is_a_clear_usage_error(pytester: pytest.Pytester, storage: Path) -> None:
     result = run_suite(pytester, storage, str(REPO / "benchmarks"), "-m", "fulll")
     err = result.stderr.str()

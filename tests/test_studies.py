@@ -43,7 +43,9 @@ STUDIES = [
 def fake_measure(calls: list[str]):
     """A measure_run stand-in: figures that depend on the config and seed, and a call log."""
 
-    def measure(model_id, resolution, train_config, *, val_fraction, data_root):
+    def measure(
+        model_id, resolution, train_config, *, val_fraction, data_root, device="cpu", mode="eager"
+    ):
         config, res = get_config(model_id, resolution)
         calls.append(f"{config.id}@{res.id} bs{train_config.batch_size} s{train_config.seed}")
         acc = 0.9 + 0.001 * (config.params % 50) + 0.002 * train_config.seed

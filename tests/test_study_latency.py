@@ -43,7 +43,7 @@ def _rows(batches: tuple[int, ...] = (64,)) -> list[dict]:
 
 
 def _fake_timer(calls: list):
-    def timer(entries, *, threads):
+    def timer(entries, *, threads, device="cpu", mode="eager"):
         calls.append(entries)
         return {
             f"{m}@{r} bs{b}": {
