@@ -24,9 +24,9 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     from .atomic import write_text_atomic
 
     rendered = json.dumps(payload, indent=2, sort_keys=True)
+    print(rendered if args.json else text, flush=True)  # first: a failed write loses nothing
     if args.output:
         write_text_atomic(args.output, rendered + "\n")
-    print(rendered if args.json else text)
 
 
 def _check_device(args: argparse.Namespace) -> None:
@@ -374,11 +374,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
         device=args.device,
     )
     text = f"{title}\n{table}"
+    print(text, flush=True)  # first: a failed write loses nothing
     if args.output:
         from .atomic import write_text_atomic
 
         write_text_atomic(args.output, text + "\n")
-    print(text)
     return 0
 
 

@@ -126,7 +126,7 @@ def test_atomic_write_keeps_the_old_file_on_failure(
         raise OSError("disk full")
 
     monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(atomic.OutputError, match="disk full; nothing was replaced"):
         atomic.write_text_atomic(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
