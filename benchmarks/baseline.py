@@ -28,6 +28,7 @@ from pathlib import Path
 from pytest_benchmark.utils import get_machine_id
 
 from mnist_models.atomic import write_text_atomic
+from mnist_models.schema import SchemaError, load_run_file
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ROOT / "benchmarks" / "baselines"
@@ -145,9 +146,10 @@ def main(argv: list[str]) -> int:
         if len(argv) < 2:
             print("usage: baseline.py --from-json RESULTS.json [MORE.json ...]", file=sys.stderr)
             return 2
+        hint = "give files written by `pytest benchmarks --benchmark-json=FILE`"
         try:
-            new = median_run([json.loads(Path(f).read_text()) for f in argv[1:]])
-        except (OSError, ValueError, KeyError) as err:
+            new = median_run([load_run_file(f, hint) for f in argv[1:]])
+        except (SchemaError, ValueError) as err:
             print(f"baseline not saved: {err}", file=sys.stderr)
             return 2
     else:

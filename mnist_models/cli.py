@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -163,14 +164,39 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _positive_float(text: str) -> float:
+def _finite_float(text: str) -> float:
+    """A finite number: NaN and infinity would end up in JSON results and gates."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return value
+
+
+def _nonempty(text: str) -> str:
+    """A path or name that is not empty (an empty -o or --data-root is a mistake, not a default)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
+def _model_list(text: str) -> list[str]:
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    if not models:
+        raise argparse.ArgumentTypeError(
+            f"no model ids in {text!r}; give ids such as mlp-1024,lenet5 (comparing nothing "
+            "would pass every time)"
+        )
+    return models
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -242,8 +268,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_study(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .device import where_parts
-    from .outputs import write_outputs
+    from .outputs import check_folder, claimed
     from .studies import StudySettings, get_study, list_studies, run_study
     from .study_latency import with_side_by_side_latency
 
@@ -259,47 +284,62 @@ def cmd_study(args: argparse.Namespace) -> int:
         mode=args.mode,
     )
     base = Path(args.out) if args.out else Path("studies")
-    for study in studies:
-        out = base / study.name if (args.name == "all" or not args.out) else base
-        _prepare_folder(out)
-        tty = sys.stderr.isatty()
-        rows, computed = run_study(
-            study,
-            settings,
-            out,
-            data_root=args.data_root,
-            progress=tty,
-            log=None if tty else _say,
-        )
-        rows = with_side_by_side_latency(rows, out / "cache", log=_say)
-        where = "".join(
-            f" --{k} {v}"
-            for k, v in (("device", args.device), ("mode", args.mode))
-            if v in where_parts(args.device, args.mode)
-        )
-        command = (
-            f"mnist-models study {study.name} --epochs {settings.epochs} "
-            f"--repeats {settings.repeats}{where} --out {out}"
-        )
-        meta = {
-            "study": study.name,
-            "epochs": settings.epochs,
-            "repeats": settings.repeats,
-            "threads": rows[0]["threads"] if rows else None,
-            "device": settings.device,
-            "mode": settings.mode,
-            "runs": len(rows),
-            "computed now": computed,
-            "from cache": len(rows) - computed,
-            "version": __version__,
-        }
-        files = write_outputs(out, study.title, rows, command=command, meta=meta)
-        print(
-            f"{study.title}: {len(rows)} runs ({computed} computed, {len(rows) - computed} cached)"
-        )
-        print((out / "summary.md").read_text())
-        print(f"wrote {', '.join(sorted(p.name for p in files.values()))} in {out}")
+    outs = [base / s.name if (args.name == "all" or not args.out) else base for s in studies]
+    for out in outs:  # every folder checked before any training starts
+        check_folder(out, "study", force=args.force)
+    for study, out in zip(studies, outs, strict=True):
+        with claimed(out, "study", force=args.force):
+            tty = sys.stderr.isatty()
+            rows, computed = run_study(
+                study,
+                settings,
+                out,
+                data_root=args.data_root,
+                progress=tty,
+                log=None if tty else _say,
+            )
+            rows = with_side_by_side_latency(rows, out / "cache", log=_say)
+            _write_study(args, study, settings, out, rows, computed)
     return 0
+
+
+def _write_study(
+    args: argparse.Namespace,
+    study: Any,
+    settings: Any,
+    out: Any,
+    rows: list[dict[str, Any]],
+    computed: int,
+) -> None:
+    """The study's tables, plots and index in `out`, and the summary on stdout."""
+    from .device import where_parts
+    from .outputs import write_outputs
+
+    where = "".join(
+        f" --{k} {v}"
+        for k, v in (("device", args.device), ("mode", args.mode))
+        if v in where_parts(args.device, args.mode)
+    )
+    command = (
+        f"mnist-models study {study.name} --epochs {settings.epochs} "
+        f"--repeats {settings.repeats}{where} --out {out}"
+    )
+    meta = {
+        "study": study.name,
+        "epochs": settings.epochs,
+        "repeats": settings.repeats,
+        "threads": rows[0]["threads"] if rows else None,
+        "device": settings.device,
+        "mode": settings.mode,
+        "runs": len(rows),
+        "computed now": computed,
+        "from cache": len(rows) - computed,
+        "version": __version__,
+    }
+    files = write_outputs(out, study.title, rows, command=command, meta=meta, kind="study")
+    print(f"{study.title}: {len(rows)} runs ({computed} computed, {len(rows) - computed} cached)")
+    print((out / "summary.md").read_text())
+    print(f"wrote {', '.join(sorted(p.name for p in files.values()))} in {out}")
 
 
 def _say(message: str) -> None:
@@ -307,54 +347,41 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _prepare_folder(path: object) -> None:
-    from pathlib import Path
-
-    from .errors import OutputError
-
-    path = Path(str(path))
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"--out {path} is a file; give a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"cannot create folder {path} ({err.strerror})") from None
-    from .atomic import check_writable
-
-    check_writable(path / "results.json")
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .outputs import write_outputs
+    from .outputs import check_folder, claimed, write_outputs
     from .report import compare_runs, load_run, render_comparison, rows_from_run
     from .tables import markdown_table, summarise
 
     run = load_run(args.run)
     base = load_run(args.against) if args.against else None
-    if args.out:
-        _prepare_folder(args.out)
+    changes, info = compare_runs(base, run) if base is not None else ([], {})
     rows = rows_from_run(run)
+    text = render_comparison(changes, info, show_same=args.all) if base is not None else ""
     if args.out:
-        command = f"mnist-models report {args.run} --out {args.out}"
-        files = write_outputs(
-            Path(args.out), f"Benchmark run {Path(args.run).name}", rows, command=command
-        )
+        out = Path(args.out)
+        check_folder(out, "report", force=args.force)
+        with claimed(out, "report", force=args.force):
+            command = f"mnist-models report {args.run} --out {args.out}"
+            files = write_outputs(
+                out, f"Benchmark run {Path(args.run).name}", rows, command=command, kind="report"
+            )
+            if base is not None:
+                from .atomic import write_text_atomic
+
+                write_text_atomic(out / "comparison.txt", text + "\n")
         print(f"wrote {', '.join(sorted(p.name for p in files.values()))} in {args.out}")
     elif base is None:
         print(markdown_table(summarise(rows)))
     if base is None:
         return 0
-    changes, info = compare_runs(base, run)
-    text = render_comparison(changes, info, show_same=args.all)
     print(f"{args.run} against {args.against}:")
     print(text)
-    if args.out:
-        from .atomic import write_text_atomic
+    return 1 if any(c.verdict in FAILING_VERDICTS for c in changes) else 0
 
-        write_text_atomic(Path(args.out) / "comparison.txt", text + "\n")
-    return 1 if any(c.verdict == "WORSE" for c in changes) else 0
+
+FAILING_VERDICTS = ("WORSE", "MISSING")
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -396,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="fetch MNIST and verify its MD5s")
     p.add_argument(
         "--data-root",
+        type=_nonempty,
         help="folder holding MNIST/raw/ (default: $MNIST_BENCH_DATA or ~/.cache/mnist-bench)",
     )
     p.set_defaults(func=cmd_data)
@@ -408,7 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="28, resize:N, crop:N or pad:N (default: the model's native one)",
     )
     common.add_argument("--json", action="store_true", help="print one JSON object")
-    common.add_argument("-o", "--output", help="also write the JSON object to this file")
+    common.add_argument(
+        "-o", "--output", type=_nonempty, help="also write the JSON object to this file"
+    )
 
     p = sub.add_parser("count", parents=[common], help="params, MACs, FLOPs, size; no training")
     p.set_defaults(func=cmd_count)
@@ -421,20 +451,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=_positive_float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument(
         "--val-fraction",
-        type=float,
+        type=_finite_float,
         default=0.2,
         help="held-out share of the 60,000 training images (0: train on all)",
     )
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--watts-per-core", type=float, default=WATTS_PER_CORE)
-    p.add_argument("--grid-intensity", type=float, default=GRID_G_PER_KWH, help="gCO2e per kWh")
+    p.add_argument("--data-root", type=_nonempty, default=None)
+    p.add_argument("--watts-per-core", type=_finite_float, default=WATTS_PER_CORE)
     p.add_argument(
-        "--watts-per-gpu", type=float, default=WATTS_PER_GPU, help="GPU power (with --device cuda)"
+        "--grid-intensity", type=_finite_float, default=GRID_G_PER_KWH, help="gCO2e per kWh"
+    )
+    p.add_argument(
+        "--watts-per-gpu",
+        type=_finite_float,
+        default=WATTS_PER_GPU,
+        help="GPU power (with --device cuda)",
     )
     _add_device_options(p)
     p.set_defaults(func=cmd_run)
@@ -452,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", default=None, help="a second revision instead of the working tree")
     p.add_argument(
         "--models",
-        type=lambda t: [m for m in t.split(",") if m.strip()],
+        type=_model_list,
         default=list(DEFAULT_MODELS),
         help="comma-separated model ids, optionally with @resolution",
     )
@@ -463,7 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="also time training steps of each model (its own train(), batch 64), alternately",
     )
-    p.add_argument("--data-root", default=None, help="MNIST root for the training rows")
+    p.add_argument(
+        "--data-root", type=_nonempty, default=None, help="MNIST root for the training rows"
+    )
     p.add_argument("--seconds", type=_positive_float, default=2.0, help="timing per row")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
@@ -473,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="smallest p50 slowdown that fails (0.05 = 5%%); tails have their own",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("-o", "--output", help="also write the JSON object to this file")
+    p.add_argument("-o", "--output", type=_nonempty, help="also write the JSON object to this file")
     _add_device_options(p)
     p.set_defaults(func=cmd_compare)
 
@@ -494,10 +531,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--repeats", type=int, default=1, help="seeds per run: mean and std")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=_positive_float, default=1e-3)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--out", default=None, help="output folder (default: studies/NAME)")
-    p.add_argument("--data-root", default=None)
+    p.add_argument(
+        "--out", type=_nonempty, default=None, help="output folder (default: studies/NAME)"
+    )
+    p.add_argument("--data-root", type=_nonempty, default=None)
+    p.add_argument(
+        "--force", action="store_true", help="write into a non-empty folder another tool made"
+    )
     _add_device_options(p)
     p.set_defaults(func=cmd_study)
 
@@ -509,8 +551,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run", help="pytest-benchmark JSON (--benchmark-json or a saved baseline)")
     p.add_argument("--against", help="an earlier run to compare with, metric by metric")
-    p.add_argument("--out", help="folder for summary.md, results.csv/json, the plots, index.md")
+    p.add_argument(
+        "--out", type=_nonempty, help="folder for summary.md, results.csv/json, the plots, index.md"
+    )
     p.add_argument("--all", action="store_true", help="list unchanged metrics too")
+    p.add_argument(
+        "--force", action="store_true", help="write into a non-empty folder another tool made"
+    )
     p.set_defaults(func=cmd_report)
 
     from .profiling import SORT_KEYS
@@ -528,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rows", type=int, default=15)
     p.add_argument("--sort-by", default="self_cpu_time_total", choices=SORT_KEYS)
-    p.add_argument("-o", "--output", help="also write the table to this file")
+    p.add_argument("-o", "--output", type=_nonempty, help="also write the table to this file")
     _add_device_options(p, mode=False)
     p.set_defaults(func=cmd_profile)
     return parser

@@ -89,6 +89,8 @@ def compare_sides(
 
     where = resolve_device(device)
     check_mode(mode, where)
+    if not models or not batch_sizes:
+        raise ConfigError("nothing to compare: give at least one model and one batch size")
 
     cases = []
     for text in models:  # validate every id before any timing starts

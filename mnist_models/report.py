@@ -3,7 +3,6 @@ tables and plots, and a metric-by-metric comparison of two runs using each metri
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,23 +13,12 @@ from .rules import Metric, machine_kind, scope_mismatch
 
 
 def load_run(path: str | Path) -> dict[str, Any]:
-    """A pytest-benchmark JSON file, or a ConfigError saying what is wrong with it."""
-    path = Path(path)
+    """A pytest-benchmark JSON file, checked (schema.py), or a SchemaError naming the file, the
+    entry and the field."""
+    from .schema import load_run_file
+
     hint = "give a file written by `pytest benchmarks --benchmark-json=FILE` or a saved baseline"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"no such file: {path}; {hint}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read {path} ({err}); {hint}") from None
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path} is not valid JSON ({err}); {hint}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
-        raise ConfigError(f"{path} has no 'benchmarks' list; {hint}")
-    for bench in data["benchmarks"]:
-        if not isinstance(bench, dict) or "fullname" not in bench:
-            raise ConfigError(f"{path} has a benchmark without 'fullname'; {hint}")
-    return data
+    return load_run_file(path, hint)
 
 
 def _rid(extra: dict[str, Any]) -> str | None:
@@ -113,8 +101,8 @@ class Change:
     benchmark: str
     metric: Metric
     baseline: float
-    now: float
-    verdict: str  # "better", "worse (allowed)", "WORSE" (beyond its gate), "same", "not applied"
+    now: float | None  # None: the new run lacks a metric the baseline gates
+    verdict: str  # better, worse (allowed), WORSE (beyond its gate), same, not applied, MISSING
 
 
 def _verdict(metric: Metric, baseline: float, now: float, applies: bool) -> str:
@@ -131,11 +119,14 @@ def _verdict(metric: Metric, baseline: float, now: float, applies: bool) -> str:
 
 
 def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change], dict[str, Any]]:
-    """Every gated metric of every benchmark in both runs, judged by the gate the benchmark
-    declared; time metrics are not applied across different kinds of machine."""
+    """Every gated metric of every benchmark in both runs. The gate is the baseline's, as it
+    was recorded (a new run that drops or loosens a gate does not switch it off); a metric only
+    the new run declares is judged by its own gate. A metric the baseline gates and the new run
+    lacks is MISSING, a failure. Time metrics are not applied across kinds of machine."""
     same_machine = machine_kind(base.get("machine_info") or {}) == machine_kind(
         new.get("machine_info") or {}
     )
+    machines = (base.get("machine_info") or {}, new.get("machine_info") or {})
     old = {b["fullname"]: b for b in base["benchmarks"]}
     changes = []
     for bench in new["benchmarks"]:
@@ -143,11 +134,14 @@ def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change
         if before is None:
             continue
         extra, extra0 = bench.get("extra_info") or {}, before.get("extra_info") or {}
-        for name, spec in (extra.get("gates") or {}).items():
-            if name not in extra or name not in extra0:
-                continue
+        specs = {**(extra.get("gates") or {}), **(extra0.get("gates") or {})}
+        for name, spec in specs.items():
+            if name not in extra0:
+                continue  # a new gate: nothing recorded to compare with
             metric = Metric(**spec)
-            machines = (base.get("machine_info") or {}, new.get("machine_info") or {})
+            if name not in extra:
+                changes.append(Change(bench["fullname"], metric, extra0[name], None, "MISSING"))
+                continue
             reason = scope_mismatch(metric.scope, machines, (extra0, extra))
             applies = not reason
             if metric.exact_within and not scope_mismatch(
@@ -162,6 +156,12 @@ def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change
         "only_in_baseline": sorted(set(old) - names_new),
         "only_in_new": sorted(names_new - set(old)),
     }
+    if not changes:
+        raise ConfigError(
+            "nothing to compare: no gated metric of the baseline is in the new run "
+            f"({len(info['only_in_new'])} benchmarks only in the new run, "
+            f"{len(info['only_in_baseline'])} only in the baseline); compare runs of the same suite"
+        )
     return changes, info
 
 
@@ -175,7 +175,7 @@ def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same:
             c.metric.name,
             c.metric.format(c.baseline),
             c.metric.format(c.now),
-            c.metric.change_text(c.now, c.baseline),
+            c.metric.change_text(c.now, c.baseline) if c.now is not None else "missing",
             c.metric.allowed_text(c.baseline),
             c.verdict,
         ]
@@ -193,10 +193,11 @@ def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same:
             )
     counts = {
         v: sum(c.verdict == v for c in changes)
-        for v in ("WORSE", "worse (allowed)", "better", "same", "not applied")
+        for v in ("WORSE", "worse (allowed)", "better", "same", "not applied", "MISSING")
     }
     lines.append(
         f"{len(changes)} metrics compared: {counts['WORSE']} worse beyond their gate, "
+        f"{counts['MISSING']} missing from the new run, "
         f"{counts['worse (allowed)']} worse within it, {counts['better']} better, "
         f"{counts['same']} the same"
         + (

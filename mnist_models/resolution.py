@@ -31,9 +31,10 @@ class Resolution:
         if self.mode == "resize" and not 1 <= self.size <= MAX_SIDE:
             raise ConfigError(f"resize size must be in 1..{MAX_SIDE}, got {self.size}")
         if self.mode == "crop" and not 1 <= self.size <= NATIVE:
+            hint = f"; use resize:{self.size} to upscale" if self.size > NATIVE else ""
             raise ConfigError(
                 f"crop size must be in 1..{NATIVE} (a crop cannot be larger than the "
-                f"{NATIVE}x{NATIVE} image), got {self.size}; use resize:{self.size} to upscale"
+                f"{NATIVE}x{NATIVE} image), got {self.size}{hint}"
             )
         if self.mode == "pad" and not NATIVE <= self.size <= MAX_SIDE:
             raise ConfigError(f"pad size must be in {NATIVE}..{MAX_SIDE}, got {self.size}")

@@ -8,8 +8,10 @@ relative imports only, so its modules find each other and never the current ones
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import io
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -60,13 +62,17 @@ def resolve(rev: str, repo: Path) -> str:
 
 
 def package_changed(rev: str, repo: Path) -> bool:
-    """Whether the working tree's package differs from `rev`'s (uncommitted changes included)."""
+    """Whether the working tree's package differs from `rev`'s: uncommitted changes, and new
+    files git does not ignore (a new module is a change even before `git add`)."""
     done = subprocess.run(
         ["git", "-C", str(repo), "diff", "--quiet", resolve(rev, repo), "--", PACKAGE],
         capture_output=True,
         check=False,
     )
-    return done.returncode != 0
+    if done.returncode != 0:
+        return True
+    untracked = _git(repo, "ls-files", "--others", "--exclude-standard", "--", PACKAGE)
+    return bool(untracked.strip())
 
 
 @lru_cache(maxsize=8)
@@ -82,6 +88,8 @@ def load_revision(rev: str, repo: Path | None = None) -> ModuleType:
     except ConfigError:
         raise ConfigError(f"revision {rev!r} ({sha[:12]}) has no {PACKAGE}/ package") from None
     dest = Path(tempfile.mkdtemp(prefix=f"mnist-bench-{sha[:12]}-"))
+    # the package imports its modules lazily, so the copy lives as long as the process
+    atexit.register(shutil.rmtree, dest, ignore_errors=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(dest, filter="data")
     init = dest / PACKAGE / "__init__.py"

@@ -8,6 +8,7 @@ from . import __version__
 from .energy import EnergyModel
 from .train import TrainConfig
 
+DATA_BYTES = 70_000 * 28 * 28 * 4  # MNIST's 70,000 images as float32 at 28x28
 ROW_HEADER = (
     f"{'model':<24} {'epochs':>6} {'train s':>8} {'s/epoch':>8} {'lat us':>8} "
     f"{'acc %':>6} {'FLOPs':>12} {'params':>10} {'size B':>10} {'CO2eq g':>8}"
@@ -16,10 +17,17 @@ ROW_HEADER = (
 
 def count_payload(model_id: str, resolution: str | None) -> dict[str, Any]:
     """Everything `count` reports: analytic per-layer figures checked against the real module."""
+    from .memory_check import FLOAT_BYTES, activation_bytes, require_memory
     from .metrics import count_params, flop_counts, size_bytes, thop_macs
     from .registry import get_config, get_model, run_id
 
     config, res = get_config(model_id, resolution)
+    # thop profiles a deep copy; the size with Adam serialises a copy with its state: at the
+    # peak about eleven copies of the weights are alive (measured: cnn9-4096-4096 needed 37 GB)
+    require_memory(
+        11 * FLOAT_BYTES * config.params + activation_bytes(config, 1),
+        f"counting {config.id} ({config.params:,} parameters)",
+    )
     model = get_model(model_id, res)
     input_shape = (1, res.size, res.size)
     macs, per_layer = flop_counts(model, input_shape)
@@ -67,6 +75,7 @@ def measure_run(
     timed forward passes run (device.MODES)."""
     from .data import load_mnist
     from .device import check_mode, device_info, resolve_device
+    from .memory_check import FLOAT_BYTES, activation_bytes, require_memory
     from .metrics import measure_latency
     from .registry import get_config, get_model
     from .train import evaluate, train
@@ -75,6 +84,15 @@ def measure_run(
     where = resolve_device(device)  # validates before the data is loaded
     check_mode(mode, where)
     config, res = get_config(model_id, resolution)
+    bs = train_config.batch_size
+    # weights, gradients and Adam's two moments; a training batch forward and backward; the
+    # batched latency input and outputs; the data set (all float32)
+    require_memory(
+        4 * FLOAT_BYTES * config.params + 3 * activation_bytes(config, bs) + DATA_BYTES,
+        f"training and timing {config.id} at batch size {bs:,}",
+        device=str(where),
+        fix="lower --batch-size or choose a smaller model",
+    )
     counts = count_payload(model_id, resolution)
     data = load_mnist(res, val_fraction=val_fraction, seed=train_config.seed, root=data_root)
     data = data.to(where)
@@ -82,7 +100,6 @@ def measure_run(
     result = train(model, data, train_config, progress=progress)
     _, accuracy = evaluate(model, data.test_x, data.test_y)
     shape = (1, res.size, res.size)
-    bs = train_config.batch_size
     lat1 = measure_latency(model, shape, 1, threads=result.threads, mode=mode)
     latb = measure_latency(
         model, shape, bs, threads=result.threads, rounds=max(20, min(200, 20_000 // bs)), mode=mode

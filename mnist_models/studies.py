@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import __version__
 from .errors import ConfigError
@@ -201,6 +201,18 @@ def read_cached(cache: Path, key: str) -> tuple[dict[str, Any] | None, str | Non
     return row, None
 
 
+def _entry_lock(cache: Path, key: str) -> IO[bytes]:
+    """An exclusive lock on one cache entry, held while its run is computed (released when the
+    returned file is closed, or the process ends): two studies on one folder share the work."""
+    import fcntl
+
+    cache.mkdir(parents=True, exist_ok=True)
+    path = _cache_file(cache, key)
+    handle = open(path.with_name(f".{path.stem}.lock"), "ab")  # noqa: SIM115 - closed by caller
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
 def write_cached(cache: Path, key: str, row: dict[str, Any]) -> None:
     from .atomic import write_text_atomic
 
@@ -246,6 +258,10 @@ def run_study(
         outcome = "cached"
         if problem:
             warn(f"mnist-models: corrupted cache entry {problem}; recomputing it")
+        lock = _entry_lock(cache, key) if row is None else None
+        if lock is not None:
+            # another study on this folder may be computing this run: wait for it, then reuse
+            row, _ = read_cached(cache, key)
         if row is None:
             bar.set_postfix_str(f"{run.model} {run.resolution or ''} bs{run.batch_size}")
             config = TrainConfig(
@@ -268,6 +284,8 @@ def run_study(
             write_cached(cache, key, row)
             computed += 1
             outcome = f"{row['accuracy']:.2%} in {time.perf_counter() - started:.0f} s"
+        if lock is not None:
+            lock.close()  # releases the lock
         if log is not None:
             log(
                 f"study {study.name} [{n}/{len(todo)}] {row['run_id']} bs{run.batch_size} "

@@ -14,6 +14,8 @@ from .device import synchronize
 from .errors import ConfigError
 from .threads import num_threads
 
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes 64 bits
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -30,6 +32,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.seed > MAX_SEED:
+            raise ConfigError(f"seed must be at most {MAX_SEED} (2**63 - 1), got {self.seed}")
         if not 0 < self.lr < 10:
             raise ConfigError(f"lr must be in (0, 10), got {self.lr}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):

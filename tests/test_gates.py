@@ -200,9 +200,21 @@ def test_injected_regression_fails_with_a_table(
     [
         (None, "--benchmark-compare found no baseline"),
         ('{"benchmarks": [{"fullname": "x"', "is not valid JSON"),
-        ('{"benchmarks": [{"name": "x"}]}', "a benchmark without fullname/stats"),
+        ('{"benchmarks": [{"name": "x"}]}', "benchmarks[0]: 'fullname' must be a non-empty"),
+        ('{"benchmarks": []}', "'benchmarks' is empty"),
+        ('{"benchmarks": [{"fullname": "t", "stats": "x"}]}', "t: 'stats' must be an object"),
+        ('{"machine_info": [], "benchmarks": [{"fullname": "t", "stats": {}}]}', "machine_info"),
+        (
+            '{"benchmarks": [{"fullname": "t", "stats": {}, "extra_info": {"params": null, '
+            '"gates": {"params": {"name": "params", "direction": "exact"}}}}]}',
+            "t: extra_info.params must be a finite number, got null",
+        ),
+        (
+            '{"benchmarks": [{"fullname": "t", "stats": {"median": NaN}}]}',
+            "NaN is not a number JSON allows",
+        ),
     ],
-    ids=["missing", "truncated", "malformed"],
+    ids=["missing", "truncated", "malformed", "empty", "stats", "machine_info", "null", "nan"],
 )
 def test_bad_baseline_is_a_clear_usage_error(
     pytester: pytest.Pytester, tmp_path: Path, content: str | None, message: str

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mnist_models.cli import main
-from mnist_models.errors import ConfigError
+from mnist_models.errors import MnistBenchError
 from mnist_models.report import compare_runs, load_run, rows_from_run
 
 BASELINE = (
@@ -113,20 +113,80 @@ def test_report_without_comparison_prints_the_table(capsys) -> None:
     assert "| lenet5@28 bs64 |" in out or "| lenet5@28 |" in out
 
 
+GATED = '"gates": {"accuracy": {"name": "accuracy", "direction": "higher"}}'
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
         (None, "no such file"),
         ("{", "is not valid JSON"),
-        ('{"benchmarks": 3}', "has no 'benchmarks' list"),
-        ('{"benchmarks": [{"name": "x"}]}', "without 'fullname'"),
+        ('{"benchmarks": 3}', "'benchmarks' must be a list"),
+        ('{"benchmarks": []}', "'benchmarks' is empty"),
+        ('{"benchmarks": [{"name": "x"}]}', "'fullname' must be a non-empty string"),
+        ('{"benchmarks": [{"fullname": "t", "stats": "x"}]}', "t: 'stats' must be an object"),
+        ('{"machine_info": [], "benchmarks": []}', "'benchmarks' is empty"),
+        ('{"machine_info": [1], "benchmarks": [{"fullname": "t", "stats": {}}]}', "machine_info"),
+        (
+            '{"benchmarks": [{"fullname": "t", "stats": {}, "extra_info": {"accuracy": 1e999, '
+            + GATED
+            + "}}]}",
+            "extra_info.accuracy must be a finite number, got float inf",
+        ),
+        (
+            '{"benchmarks": [{"fullname": "t", "stats": {}, "extra_info": {"accuracy": "0.9", '
+            + GATED
+            + "}}]}",
+            "extra_info.accuracy must be a finite number, got str",
+        ),
+        ('{"benchmarks": [{"fullname": "t", "stats": {"median": Infinity}}]}', "Infinity"),
     ],
 )
 def test_bad_run_files_are_one_line(capsys, tmp_path: Path, content, message: str) -> None:
     path = tmp_path / "run.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(MnistBenchError, match=message):
         load_run(path)
-    code, out, err = run_cli(capsys, "report", str(path))
-    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    for argv in (["report", str(path)], ["report", str(BASELINE), "--against", str(path)]):
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def _write(tmp_path: Path, name: str, data: dict) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_gates_come_from_the_baseline_not_the_new_run(capsys, run: dict, tmp_path: Path) -> None:
+    new = copy.deepcopy(run)
+    bench = _find(new, "test_training[lenet5@28")
+    bench["extra_info"]["accuracy"] -= 0.10  # ten points worse
+    bench["extra_info"].pop("gates")  # and the new run declares no gate at all
+    code, out, _ = run_cli(
+        capsys, "report", _write(tmp_path, "new.json", new), "--against", str(BASELINE)
+    )
+    assert code == 1 and "accuracy" in out and "WORSE" in out
+
+
+def test_a_metric_the_baseline_gates_is_missing_fails(capsys, run: dict, tmp_path: Path) -> None:
+    new = copy.deepcopy(run)
+    extra = _find(new, "test_counts[lenet5@28]")["extra_info"]
+    extra.pop("params")
+    extra["gates"].pop("params")
+    code, out, _ = run_cli(
+        capsys, "report", _write(tmp_path, "new.json", new), "--against", str(BASELINE)
+    )
+    assert code == 1 and "MISSING" in out and "1 missing from the new run" in out
+
+
+def test_comparing_nothing_is_an_error(capsys, run: dict, tmp_path: Path) -> None:
+    other = {
+        "machine_info": {},
+        "benchmarks": [{"fullname": "benchmarks/x.py::test_other", "stats": {}}],
+    }
+    code, _, err = run_cli(
+        capsys, "report", _write(tmp_path, "other.json", other), "--against", str(BASELINE)
+    )
+    assert code == 2 and "nothing to compare" in err
