@@ -116,5 +116,7 @@ def write_outputs(
         stale = out / str(name)
         if isinstance(name, str) and name not in written and "/" not in name and stale.is_file():
             stale.unlink()
-    write_text_atomic(out / MARKER, json.dumps({"kind": command_kind, "files": written}, indent=1) + "\n")
+    write_text_atomic(
+        out / MARKER, json.dumps({"kind": command_kind, "files": written}, indent=1) + "\n"
+    )
     return files
