@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -43,6 +43,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the suite on this device (default cpu); cuda compares against baselines/cuda/",
     )
     group.addoption(
+        "--benchmark-tables",
+        action="store_true",
+        help="print pytest-benchmark's full statistics tables (default: only the gate summary; "
+        "-v or --benchmark-verbose also shows them)",
+    )
+    group.addoption(
         "--exec-mode",
         default=None,
         metavar="MODES",
@@ -64,6 +70,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # that `pytest benchmarks --benchmark-compare` works from a fresh clone with no other flag.
     if config.getoption("benchmark_storage") == PYTEST_BENCHMARK_DEFAULT_STORAGE:
         config.option.benchmark_storage = f"file://{baseline_storage(device.type)}"
+    if not (config.getoption("benchmark_tables") or config.option.verbose > 0):
+        # 465 rows of 250-character tables bury the gate summary: pytest-benchmark's own
+        # reporting is quiet unless asked for (the statistics are still measured and saved)
+        config.option.benchmark_quiet = True
     if device.type == "cuda":
         # pytest-benchmark reads the host clock around each round: synchronise first, so that
         # a round lasts as long as its GPU work (its statistics are real, not launch times)
@@ -160,3 +170,30 @@ def mnist_root() -> Path:
     from mnist_models.data import ensure_mnist
 
     return ensure_mnist()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_benchmark_compare_machine_info(
+    config: pytest.Config, benchmarksession: Any, machine_info: dict, compared_benchmark: dict
+) -> Iterator[None]:
+    """One line of what differs from the baseline's machine, instead of pytest-benchmark's two
+    3 KB JSON blobs (the full difference with -v)."""
+    from mnist_models.machine_notes import machine_note
+
+    logger = benchmarksession.logger
+    warning = logger.warning
+    logger.warning = lambda text, *a, **k: (
+        None if "machine_info is different" in text else (warning(text, *a, **k))
+    )
+    try:
+        return (yield)
+    finally:
+        logger.warning = warning
+        lines = machine_note(
+            compared_benchmark.get("machine_info") or {},
+            machine_info,
+            verbose=config.option.verbose > 0,
+        )
+        writer = config.get_terminal_writer()
+        for line in lines:
+            writer.line(line, yellow=line.startswith("machine:") and "not applied" in line)

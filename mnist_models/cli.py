@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
-from .errors import MnistBenchError
+from .errors import ConfigError, MnistBenchError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -359,6 +359,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     changes, info = compare_runs(base, run) if base is not None else ([], {})
     rows = rows_from_run(run)
     text = render_comparison(changes, info, show_same=args.all) if base is not None else ""
+    if args.markdown:
+        if base is None:
+            raise ConfigError("--markdown summarises a comparison: add --against OLD.json")
+        from .machine_notes import machine_note
+        from .report import render_markdown
+
+        ab = _load_ab(args.ab) if args.ab else None
+        text = render_markdown(
+            changes,
+            info,
+            new=args.run,
+            base=args.against,
+            machine=machine_note(base.get("machine_info") or {}, run.get("machine_info") or {}),
+            ab=ab,
+            links=args.links,
+        )
     if args.out:
         out = Path(args.out)
         check_folder(out, "report", force=args.force)
@@ -376,12 +392,95 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(markdown_table(summarise(rows)))
     if base is None:
         return 0
-    print(f"{args.run} against {args.against}:")
+    if not args.markdown:
+        print(f"{args.run} against {args.against}:")
     print(text)
     return 1 if any(c.verdict in FAILING_VERDICTS for c in changes) else 0
 
 
+def _load_ab(path: str) -> dict[str, Any]:
+    """The JSON of `mnist-models compare --json -o FILE`, checked enough to render."""
+    from pathlib import Path
+
+    from .schema import loads
+
+    try:
+        data = loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"--ab {path}: no such file; give `mnist-models compare -o` output"
+        ) from None
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"--ab {path} cannot be read as JSON ({err})") from None
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("label"), str) for r in results
+    ):
+        raise ConfigError(
+            f"--ab {path} has no 'results' list of labelled rows; give compare's JSON"
+        )
+    return data
+
+
 FAILING_VERDICTS = ("WORSE", "MISSING")
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import history
+    from .schema import load_run_file
+
+    store = Path(args.store)
+    if args.append:
+        run = load_run_file(args.append, "give a file written by `pytest --benchmark-json=FILE`")
+        if bool(args.commit) != bool(args.date):
+            raise ConfigError("give --commit and --date together (or neither: git's HEAD)")
+        commit, date = (args.commit, args.date) if args.commit else history.git_commit()
+        added = history.append(store, run, commit, date)
+        print(f"{store}: {added} figures of {commit[:12]} ({date}) added")
+        return 0
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out} is a file; give a folder")
+    found = history.series(history.load(store), args.pattern)
+    if not found:
+        what = f"matching {args.pattern!r} " if args.pattern else ""
+        raise ConfigError(f"no series {what}in {store}; append runs with --append RUN.json")
+    lines, index, commands = [], [f"# History of {store}", ""], []
+    for s in found:
+        moved = history.find_steps(s, min_effect=args.min_effect)
+        for step in moved:
+            line = (
+                f"{s.label} [{s.machine}]: {step.change:+.1%} between {step.before[:12]} and "
+                f"{step.after[:12]} ({step.level_before:.4g} -> {step.level_after:.4g})"
+            )
+            model = history.model_of(s.benchmark)
+            if model and s.metric.startswith(("latency", "epoch")):
+                command = (
+                    f"mnist-models compare --baseline {step.before} --head {step.after} "
+                    f"--models {model}"
+                )
+                commands.append(command)
+                line += f"; confirm: {command}"
+            lines.append(line)
+        if args.out and (moved or args.all):
+            name = "".join(c if c.isalnum() or c in ".-" else "_" for c in s.label)[:120]
+            path = history.plot(s, moved, Path(args.out) / f"{name}.png")
+            index += [f"## {s.label} ({s.machine})", "", f"![{s.label}]({path.name})", ""]
+            index += [f"- {ln}" for ln in lines if ln.startswith(s.label)] + [""]
+    print(f"{len(found)} series, {len(lines)} steps (min effect {args.min_effect:.1%}):")
+    for line in lines or ["no steps"]:
+        print(f"  {line}")
+    if args.out:
+        from .atomic import write_text_atomic
+
+        write_text_atomic(Path(args.out) / "index.md", "\n".join(index) + "\n")
+        print(f"wrote index.md and the plots in {args.out}")
+    if args.confirm:
+        for command in commands:
+            print(f"$ {command}", flush=True)
+            main(command.split()[1:])
+    return 0
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -556,9 +655,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--all", action="store_true", help="list unchanged metrics too")
     p.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the pull-request summary (Markdown) of the comparison instead of the table",
+    )
+    p.add_argument("--ab", help="with --markdown: add the A/B table of `compare --json -o FILE`")
+    p.add_argument("--links", help="with --markdown: where the plots are (a URL or a note)")
+    p.add_argument(
         "--force", action="store_true", help="write into a non-empty folder another tool made"
     )
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "history",
+        help="trends of the gated figures across main's commits, and the commits where they "
+        "stepped",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "pattern", nargs="?", help="a benchmark name fragment (mlp-1024@28) or a metric name"
+    )
+    p.add_argument(
+        "--store", type=_nonempty, default="history.jsonl", help="the history file (JSON lines)"
+    )
+    p.add_argument("--append", metavar="RUN.json", help="add a saved run's gated figures")
+    p.add_argument("--commit", help="with --append: the run's commit (default: git's HEAD)")
+    p.add_argument("--date", help="with --append: the commit's date, ISO 8601")
+    p.add_argument("--out", type=_nonempty, help="folder for a plot per series and index.md")
+    p.add_argument(
+        "--min-effect", type=_positive_float, default=0.01, help="smallest step reported"
+    )
+    p.add_argument("--all", action="store_true", help="plot every series, not only stepped ones")
+    p.add_argument(
+        "--confirm",
+        action="store_true",
+        help="run `compare` between the two commits of each latency or training-time step",
+    )
+    p.set_defaults(func=cmd_history)
 
     from .profiling import SORT_KEYS
 

@@ -34,6 +34,7 @@ from .rules import (
     machine_kind,
     scope_mismatch,
 )
+from .rules import drift as rules_drift
 
 __all__ = ["Metric", "budget", "cpu_model", "exact", "higher", "lower", "machine_kind"]
 
@@ -381,6 +382,66 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     return result
 
 
+LANES = {
+    "bench_counts": "counts",
+    "bench_inference": "latency",
+    "bench_instructions": "instructions",
+    "bench_training": "training",
+    "bench_memory": "memory",
+}
+SUMMARY_ROWS = 12  # failures shown in the summary; --gate-report FILE lists every row
+
+
+def lane(nodeid: str) -> str:
+    """The lane (concern) of a benchmark: its module's name without bench_."""
+    stem = nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+    return LANES.get(stem, stem.removeprefix("bench_"))
+
+
+def drift(row: Row) -> float:
+    """How far a row's figure moved, in units of its tolerance (rules.drift)."""
+    return rules_drift(row.metric, row.baseline, row.now)
+
+
+def summary_lines(session: GateSession) -> list[str]:
+    """The gate summary: failures worst first, figures that moved beyond half their tolerance,
+    one line of totals per lane, the reasons for rows not applied or not measured."""
+    rows = session.rows
+    failed = sorted((r for r in rows if r.status == "FAIL"), key=drift, reverse=True)
+    lines: list[str] = []
+    if failed:
+        lines.append(f"FAILED ({len(failed)}), worst first:")
+        lines += _table(failed[:SUMMARY_ROWS])
+        if len(failed) > SUMMARY_ROWS:
+            lines.append(f"... and {len(failed) - SUMMARY_ROWS} more (--gate-report FILE has all)")
+    moved = sorted(
+        (r for r in rows if r.status == "ok" and 0.5 < drift(r) < float("inf")),
+        key=drift,
+        reverse=True,
+    )
+    if moved:
+        lines.append(f"changed beyond half their tolerance ({len(moved)}), largest first:")
+        lines += _table(moved[:5])
+    by_lane: dict[str, dict[str, int]] = {}
+    for row in rows:
+        counts = by_lane.setdefault(lane(row.nodeid), {})
+        counts[row.status] = counts.get(row.status, 0) + 1
+    width = max((len(name) for name in by_lane), default=0)
+    order = ("FAIL", "ok", "new", "not applied", "not measured")
+    for name, counts in sorted(by_lane.items()):
+        parts = [f"{counts[s]} {'failed' if s == 'FAIL' else s}" for s in order if s in counts]
+        lines.append(f"{name:<{width}}  {sum(counts.values())} metrics: {', '.join(parts)}")
+    return lines
+
+
+def _table(rows: list[Row]) -> list[str]:
+    header = ["benchmark", "metric", "baseline", "now", "change", "allowed"]
+    body = [[r.nodeid.split("::")[-1], *r.cells()] for r in rows]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return ["  " + fmt.format(*line).rstrip() for line in [header, *body]]
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     session: GateSession | None = config.stash.get(_SESSION, None)
     if session is None or not session.used_gate:
@@ -396,30 +457,28 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
     if session.not_applied_reason:
         tr.write_line(session.not_applied_reason, yellow=True)
+    for line in summary_lines(session):
+        tr.write_line(line, red=line.startswith("FAILED"))
     statuses = ("ok", "new", "not applied", "not measured")
     counts = {s: sum(r.status == s for r in session.rows) for s in statuses}
-    tr.write_line(
-        f"{len(session.rows)} metrics: {counts['ok']} ok, {len(failed)} failed, "
-        f"{counts['new']} without baseline, {counts['not applied']} not applied, "
-        f"{counts['not measured']} not measured"
-    )
     for status in ("not measured", "not applied"):
         reasons: dict[tuple[str, str], int] = {}
         for row in session.rows:
             if row.status == status and row.note:
                 key = (row.metric.name, row.note)
                 reasons[key] = reasons.get(key, 0) + 1
-        for (name, note), n in sorted(reasons.items()):
+        for (name, note), n in sorted(reasons.items())[:4]:
             tr.write_line(f"{name}: {status} for {n} benchmarks ({note})", yellow=True)
+        if len(reasons) > 4:
+            tr.write_line(f"... {len(reasons) - 4} more reasons (--gate-report FILE)", yellow=True)
+    tr.write_line(
+        f"{len(session.rows)} metrics: {counts['ok']} ok, {len(failed)} failed, "
+        f"{counts['new']} without baseline, {counts['not applied']} not applied, "
+        f"{counts['not measured']} not measured"
+    )
     if failed:
-        by_test: dict[str, list[Row]] = {}
-        for row in failed:
-            by_test.setdefault(row.nodeid, []).append(row)
-        for nodeid, rows in by_test.items():
-            tr.write_line(f"\n{nodeid}", red=True, bold=True)
-            tr.write_line(render_table(rows))
         tr.write_line(
-            f"\nAccept intended changes: {BASELINE_COMMAND} (all), or "
+            f"Accept intended changes: {BASELINE_COMMAND} (all), or "
             f"{ACCEPT_COMMAND.format(nodeid='NODEID')} (one test)"
         )
     if session.baseline and not any("::" in arg for arg in config.args):

@@ -212,3 +212,123 @@ def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same:
             f"{len(info['only_in_baseline'])} only in the baseline (not compared)"
         )
     return "\n".join(lines)
+
+
+FAILING = ("WORSE", "MISSING")
+MARKDOWN_ROWS = 30
+
+
+def notable(changes: list[Change]) -> list[Change]:
+    """What a reviewer must see, worst first: failures, then figures that moved beyond half
+    their tolerance (better or worse)."""
+    from .rules import drift
+
+    failed = [c for c in changes if c.verdict in FAILING]
+    moved = [
+        c
+        for c in changes
+        if c.verdict in ("better", "worse (allowed)") and drift(c.metric, c.baseline, c.now) > 0.5
+    ]
+
+    def key(c: Change) -> float:
+        return drift(c.metric, c.baseline, c.now) if c.now is not None else float("inf")
+
+    return sorted(failed, key=key, reverse=True) + sorted(moved, key=key, reverse=True)
+
+
+def render_markdown(
+    changes: list[Change],
+    info: dict[str, Any],
+    *,
+    new: str,
+    base: str,
+    machine: list[str] | None = None,
+    ab: dict[str, Any] | None = None,
+    links: str | None = None,
+) -> str:
+    """The pull-request summary: verdict, failures and notable changes worst first, totals per
+    lane, the A/B table of `compare --json` when given, links to the plots. The first line is a
+    marker a workflow finds its earlier comment by; `changed=` says whether to post at all."""
+    from .gates import lane
+
+    shown = notable(changes)
+    failed = [c for c in changes if c.verdict in FAILING]
+    slower = [r["label"] for r in (ab or {}).get("results", []) if r.get("verdict") == "slower"]
+    changed = bool(shown or slower)
+    icon = "❌" if failed or slower else ("⚠️" if changed else "✅")
+    lines = [
+        f"<!-- mnist-bench-report changed={str(changed).lower()} -->",
+        f"## {icon} mnist-bench: "
+        + (f"{len(failed)} gated metrics regressed" if failed else "no gated metric regressed")
+        + (f", {len(slower)} slower in the A/B comparison" if slower else ""),
+        "",
+        f"`{new}` against `{base}`: {len(changes)} gated metrics compared."
+        + (f" {machine[0]}" if machine else ""),
+        "",
+    ]
+    if shown:
+        lines += [
+            "### Failed, or moved beyond half their tolerance (worst first)",
+            "",
+            "| benchmark | metric | baseline | now | change | allowed | verdict |",
+            "|---|---|---:|---:|---:|---:|---|",
+        ]
+        for c in shown[:MARKDOWN_ROWS]:
+            change = c.metric.change_text(c.now, c.baseline) if c.now is not None else "missing"
+            lines.append(
+                f"| `{c.benchmark.split('::', 1)[-1]}` | {c.metric.name} | "
+                f"{c.metric.format(c.baseline)} | {c.metric.format(c.now)} | {change} | "
+                f"{c.metric.allowed_text(c.baseline)} | **{c.verdict}** |"
+            )
+        if len(shown) > MARKDOWN_ROWS:
+            lines.append(f"\n... and {len(shown) - MARKDOWN_ROWS} more (`mnist-models report`).")
+        lines.append("")
+    verdicts = ("WORSE", "MISSING", "worse (allowed)", "better", "same", "not applied")
+    per_lane: dict[str, dict[str, int]] = {}
+    for c in changes:
+        counts = per_lane.setdefault(lane(c.benchmark), {})
+        counts[c.verdict] = counts.get(c.verdict, 0) + 1
+    lines += [
+        "### Totals per lane",
+        "",
+        "| lane | " + " | ".join(verdicts) + " |",
+        "|---|" + "---:|" * len(verdicts),
+    ]
+    for name, counts in sorted(per_lane.items()):
+        lines.append(f"| {name} | " + " | ".join(str(counts.get(v, 0)) for v in verdicts) + " |")
+    lines.append("")
+    if ab:
+        lines += [
+            "### A/B latency (`mnist-models compare`, timed alternately)",
+            "",
+            "| model | base p50 us | p50 change [95% CI] | p99 change [95% CI] | verdict |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for r in ab.get("results", []):
+            est = r.get("estimates") or {}
+            if not est:
+                lines.append(f"| {r.get('label')} | | | | not in the baseline |")
+                continue
+
+            def cell(q: str, est: dict = est) -> str:
+                e = est[q]
+                return (
+                    f"{100 * (e['ratio'] - 1):+.1f}% "
+                    f"[{100 * (e['low'] - 1):+.1f}%, {100 * (e['high'] - 1):+.1f}%]"
+                )
+
+            lines.append(
+                f"| {r['label']} | {est['p50']['baseline_us']:.1f} | {cell('p50')} | "
+                f"{cell('p99')} | **{r['verdict']}** |"
+            )
+        lines.append("")
+    if info.get("only_in_new") or info.get("only_in_baseline"):
+        lines.append(
+            f"{len(info['only_in_new'])} benchmarks only in the new run, "
+            f"{len(info['only_in_baseline'])} only in the baseline (not compared)."
+        )
+        lines.append("")
+    if links:
+        lines.append(f"Plots and tables: {links}")
+        lines.append("")
+    return "\n".join(lines)

@@ -123,7 +123,17 @@ class Metric:
             return f"{100 * (now - baseline):+.2f}pp"
         if baseline == 0:
             return "+inf" if now else "0"
-        return f"{(now - baseline) / abs(baseline):+.1%}"
+        rel = (now - baseline) / abs(baseline)
+        return f"{rel:+.3%}" if 0 < abs(rel) < 0.001 else f"{rel:+.1%}"
+
+
+def drift(metric: Metric, baseline: float | None, now: float | None) -> float:
+    """How far a figure moved from its baseline, in units of its tolerance (0: not at all or
+    nothing to compare; inf: any move of a figure allowed none)."""
+    if now is None or baseline is None or now == baseline:
+        return 0.0
+    scale = max(metric.rel_tol * abs(baseline), metric.abs_tol)
+    return abs(now - baseline) / scale if scale else float("inf")
 
 
 def _format_seconds(value: float) -> str:
