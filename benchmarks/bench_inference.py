@@ -122,19 +122,7 @@ def test_latency(case: Case, batch_size: int, mode: str, benchmark, gate, device
     p50, p90, p99 = percentiles(per_call)
     cpu_median = statistics.median(on_cpu[-len(per_call) :]) * 1e-9  # the timed rounds
     benchmark.extra_info.update(
-        model=case.config.id,
-        resolution=case.res.id,
-        batch_size=batch_size,
-        threads=THREADS,
-        device="cpu",
-        mode=mode,
-        params=case.config.params,
-        flops=2 * case.config.macs,
-        latency_us_p50=p50,
-        latency_us_p90=p90,
-        latency_us_p99=p99,
-        per_sample_us=p50 / batch_size,
-        throughput=batch_size * 1e6 / p50,
+        **_figures(case, batch_size, mode, "cpu", (p50, p90, p99)),
         latency_median_s=benchmark.stats.stats.median,
         latency_cpu_median_s=cpu_median,
         reference_cpu_s=reference,
@@ -169,6 +157,28 @@ def test_latency(case: Case, batch_size: int, mode: str, benchmark, gate, device
             gate.not_applied(metric, cpu_p99(), f"budget is for {named}")
 
 
+def _figures(
+    case: Case, batch_size: int, mode: str, device: str, quantiles: tuple[float, float, float]
+) -> dict[str, object]:
+    """What every latency entry records: the case, how it ran, p50/p90/p99 per call in us."""
+    p50, p90, p99 = quantiles
+    return {
+        "model": case.config.id,
+        "resolution": case.res.id,
+        "batch_size": batch_size,
+        "threads": THREADS,
+        "device": device,
+        "mode": mode,
+        "params": case.config.params,
+        "flops": 2 * case.config.macs,
+        "latency_us_p50": p50,
+        "latency_us_p90": p90,
+        "latency_us_p99": p99,
+        "per_sample_us": p50 / batch_size,
+        "throughput": batch_size * 1e6 / p50,
+    }
+
+
 def _latency_on_cuda(
     case: Case, batch_size: int, mode: str, benchmark, gate, device: torch.device
 ) -> None:
@@ -185,20 +195,8 @@ def _latency_on_cuda(
         reference = (before + device_reference_seconds(device)) / 2
     p50, p90, p99 = percentiles(samples)
     benchmark.extra_info.update(
-        model=case.config.id,
-        resolution=case.res.id,
-        batch_size=batch_size,
-        threads=THREADS,
-        device="cuda",
-        mode=mode,
+        **_figures(case, batch_size, mode, "cuda", (p50, p90, p99)),
         setup_s=prepared.setup_s,  # compilation or graph capture: never in the latency figures
-        params=case.config.params,
-        flops=2 * case.config.macs,
-        latency_us_p50=p50,
-        latency_us_p90=p90,
-        latency_us_p99=p99,
-        per_sample_us=p50 / batch_size,
-        throughput=batch_size * 1e6 / p50,
         latency_median_s=benchmark.stats.stats.median,
         latency_us=p50,  # the raw median, informative (the gate divides by the reference)
         reference_gpu_s=reference,

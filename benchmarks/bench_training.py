@@ -31,7 +31,7 @@ from mnist_models import get_model
 from mnist_models.calibration import REFERENCE_ID, reference_seconds
 from mnist_models.data import load_mnist
 from mnist_models.gates import higher, lower
-from mnist_models.train import TrainConfig, evaluate, train
+from mnist_models.train import TrainConfig, TrainResult, evaluate, train
 
 pytestmark = [pytest.mark.training, pytest.mark.full]
 
@@ -109,16 +109,7 @@ def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path
     reference = (before + reference_seconds(THREADS)) / 2
     _, accuracy = evaluate(model, data.test_x, data.test_y)
     benchmark.extra_info.update(
-        model=case.config.id,
-        resolution=case.res.id,
-        batch_size=batch_size,
-        epochs=EPOCHS,
-        threads=result.threads,
-        train_samples=result.train_samples,
-        train_seconds=result.train_seconds,
-        history=result.as_dict()["history"],
-        params=case.config.params,
-        flops=2 * case.config.macs,
+        **_figures(case, batch_size, result),
         epoch_seconds=result.epoch_seconds,
         epoch_rel=result.epoch_seconds / reference,  # wall time: informative, not gated
         train_cpu_seconds=cpu,
@@ -157,23 +148,30 @@ def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path
     gate.record(EPOCH_CPU, cpu / EPOCHS / reference, remeasure=remeasure)
 
 
+def _figures(case: Case, batch_size: int, result: TrainResult) -> dict[str, object]:
+    """What every training entry records: the case, the run, its per-epoch history."""
+    return {
+        "model": case.config.id,
+        "resolution": case.res.id,
+        "batch_size": batch_size,
+        "epochs": EPOCHS,
+        "threads": result.threads,
+        "train_samples": result.train_samples,
+        "train_seconds": result.train_seconds,
+        "history": result.as_dict()["history"],
+        "params": case.config.params,
+        "flops": 2 * case.config.macs,
+    }
+
+
 def _training_on_cuda(case, batch_size, data, config, benchmark, gate, device) -> None:
     """test_training on a GPU: resident data, the same train(), synchronised epoch time."""
     model = get_model(case.model, case.res, seed=SEED).to(device)
     result = benchmark.pedantic(train, args=(model, data, config), rounds=1, iterations=1)
     _, accuracy = evaluate(model, data.test_x, data.test_y)
     benchmark.extra_info.update(
-        model=case.config.id,
-        resolution=case.res.id,
-        batch_size=batch_size,
-        epochs=EPOCHS,
+        **_figures(case, batch_size, result),
         device="cuda",
-        threads=result.threads,
-        train_samples=result.train_samples,
-        train_seconds=result.train_seconds,
-        history=result.as_dict()["history"],
-        params=case.config.params,
-        flops=2 * case.config.macs,
         final_train_loss=result.history[-1].train_loss,  # informative on CUDA
     )
     gate.record(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,20 @@ def fake_mnist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     md5 = {name: data_mod._md5(raw / name) for name in data_mod.MD5}
     monkeypatch.setattr(data_mod, "MD5", md5)
     return tmp_path
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run `mnist-models ARGV...` in-process: (exit status, stdout, stderr), argparse's usage
+    errors included."""
+    from mnist_models.cli import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(argv))
+        except SystemExit as exit_:
+            code = exit_.code
+        out, err = capsys.readouterr()
+        return int(code or 0), out, err
+
+    return run

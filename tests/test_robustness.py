@@ -9,12 +9,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from mnist_models import data as data_mod
-from mnist_models.cli import main
 from mnist_models.errors import ConfigError, DataError, OutputError
 from mnist_models.outputs import MARKER, claimed
 from mnist_models.registry import parse_model_id
@@ -23,15 +23,7 @@ from mnist_models.revision import package_changed
 from mnist_models.studies import StudySettings, get_study, run_study
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:  # argparse usage errors
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
+Cli = Callable[..., tuple[int, str, str]]
 
 
 @pytest.mark.parametrize(
@@ -65,11 +57,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
         "modifiers",
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(
-    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
-) -> None:
+def test_bad_input_is_one_line_and_exit_2(cli: Cli, argv: list[str], message: str) -> None:
     started = time.perf_counter()
-    code, out, err = run_cli(capsys, *argv)
+    code, out, err = cli(*argv)
     assert code == 2, (out, err)
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in out + err
@@ -87,10 +77,10 @@ def test_modifiers_and_resolution_messages() -> None:
         parse_resolution("crop:40")
 
 
-def test_results_are_printed_before_a_failing_write(capsys: pytest.CaptureFixture[str]) -> None:
+def test_results_are_printed_before_a_failing_write(cli: Cli) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full here")
-    code, out, err = run_cli(capsys, "count", "mlp-16", "--json", "-o", "/dev/full")
+    code, out, err = cli("count", "mlp-16", "--json", "-o", "/dev/full")
     assert code == 2 and "/dev/full" in err
     assert json.loads(out)["params"] == 12_730  # the finished result reached the user
 
@@ -98,46 +88,42 @@ def test_results_are_printed_before_a_failing_write(capsys: pytest.CaptureFixtur
 # --- output folders ------------------------------------------------------------------------------
 
 
-def test_study_refuses_a_foreign_folder_before_training(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_study_refuses_a_foreign_folder_before_training(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "summary.md").write_text("my notes")
-    code, _, err = run_cli(capsys, "study", "width", "--out", str(tmp_path))
+    code, _, err = cli("study", "width", "--out", str(tmp_path))
     assert code == 2 and "not written by `mnist-models study`" in err and "--force" in err
     assert (tmp_path / "summary.md").read_text() == "my notes"
 
 
-def test_study_refuses_a_cache_that_is_a_file(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_study_refuses_a_cache_that_is_a_file(cli: Cli, tmp_path: Path) -> None:
     out = tmp_path / "s"
     out.mkdir()
     (out / MARKER).write_text('{"kind": "study", "files": []}')
     (out / "cache").write_text("not a folder")
-    code, _, err = run_cli(capsys, "study", "width", "--out", str(out))
+    code, _, err = cli("study", "width", "--out", str(out))
     assert code == 2 and "cache is a file" in err
 
 
 def test_report_writes_its_own_folder_again_and_removes_stale_files(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     baseline = REPO / "benchmarks/baselines/Linux-CPython-3.11-64bit/0001_baseline.json"
     out = tmp_path / "rep"
-    assert run_cli(capsys, "report", str(baseline), "--out", str(out))[0] == 0
+    assert cli("report", str(baseline), "--out", str(out))[0] == 0
     marker = json.loads((out / MARKER).read_text())
     assert marker["kind"] == "report" and "summary.md" in marker["files"]
     (out / "old_plot.png").write_bytes(b"stale")
     marker["files"].append("old_plot.png")
     (out / MARKER).write_text(json.dumps(marker))
     (out / "mine.txt").write_text("kept")  # a file the tool never wrote is left alone
-    assert run_cli(capsys, "report", str(baseline), "--out", str(out))[0] == 0
+    assert cli("report", str(baseline), "--out", str(out))[0] == 0
     assert not (out / "old_plot.png").exists() and (out / "mine.txt").read_text() == "kept"
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "index.md").write_text("mine")
-    code, _, err = run_cli(capsys, "report", str(baseline), "--out", str(foreign))
+    code, _, err = cli("report", str(baseline), "--out", str(foreign))
     assert code == 2 and (foreign / "index.md").read_text() == "mine"
-    assert run_cli(capsys, "report", str(baseline), "--out", str(foreign), "--force")[0] == 0
+    assert cli("report", str(baseline), "--out", str(foreign), "--force")[0] == 0
 
 
 def test_a_failed_command_leaves_no_empty_folders(tmp_path: Path) -> None:
