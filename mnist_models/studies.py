@@ -8,6 +8,7 @@ resumes where it stopped and a finished one re-renders without training.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -258,34 +259,33 @@ def run_study(
         outcome = "cached"
         if problem:
             warn(f"mnist-models: corrupted cache entry {problem}; recomputing it")
-        lock = _entry_lock(cache, key) if row is None else None
-        if lock is not None:
-            # another study on this folder may be computing this run: wait for it, then reuse
-            row, _ = read_cached(cache, key)
-        if row is None:
-            bar.set_postfix_str(f"{run.model} {run.resolution or ''} bs{run.batch_size}")
-            config = TrainConfig(
-                epochs=settings.epochs,
-                batch_size=run.batch_size,
-                lr=settings.lr,
-                seed=seed,
-                threads=settings.threads,
-            )
-            row = measure(
-                run.model,
-                run.resolution,
-                config,
-                val_fraction=settings.val_fraction,
-                data_root=data_root,
-                device=settings.device,
-                mode=settings.mode,
-            )
-            row = {**row, "series": run.series, "key": key}
-            write_cached(cache, key, row)
-            computed += 1
-            outcome = f"{row['accuracy']:.2%} in {time.perf_counter() - started:.0f} s"
-        if lock is not None:
-            lock.close()  # releases the lock
+        lock = _entry_lock(cache, key) if row is None else contextlib.nullcontext()
+        with lock:  # closing the lock file releases it, whatever happens in the block
+            if row is None:
+                # another study on this folder may have computed this run while we waited
+                row, _ = read_cached(cache, key)
+            if row is None:
+                bar.set_postfix_str(f"{run.model} {run.resolution or ''} bs{run.batch_size}")
+                config = TrainConfig(
+                    epochs=settings.epochs,
+                    batch_size=run.batch_size,
+                    lr=settings.lr,
+                    seed=seed,
+                    threads=settings.threads,
+                )
+                row = measure(
+                    run.model,
+                    run.resolution,
+                    config,
+                    val_fraction=settings.val_fraction,
+                    data_root=data_root,
+                    device=settings.device,
+                    mode=settings.mode,
+                )
+                row = {**row, "series": run.series, "key": key}
+                write_cached(cache, key, row)
+                computed += 1
+                outcome = f"{row['accuracy']:.2%} in {time.perf_counter() - started:.0f} s"
         if log is not None:
             log(
                 f"study {study.name} [{n}/{len(todo)}] {row['run_id']} bs{run.batch_size} "
