@@ -21,8 +21,8 @@ from benchmarks.bench_training import BATCH_SIZE, EPOCHS, SPREAD_FILE, THREADS
 from benchmarks.grid import GATE_TRAINING
 from mnist_models import get_config, get_model
 from mnist_models.atomic import write_text_atomic
-from mnist_models.data import load_mnist
-from mnist_models.train import TrainConfig, evaluate, train
+from mnist_models.measure.data import load_mnist
+from mnist_models.measure.train import TrainConfig, evaluate, train
 
 
 def measure(run_id: str, seeds: int) -> list[float]:

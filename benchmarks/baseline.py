@@ -28,7 +28,7 @@ from pathlib import Path
 from pytest_benchmark.utils import get_machine_id
 
 from mnist_models.atomic import write_text_atomic
-from mnist_models.schema import SchemaError, load_run_file
+from mnist_models.gates.schema import SchemaError, load_run_file
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ROOT / "benchmarks" / "baselines"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.grid import Case, architecture_cases
-from mnist_models.gates import exact
-from mnist_models.metrics import count_params, flop_counts, size_bytes
+from mnist_models.gates.rules import exact
+from mnist_models.measure.metrics import count_params, flop_counts, size_bytes
 
 pytestmark = [pytest.mark.counts, pytest.mark.gate, pytest.mark.full]
 

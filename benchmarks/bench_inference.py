@@ -17,18 +17,17 @@ import torch
 
 from benchmarks.grid import BATCH_SIZES, COMPILE_GATE, Case, architecture_cases, parse_modes
 from mnist_models import get_model
-from mnist_models.calibration import REFERENCE_ID, device_reference_seconds, reference_seconds
-from mnist_models.device import per_call_us as device_per_call_us
-from mnist_models.device import prepare_forward
-from mnist_models.gates import budget, lower
-from mnist_models.metrics import (
-    cpu_time_percentiles,
-    example_input,
-    per_call_us,
-    percentiles,
+from mnist_models.gates.rules import budget, kind_name, lower
+from mnist_models.measure.calibration import (
+    REFERENCE_ID,
+    device_reference_seconds,
+    reference_seconds,
 )
-from mnist_models.rules import kind_name
-from mnist_models.threads import num_threads
+from mnist_models.measure.device import per_call_us as device_per_call_us
+from mnist_models.measure.device import prepare_forward
+from mnist_models.measure.metrics import cpu_time_percentiles, example_input
+from mnist_models.measure.threads import num_threads
+from mnist_models.measure.timing import percentiles, time_calls
 
 pytestmark = [pytest.mark.latency, pytest.mark.full]
 
@@ -136,7 +135,7 @@ def test_latency(case: Case, batch_size: int, mode: str, benchmark, gate, device
         fresh = get_model(case.model, case.res, seed=0).eval()
         with num_threads(THREADS), torch.inference_mode():
             again = prepare_forward(fresh, x, mode).call
-            samples = per_call_us(again, len(per_call), 20, time.thread_time_ns)
+            samples = time_calls(again, len(per_call), 20, time.thread_time_ns)
         ref = (ref + reference_seconds(THREADS, cpu=True)) / 2
         return statistics.median(samples) * 1e-6 / ref
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.grid import BATCH_SIZE_TRAINING, BATCH_SIZES, GATE_TRAINING, architecture_cases
-from mnist_models.gates import budget, lower
-from mnist_models.instructions import InstructionCase
+from mnist_models.gates.rules import budget, lower
+from mnist_models.measure.instructions import InstructionCase
 
 pytestmark = [pytest.mark.instructions, pytest.mark.full]
 

@@ -21,12 +21,12 @@ import torch
 
 from benchmarks.grid import BATCH_SIZE_TRAINING, GATE_TRAINING, Case, architecture_cases
 from mnist_models import get_model
-from mnist_models.data import load_mnist
-from mnist_models.device import device_memory
-from mnist_models.gates import exact, lower
-from mnist_models.metrics import example_input, peak_memory, tensor_memory
-from mnist_models.threads import num_threads
-from mnist_models.train import TrainConfig, train
+from mnist_models.gates.rules import exact, lower
+from mnist_models.measure.data import load_mnist
+from mnist_models.measure.device import device_memory
+from mnist_models.measure.metrics import example_input, peak_memory, tensor_memory
+from mnist_models.measure.threads import num_threads
+from mnist_models.measure.train import TrainConfig, train
 
 pytestmark = [pytest.mark.memory, pytest.mark.full]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -28,10 +29,11 @@ from benchmarks.grid import (
     mlp,
 )
 from mnist_models import get_model
-from mnist_models.calibration import REFERENCE_ID, reference_seconds
-from mnist_models.data import load_mnist
-from mnist_models.gates import higher, lower
-from mnist_models.train import TrainConfig, TrainResult, evaluate, train
+from mnist_models.gates.rules import higher, lower
+from mnist_models.measure.calibration import REFERENCE_ID, reference_seconds
+from mnist_models.measure.data import load_mnist
+from mnist_models.measure.energy import EnergyModel
+from mnist_models.measure.train import TrainConfig, TrainResult, evaluate, train
 
 pytestmark = [pytest.mark.training, pytest.mark.full]
 
@@ -148,8 +150,10 @@ def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path
     gate.record(EPOCH_CPU, cpu / EPOCHS / reference, remeasure=remeasure)
 
 
-def _figures(case: Case, batch_size: int, result: TrainResult) -> dict[str, object]:
-    """What every training entry records: the case, the run, its per-epoch history."""
+def _figures(case: Case, batch_size: int, result: TrainResult, gpus: int = 0) -> dict[str, object]:
+    """What every training entry records: the case, the run, its per-epoch history, and the
+    energy and CO2eq estimate of its training time (the report reads them as recorded)."""
+    energy = EnergyModel()
     return {
         "model": case.config.id,
         "resolution": case.res.id,
@@ -161,6 +165,9 @@ def _figures(case: Case, batch_size: int, result: TrainResult) -> dict[str, obje
         "history": result.as_dict()["history"],
         "params": case.config.params,
         "flops": 2 * case.config.macs,
+        "train_energy_j": energy.joules(result.train_seconds, result.threads, gpus),
+        "train_co2_g": energy.co2_grams(result.train_seconds, result.threads, gpus),
+        "energy_model": asdict(energy),
     }
 
 
@@ -170,7 +177,7 @@ def _training_on_cuda(case, batch_size, data, config, benchmark, gate, device) -
     result = benchmark.pedantic(train, args=(model, data, config), rounds=1, iterations=1)
     _, accuracy = evaluate(model, data.test_x, data.test_y)
     benchmark.extra_info.update(
-        **_figures(case, batch_size, result),
+        **_figures(case, batch_size, result, gpus=1),
         device="cuda",
         final_train_loss=result.history[-1].train_loss,  # informative on CUDA
     )

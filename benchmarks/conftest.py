@@ -10,7 +10,6 @@ its own baselines (baselines/cuda/), never against the CPU's.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from benchmarks.baseline import baseline_storage
 from benchmarks.grid import parse_modes
 from mnist_models.errors import ConfigError
-from mnist_models.instructions import (
+from mnist_models.measure.instructions import (
     VALGRIND_HINT,
     CallgrindRun,
     InstructionCase,
@@ -26,12 +25,13 @@ from mnist_models.instructions import (
     prepare_training_data,
     valgrind_path,
 )
+from mnist_models.measure.machine import add_machine_info
 
 if TYPE_CHECKING:
     import torch
 
 PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
-SYNC_TIMER = "mnist_models.device.sync_perf_counter"
+SYNC_TIMER = "mnist_models.measure.device.sync_perf_counter"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,7 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    from mnist_models.device import resolve_device
+    from mnist_models.measure.device import resolve_device
 
     try:
         device = resolve_device(config.getoption("device"))
@@ -159,17 +159,14 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def device(request: pytest.FixtureRequest) -> torch.device:
     """The device the suite runs on (--device), checked at start-up."""
-    from mnist_models.device import resolve_device
+    from mnist_models.measure.device import resolve_device
 
     return resolve_device(request.config.getoption("device"))
 
 
-@pytest.fixture(scope="session")
-def mnist_root() -> Path:
-    """MNIST, fetched and verified once per session (data preparation counts in the budget)."""
-    from mnist_models.data import ensure_mnist
-
-    return ensure_mnist()
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """torch, threads, CPU and device facts in every saved run (the gates compare them)."""
+    add_machine_info(machine_info, config.getoption("device", "cpu"))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -178,7 +175,7 @@ def pytest_benchmark_compare_machine_info(
 ) -> Iterator[None]:
     """One line of what differs from the baseline's machine, instead of pytest-benchmark's two
     3 KB JSON blobs (the full difference with -v)."""
-    from mnist_models.machine_notes import machine_note
+    from mnist_models.gates.machine_notes import machine_note
 
     logger = benchmarksession.logger
     warning = logger.warning

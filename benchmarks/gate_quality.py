@@ -31,22 +31,17 @@ import numpy as np
 import torch
 
 import mnist_models
-from mnist_models.abtest import (
-    ABSettings,
-    ProportionalSlowdown,
-    _median_seconds,
-    _spin,
-    decide,
-    time_interleaved,
-    time_sequential,
-)
+from benchmarks.slowdown import ProportionalSlowdown, median_seconds, spin, time_sequential
+from mnist_models.ab.abtest import ABSettings, decide, time_interleaved
+from mnist_models.ab.compare import TRAIN_BATCH_SIZE, TRAIN_STEPS, Side, _trainer
+from mnist_models.ab.revision import load_revision, package_changed, repo_root
 from mnist_models.atomic import check_writable, write_text_atomic
-from mnist_models.compare import TRAIN_BATCH_SIZE, TRAIN_STEPS, Side, _trainer
 from mnist_models.errors import ConfigError
-from mnist_models.metrics import example_input
-from mnist_models.revision import load_revision, package_changed, repo_root
-from mnist_models.rules import cpu_model
-from mnist_models.threads import num_threads
+from mnist_models.gates.rules import cpu_model
+from mnist_models.labels import batch_label
+from mnist_models.measure.metrics import example_input
+from mnist_models.measure.threads import num_threads
+from mnist_models.measure.timing import time_calls
 
 # Comparisons rotate over these (model, batch size): small and large, MLP and CNN.
 CASES = (("mlp-1024", 1), ("lenet5", 1), ("cnn9", 1), ("mlp-512x3", 64))
@@ -101,7 +96,7 @@ def one_comparison(case: tuple[str, int], base_pkg, fraction: float, settings: A
     """Both rules on one fresh pair of models: A/B verdict and estimate, plain ratio."""
     fa, fb = _sides(case, base_pkg, fraction, settings.threads)
     a, b = time_interleaved(fa, fb, settings)
-    result = decide(a, b, settings, label=f"{case[0]} bs{case[1]}", batch_size=case[1])
+    result = decide(a, b, settings, label=batch_label(case[0], case[1]), batch_size=case[1])
     seq_a, seq_b = time_sequential(fa, fb, a.size, settings)
     return {**_row(result), "plain_ratio": seq_b / seq_a}
 
@@ -125,12 +120,12 @@ def slowed(fn: Callable[[], object], fraction: float, threads: int) -> Callable[
     with num_threads(threads):
         for _ in range(3):
             fn()
-        bare = _median_seconds(fn, 9)
-        per_step = _median_seconds(lambda: _spin(100_000), 11) / 100_000
+        bare = median_seconds(fn, 9)
+        per_step = median_seconds(lambda: spin(100_000), 11) / 100_000
     steps = max(1, round(fraction * bare / per_step))
 
     def call() -> object:
-        _spin(steps)
+        spin(steps)
         return fn()
 
     return call
@@ -157,7 +152,7 @@ def one_training_comparison(
 def run_training_conditions(
     base_pkg, settings: ABSettings, n: int, log: Callable[[str], None]
 ) -> dict:
-    from mnist_models.data import load_mnist
+    from mnist_models.measure.data import load_mnist
 
     def one(i: int, fraction: float) -> dict:
         model_id = TRAIN_CASES[i % len(TRAIN_CASES)]
@@ -234,12 +229,8 @@ def warmup_profile(settings: ABSettings) -> dict:
         model = mnist_models.get_model(model_id, seed=0).eval()
         _, res = mnist_models.get_config(model_id)
         x = example_input((1, res.size, res.size), bs)
-        times = []
         with num_threads(settings.threads), torch.inference_mode():
-            for _ in range(300):
-                start = time.perf_counter_ns()
-                model(x)
-                times.append(time.perf_counter_ns() - start)
+            times = time_calls(lambda m=model, x=x: m(x), 300)  # microseconds
         steady = statistics.median(times[150:])
         settled = next(
             (
@@ -249,10 +240,10 @@ def warmup_profile(settings: ABSettings) -> dict:
             ),
             150,
         )
-        out[f"{model_id} bs{bs}"] = {
+        out[batch_label(model_id, bs)] = {
             "first_call_x_steady": times[0] / steady,
             "calls_to_settle": settled,
-            "steady_us": steady / 1e3,
+            "steady_us": steady,
         }
     return out
 
@@ -321,7 +312,7 @@ def render_markdown(report: dict) -> str:
         f"Measured by `python -m benchmarks.gate_quality` on {report['machine']['cpu_model']} "
         f"({report['machine']['cpu_count']} cores), torch {report['machine']['torch']}, "
         f"{report['date']}; {report['n']} comparisons per condition rotating over "
-        + ", ".join(f"{m} bs{b}" for m, b in CASES)
+        + ", ".join(batch_label(m, b) for m, b in CASES)
         + f"; {settings['threads']} thread, {settings['seconds']:g} s of timing per comparison.",
         "",
         "| condition | A/B gate: failed | A/B: median p50 change (median ±half-interval) "

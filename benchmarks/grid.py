@@ -8,8 +8,10 @@ from functools import cached_property
 
 from mnist_models import get_config, run_id
 from mnist_models.errors import ConfigError
-from mnist_models.registry import ModelConfig
-from mnist_models.resolution import Resolution
+from mnist_models.zoo import REPRESENTATIVE_MODELS
+from mnist_models.zoo.models.mlp import mlp_id
+from mnist_models.zoo.registry import ModelConfig
+from mnist_models.zoo.resolution import Resolution
 
 DEFAULT_MLP = "mlp-1024"
 WIDTHS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
@@ -49,10 +51,6 @@ class Case:
         return (1, self.res.size, self.res.size)
 
 
-def mlp(width: int, depth: int = 1) -> str:
-    return f"mlp-{width}" if depth == 1 else f"mlp-{width}x{depth}"
-
-
 def _unique(cases: list[Case]) -> list[Case]:
     seen: dict[str, Case] = {}
     for case in cases:
@@ -62,11 +60,11 @@ def _unique(cases: list[Case]) -> list[Case]:
 
 def architecture_cases() -> list[Case]:
     """Every architecture and resolution of the grid, each once."""
-    cases = [Case(mlp(w)) for w in WIDTHS]
-    cases += [Case(mlp(DEPTH_WIDTH, d)) for d in DEPTHS]
+    cases = [Case(mlp_id(w)) for w in WIDTHS]
+    cases += [Case(mlp_id(DEPTH_WIDTH, d)) for d in DEPTHS]
     cases += [Case(DEFAULT_MLP, r) for r in RESOLUTIONS]
     cases += [
-        Case(mlp(w, d), r)
+        Case(mlp_id(w, d), r)
         for r in ("28", "resize:14", "crop:14")
         for d in (1, 4)
         for w in (128, 1024)
@@ -88,7 +86,7 @@ def architecture_cases() -> list[Case]:
 
 # The gate tier trains this representative set (2 epochs, batch 64); the full tier all the grid.
 BATCH_SIZE_TRAINING = 64
-GATE_TRAINING = ("mlp-128@28", "mlp-1024@28", "mlp-512x3@28", "lenet5@28", "cnn9@pad:32")
+GATE_TRAINING = tuple(run_id(*get_config(m)) for m in REPRESENTATIVE_MODELS)
 
 
 # Execution modes of the latency benchmarks. torch.compile takes seconds per model and batch
@@ -99,7 +97,7 @@ COMPILE_GATE = ("mlp-1024@28", "lenet5@28")
 def parse_modes(option: str | None, device: str) -> tuple[str, ...]:
     """The execution modes selected by --exec-mode (None: eager on cpu, every mode on cuda),
     checked against the device."""
-    from mnist_models.device import MODES, check_mode
+    from mnist_models.measure.device import MODES, check_mode
 
     if option is None:
         return MODES if device == "cuda" else ("eager",)

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 
 from mnist_models import get_model
 from mnist_models.atomic import check_writable, write_text_atomic
-from mnist_models.data import MEAN, STD, ensure_mnist, load_mnist
-from mnist_models.threads import num_threads
-from mnist_models.train import TrainConfig, evaluate, train
+from mnist_models.measure.data import MEAN, STD, ensure_mnist, load_mnist
+from mnist_models.measure.threads import num_threads
+from mnist_models.measure.train import TrainConfig, evaluate, train
 
 
 def tutorial_train(model_id: str, root: Path, epochs: int, batch_size: int, seed: int) -> float:

@@ -9,13 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_models import data as data_mod
-
-
-@pytest.fixture(scope="session")
-def mnist_root() -> Path:
-    """The verified MNIST root (fetched by `make test` before pytest starts)."""
-    return data_mod.ensure_mnist()
+from mnist_models.measure import data as data_mod
 
 
 def write_idx(path: Path, tensor: torch.Tensor) -> None:

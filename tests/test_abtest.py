@@ -12,15 +12,11 @@ import pytest
 import torch
 
 import mnist_models
-from mnist_models.abtest import (
-    ABSettings,
-    ProportionalSlowdown,
-    decide,
-    time_interleaved,
-)
+from benchmarks.slowdown import ProportionalSlowdown
+from mnist_models.ab.abtest import ABSettings, decide, time_interleaved
+from mnist_models.ab.revision import load_revision
 from mnist_models.cli import main
 from mnist_models.errors import ConfigError
-from mnist_models.revision import load_revision
 
 SETTINGS = ABSettings(resamples=1000)
 
@@ -166,7 +162,7 @@ def two_revisions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, 
     _git(repo, "add", ".")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "fast")
     fast = _git(repo, "rev-parse", "HEAD")
-    mlp = repo / "mnist_models" / "models" / "mlp.py"
+    mlp = repo / "mnist_models" / "zoo" / "models" / "mlp.py"
     text = mlp.read_text()
     original = "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n        return self.net(x)"
     assert original in text, "MLP.forward changed; update SLOW_FORWARD"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mnist_models import get_config, get_model
-from mnist_models.data import load_mnist
-from mnist_models.train import TrainConfig, evaluate, train
+from mnist_models.measure.data import load_mnist
+from mnist_models.measure.train import TrainConfig, evaluate, train
 
 
 @pytest.mark.slow

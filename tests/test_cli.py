@@ -11,17 +11,7 @@ from pathlib import Path
 import pytest
 
 from mnist_models import atomic
-from mnist_models import data as data_mod
-from mnist_models.cli import main
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:  # argparse usage errors
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from mnist_models.measure import data as data_mod
 
 
 @pytest.mark.parametrize(
@@ -33,10 +23,8 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
         ("lenet5-32", 61_706, 416_520),
     ],
 )
-def test_count_json(
-    capsys: pytest.CaptureFixture[str], model_id: str, params: int, macs: int
-) -> None:
-    code, out, _ = run_cli(capsys, "count", model_id, "--json")
+def test_count_json(cli, model_id: str, params: int, macs: int) -> None:
+    code, out, _ = cli("count", model_id, "--json")
     payload = json.loads(out)
     assert code == 0
     assert (payload["params"], payload["macs"], payload["flops"]) == (params, macs, 2 * macs)
@@ -44,14 +32,14 @@ def test_count_json(
     assert sum(layer["macs"] for layer in payload["layers"]) == macs
 
 
-def test_count_mlp512_flops(capsys: pytest.CaptureFixture[str]) -> None:
-    _, out, _ = run_cli(capsys, "count", "mlp-512", "--json")
+def test_count_mlp512_flops(cli) -> None:
+    _, out, _ = cli("count", "mlp-512", "--json")
     assert json.loads(out)["flops"] == 813_056
 
 
-def test_count_writes_output_atomically(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_count_writes_output_atomically(cli, tmp_path: Path) -> None:
     target = tmp_path / "count.json"
-    code, out, _ = run_cli(capsys, "count", "lenet5", "-o", str(target))
+    code, out, _ = cli("count", "lenet5", "-o", str(target))
     assert code == 0 and "lenet5@28" in out
     assert json.loads(target.read_text())["params"] == 44_426
     assert [p.name for p in tmp_path.iterdir()] == ["count.json"]
@@ -75,18 +63,14 @@ def test_count_writes_output_atomically(capsys: pytest.CaptureFixture[str], tmp_
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(
-    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
-) -> None:
-    code, out, err = run_cli(capsys, *argv)
+def test_bad_input_is_one_line_and_exit_2(cli, argv: list[str], message: str) -> None:
+    code, out, err = cli(*argv)
     assert code == 2
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
     assert err.startswith("mnist-models")
 
 
-def test_unwritable_output_fails_before_work_and_leaves_nothing(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_unwritable_output_fails_before_work_and_leaves_nothing(cli, tmp_path: Path) -> None:
     targets = [tmp_path / "missing" / "r.json", tmp_path]
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -95,7 +79,7 @@ def test_unwritable_output_fails_before_work_and_leaves_nothing(
         targets.append(locked / "r.json")
     try:
         for target in targets:
-            code, _, err = run_cli(capsys, "run", "mlp-16", "-o", str(target))
+            code, _, err = cli("run", "mlp-16", "-o", str(target))
             assert code == 2 and err.count("\n") == 1, err
             assert "cannot write" in err or "is a directory" in err
         assert list(locked.iterdir()) == [] and not (tmp_path / "missing").exists()
@@ -103,16 +87,14 @@ def test_unwritable_output_fails_before_work_and_leaves_nothing(
         locked.chmod(0o700)
 
 
-def test_corrupted_dataset_is_reported_by_data_and_run(
-    capsys: pytest.CaptureFixture[str], fake_mnist: Path
-) -> None:
+def test_corrupted_dataset_is_reported_by_data_and_run(cli, fake_mnist: Path) -> None:
     path = data_mod.raw_dir(fake_mnist) / "train-images-idx3-ubyte"
     path.write_bytes(b"garbage")
     for argv in (
         ["data", "--data-root", str(fake_mnist)],
         ["run", "mlp-16", "--data-root", str(fake_mnist)],
     ):
-        code, _, err = run_cli(capsys, *argv)
+        code, _, err = cli(*argv)
         assert code == 2 and "corrupted MNIST file" in err and err.count("\n") == 1
 
 
@@ -132,11 +114,8 @@ def test_atomic_write_keeps_the_old_file_on_failure(
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 
-def test_run_json_has_the_documented_keys(
-    capsys: pytest.CaptureFixture[str], mnist_root: Path, tmp_path: Path
-) -> None:
-    code, out, _ = run_cli(
-        capsys,
+def test_run_json_has_the_documented_keys(cli, mnist_root: Path, tmp_path: Path) -> None:
+    code, out, _ = cli(
         "run",
         "mlp-16",
         "--epochs",
@@ -189,14 +168,14 @@ def test_console_script_has_no_traceback() -> None:
     ]
 
 
-def test_profile_prints_the_operator_table(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+def test_profile_prints_the_operator_table(cli, tmp_path) -> None:
     out_file = tmp_path / "profile.txt"
-    code, out, _ = run_cli(capsys, "profile", "mlp-64", "--calls", "5", "-o", str(out_file))
+    code, out, _ = cli("profile", "mlp-64", "--calls", "5", "-o", str(out_file))
     assert code == 0
     assert out.startswith("mlp-64@28: 5 forward passes at batch 1, 1 thread(s)")
     assert "aten::addmm" in out and "Self CPU Mem" in out
     assert out_file.read_text() == out
-    code, out, _ = run_cli(capsys, "profile", "lenet5", "--calls", "3", "--train")
+    code, out, _ = cli("profile", "lenet5", "--calls", "3", "--train")
     assert code == 0 and "training steps" in out and "convolution_backward" in out
 
 
@@ -209,9 +188,7 @@ def test_profile_prints_the_operator_table(capsys: pytest.CaptureFixture[str], t
         (["study", "width", "--epochs", "0"], "--epochs must be an integer >= 1"),
     ],
 )
-def test_profile_and_study_bad_input_is_one_line(
-    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
-) -> None:
-    code, out, err = run_cli(capsys, *argv)
+def test_profile_and_study_bad_input_is_one_line(cli, argv: list[str], message: str) -> None:
+    code, out, err = cli(*argv)
     assert code == 2 and out == ""
     assert message in err and len(err.strip().splitlines()) == 1, err

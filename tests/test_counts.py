@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from mnist_models import ConfigError, get_config, list_models
-from mnist_models.metrics import count_params, flop_counts, thop_macs
-from mnist_models.models import ConvNetConfig, ConvStage, MLPConfig
-from mnist_models.resolution import Resolution
+from mnist_models.measure.metrics import count_params, flop_counts, thop_macs
+from mnist_models.zoo.models import ConvNetConfig, ConvStage, MLPConfig
+from mnist_models.zoo.resolution import Resolution
 
 # The figures the studies published, fixed here so that a formula change cannot pass unnoticed.
 KNOWN = {

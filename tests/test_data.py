@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mnist_models import DataError, parse_resolution
-from mnist_models import data as data_mod
+from mnist_models.measure import data as data_mod
 
 
 def test_real_dataset_shapes_and_split(mnist_root: Path) -> None:

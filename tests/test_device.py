@@ -11,8 +11,10 @@ from benchmarks.bench_inference import latency_params
 from benchmarks.grid import COMPILE_GATE, parse_modes
 from mnist_models import get_model
 from mnist_models.cli import main
-from mnist_models.data import MNISTData
-from mnist_models.device import (
+from mnist_models.errors import ConfigError
+from mnist_models.gates.rules import machine_kind
+from mnist_models.measure.data import MNISTData
+from mnist_models.measure.device import (
     MODES,
     check_mode,
     device_info,
@@ -22,13 +24,11 @@ from mnist_models.device import (
     resolve_device,
     where_parts,
 )
-from mnist_models.errors import ConfigError
-from mnist_models.metrics import example_input, measure_latency
-from mnist_models.resolution import parse_resolution
-from mnist_models.rules import machine_kind
-from mnist_models.studies import StudyRun, StudySettings, run_key
-from mnist_models.study_latency import side_by_side_key
-from mnist_models.train import TrainConfig, train
+from mnist_models.measure.metrics import example_input, measure_latency
+from mnist_models.measure.train import TrainConfig, train
+from mnist_models.studies.catalog import StudyRun, StudySettings, run_key
+from mnist_models.studies.latency import side_by_side_key
+from mnist_models.zoo.resolution import parse_resolution
 
 HAS_CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="no CUDA GPU visible to torch")
@@ -223,7 +223,7 @@ def test_cuda_memory_counts_what_a_call_allocates() -> None:
 
 @needs_cuda
 def test_trainer_runs_on_the_gpu_with_resident_data(mnist_root) -> None:
-    from mnist_models.data import load_mnist
+    from mnist_models.measure.data import load_mnist
 
     device = resolve_device("cuda")
     data = load_mnist("28", root=mnist_root, seed=0).first(64 * 50).to(device)

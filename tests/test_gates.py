@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from pytest_benchmark.utils import get_machine_id
 
-from mnist_models.gates import Metric, Row, budget, exact, higher, lower, render_table
+from mnist_models.gates.rules import Metric, budget, exact, higher, lower
+from mnist_models.gates.session import Row, render_table
 
 pytest_plugins = ["pytester"]
 
@@ -36,8 +37,8 @@ INJECTIONS = {
     # a developer adds a layer to the MLP and updates its formula: same id, more parameters
     "extra_layer": """
 from torch import nn
-from mnist_models.layers import linear_count
-from mnist_models.models.mlp import MLP, MLPConfig
+from mnist_models.zoo.layers import linear_count
+from mnist_models.zoo.models.mlp import MLP, MLPConfig
 _init, _layers = MLP.__init__, MLPConfig.layers
 def __init__(self, config):
     _init(self, config)
@@ -48,7 +49,7 @@ MLPConfig.layers = lambda self: _layers(self) + [linear_count("extra", 10, 10)]
     # 3 ms of work (a spin: the time gates are on-CPU time, a sleep would not count)
     "sleep_in_forward": """
 import time
-from mnist_models.models.mlp import MLP
+from mnist_models.zoo.models.mlp import MLP
 _forward = MLP.forward
 def forward(self, x):
     end = time.perf_counter() + 0.003
@@ -61,7 +62,7 @@ MLP.forward = forward
     # is on CPU time, so the extra 5 ms per step is work (a spin), not a sleep.
     "slow_training": """
 import time
-from mnist_models.models.mlp import MLP
+from mnist_models.zoo.models.mlp import MLP
 _forward = MLP.forward
 def forward(self, x):
     if self.training:
@@ -77,7 +78,7 @@ torch.optim.Adam.step = lambda self, closure=None: None
 """,
     "memory_hog": """
 import torch
-from mnist_models.models.mlp import MLP
+from mnist_models.zoo.models.mlp import MLP
 _forward = MLP.forward
 def forward(self, x):
     hog = torch.ones(4 * 2**20)  # 16 MiB, written

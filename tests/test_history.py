@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mnist_models.cli import main
-from mnist_models.history import find_steps, load, model_of, series, steps
+from mnist_models.reporting.history import find_steps, load, model_of, series, steps
 
 N = 30
 LATENCY = "benchmarks/bench_inference.py::test_latency[mlp-1024@28-bs1]"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_models import instructions
-from mnist_models.instructions import (
+from mnist_models.measure import instructions
+from mnist_models.measure.instructions import (
     CallgrindRun,
     InstructionCase,
     InstructionCount,

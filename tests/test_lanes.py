@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from pytest_benchmark.utils import get_machine_id
 
-from mnist_models.instructions import valgrind_path
+from mnist_models.measure.instructions import valgrind_path
 
 REPO = Path(__file__).resolve().parents[1]
 FORWARD = "benchmarks/bench_instructions.py::test_forward_instructions[mlp-1024@28-bs1]"
@@ -34,7 +34,7 @@ ALL = (FORWARD, TRAIN_STEPS, TRAIN_MEMORY, TRAINING)
 CHANGES = {
     # a per-call input check in the MLP's forward pass: +3.5% for mlp-1024 at batch 1
     "forward_work": (
-        "mnist_models/models/mlp.py",
+        "mnist_models/zoo/models/mlp.py",
         "        return self.net(x)  # (B, 1, S, S) -> (B, num_classes)",
         "        if x.isnan().any():\n"
         '            raise ValueError("input has NaN")\n'
@@ -45,7 +45,7 @@ CHANGES = {
     # weight decay added to Adam: 2.8% more instructions in mlp-128's optimizer step (measured
     # on the step alone), 0.7% of a whole training step
     "optimizer_work": (
-        "mnist_models/train.py",
+        "mnist_models/measure/train.py",
         "optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)",
         "optimizer = torch.optim.Adam(\n"
         "        model.parameters(), lr=config.lr, fused=True, weight_decay=1e-5\n"
@@ -55,7 +55,7 @@ CHANGES = {
     ),
     # each step's logits kept for later (a contributor's per-step log)
     "tensors_kept": (
-        "mnist_models/train.py",
+        "mnist_models/measure/train.py",
         "                loss.backward()\n",
         "                loss.backward()\n                kept.append(logits.detach())\n",
         (TRAIN_MEMORY,),
@@ -63,7 +63,7 @@ CHANGES = {
     ),
     # the default learning rate changed
     "training_default": (
-        "mnist_models/train.py",
+        "mnist_models/measure/train.py",
         "    lr: float = 1e-3\n",
         "    lr: float = 1.2e-3\n",
         (TRAINING,),
@@ -71,7 +71,7 @@ CHANGES = {
     ),
     # a layer changed: the MLP's ReLU made leaky (same parameters and MACs)
     "layer_changed": (
-        "mnist_models/models/common.py",
+        "mnist_models/zoo/models/common.py",
         '{"relu": nn.ReLU,',
         '{"relu": nn.LeakyReLU,',
         (TRAINING,),

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from mnist_models.layers import conv_count, conv_out_size, linear_count, pool_count
+from mnist_models.zoo.layers import conv_count, conv_out_size, linear_count, pool_count
 
 
 @given(

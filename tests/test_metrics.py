@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mnist_models import ConfigError, get_model
-from mnist_models.energy import EnergyModel
-from mnist_models.metrics import (
+from mnist_models.measure.energy import EnergyModel
+from mnist_models.measure.metrics import (
     count_params,
     cpu_time_percentiles,
     measure_latency,

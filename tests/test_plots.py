@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from mnist_models.plots import _per_epoch, _place_labels, _pyplot  # noqa: E402
+from mnist_models.reporting.plots import _per_epoch, _place_labels, _pyplot  # noqa: E402
 
 
 def _scatter_with_labels(seed: int, n: int, first: list[int] | None = None):
@@ -99,7 +99,7 @@ def test_per_epoch_lines_are_distinct_and_the_legend_hides_none(tmp_path: Path) 
 
 
 def test_batch_size_plot_only_where_a_series_varies_its_batch(tmp_path: Path) -> None:
-    from mnist_models.plots import write_plots
+    from mnist_models.reporting.plots import write_plots
 
     def entry(series: str, bs: int, seconds: float) -> dict:
         return {
@@ -127,7 +127,7 @@ def test_batch_size_plot_only_where_a_series_varies_its_batch(tmp_path: Path) ->
 
 
 def test_summary_carries_per_sample_latency_at_the_training_batch() -> None:
-    from mnist_models.tables import summarise
+    from mnist_models.reporting.tables import summarise
 
     rows = [
         {"run_id": "mlp-8@28", "batch_size": 16, "seed": s, "latency_batched": {"per_sample_us": v}}
@@ -148,6 +148,6 @@ def test_summary_carries_per_sample_latency_at_the_training_batch() -> None:
     ],
 )
 def test_labels_leave_out_a_resolution_every_run_shares(labels, short) -> None:
-    from mnist_models.plots import short_labels
+    from mnist_models.reporting.plots import short_labels
 
     assert short_labels(labels) == short

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from mnist_models import ConfigError, get_config, get_model, list_models, parse_model_id, run_id
-from mnist_models.models import ConvNetConfig, MLPConfig
-from mnist_models.registry import register_model
+from mnist_models.zoo.models import ConvNetConfig, MLPConfig
+from mnist_models.zoo.registry import register_model
 
 
 @pytest.mark.parametrize("model_id", list_models())

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mnist_models.cli import main
 from mnist_models.errors import MnistBenchError
-from mnist_models.report import compare_runs, load_run, rows_from_run
+from mnist_models.reporting.report import compare_runs, load_run, rows_from_run
 
 BASELINE = (
     Path(__file__).parents[1] / "benchmarks/baselines/Linux-CPython-3.11-64bit/0001_baseline.json"
@@ -25,15 +24,6 @@ def run() -> dict:
 
 def _find(run: dict, fragment: str) -> dict:
     return next(b for b in run["benchmarks"] if fragment in b["fullname"])
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_rows_join_training_counts_and_latency(run: dict) -> None:
@@ -77,21 +67,19 @@ def test_each_direction_is_judged_by_its_gate(run: dict) -> None:
     assert verdicts[("test_training[lenet5@28-bs64-e2]", "accuracy")] == "worse (allowed)"
 
 
-def test_cli_compare_exits_1_on_a_gated_regression(capsys, run: dict, tmp_path: Path) -> None:
+def test_cli_compare_exits_1_on_a_gated_regression(cli, run: dict, tmp_path: Path) -> None:
     new = copy.deepcopy(run)
     _find(new, "test_training[lenet5@28")["extra_info"]["accuracy"] = 0.5
     path = tmp_path / "new.json"
     path.write_text(json.dumps(new))
     out_dir = tmp_path / "report"
-    code, out, _ = run_cli(
-        capsys, "report", str(path), "--against", str(BASELINE), "--out", str(out_dir)
-    )
+    code, out, _ = cli("report", str(path), "--against", str(BASELINE), "--out", str(out_dir))
     assert code == 1
     line = next(x for x in out.splitlines() if x.startswith("test_training[lenet5@28"))
     assert "50.00%" in line and line.endswith("WORSE")
     assert "1 worse beyond their gate" in out
     assert (out_dir / "comparison.txt").exists() and (out_dir / "index.md").exists()
-    code, out, _ = run_cli(capsys, "report", str(BASELINE), "--against", str(BASELINE))
+    code, out, _ = cli("report", str(BASELINE), "--against", str(BASELINE))
     assert code == 0 and "0 worse beyond their gate" in out
 
 
@@ -105,8 +93,8 @@ def test_time_metrics_across_machines_are_not_applied(run: dict) -> None:
     assert timed and all(c.verdict == "not applied" for c in timed)
 
 
-def test_report_without_comparison_prints_the_table(capsys) -> None:
-    code, out, _ = run_cli(capsys, "report", str(BASELINE))
+def test_report_without_comparison_prints_the_table(cli) -> None:
+    code, out, _ = cli("report", str(BASELINE))
     assert code == 0
     header = out.splitlines()[0]
     assert "accuracy (%)" in header and "latency p50, batch 1 (us)" in header
@@ -142,14 +130,14 @@ GATED = '"gates": {"accuracy": {"name": "accuracy", "direction": "higher"}}'
         ('{"benchmarks": [{"fullname": "t", "stats": {"median": Infinity}}]}', "Infinity"),
     ],
 )
-def test_bad_run_files_are_one_line(capsys, tmp_path: Path, content, message: str) -> None:
+def test_bad_run_files_are_one_line(cli, tmp_path: Path, content, message: str) -> None:
     path = tmp_path / "run.json"
     if content is not None:
         path.write_text(content)
     with pytest.raises(MnistBenchError, match=message):
         load_run(path)
     for argv in (["report", str(path)], ["report", str(BASELINE), "--against", str(path)]):
-        code, out, err = run_cli(capsys, *argv)
+        code, out, err = cli(*argv)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
@@ -159,34 +147,28 @@ def _write(tmp_path: Path, name: str, data: dict) -> str:
     return str(path)
 
 
-def test_gates_come_from_the_baseline_not_the_new_run(capsys, run: dict, tmp_path: Path) -> None:
+def test_gates_come_from_the_baseline_not_the_new_run(cli, run: dict, tmp_path: Path) -> None:
     new = copy.deepcopy(run)
     bench = _find(new, "test_training[lenet5@28")
     bench["extra_info"]["accuracy"] -= 0.10  # ten points worse
     bench["extra_info"].pop("gates")  # and the new run declares no gate at all
-    code, out, _ = run_cli(
-        capsys, "report", _write(tmp_path, "new.json", new), "--against", str(BASELINE)
-    )
+    code, out, _ = cli("report", _write(tmp_path, "new.json", new), "--against", str(BASELINE))
     assert code == 1 and "accuracy" in out and "WORSE" in out
 
 
-def test_a_metric_the_baseline_gates_is_missing_fails(capsys, run: dict, tmp_path: Path) -> None:
+def test_a_metric_the_baseline_gates_is_missing_fails(cli, run: dict, tmp_path: Path) -> None:
     new = copy.deepcopy(run)
     extra = _find(new, "test_counts[lenet5@28]")["extra_info"]
     extra.pop("params")
     extra["gates"].pop("params")
-    code, out, _ = run_cli(
-        capsys, "report", _write(tmp_path, "new.json", new), "--against", str(BASELINE)
-    )
+    code, out, _ = cli("report", _write(tmp_path, "new.json", new), "--against", str(BASELINE))
     assert code == 1 and "MISSING" in out and "1 missing from the new run" in out
 
 
-def test_comparing_nothing_is_an_error(capsys, run: dict, tmp_path: Path) -> None:
+def test_comparing_nothing_is_an_error(cli, run: dict, tmp_path: Path) -> None:
     other = {
         "machine_info": {},
         "benchmarks": [{"fullname": "benchmarks/x.py::test_other", "stats": {}}],
     }
-    code, _, err = run_cli(
-        capsys, "report", _write(tmp_path, "other.json", other), "--against", str(BASELINE)
-    )
+    code, _, err = cli("report", _write(tmp_path, "other.json", other), "--against", str(BASELINE))
     assert code == 2 and "nothing to compare" in err

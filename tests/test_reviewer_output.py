@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from mnist_models.cli import main
-from mnist_models.gates import GateSession, Row, exact, lower, summary_lines
-from mnist_models.machine_notes import machine_note
+from mnist_models.gates.machine_notes import machine_note
+from mnist_models.gates.rules import exact, lower
+from mnist_models.gates.session import GateSession, Row, summary_lines
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "benchmarks/baselines/Linux-CPython-3.11-64bit/0001_baseline.json"

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from mnist_models import data as data_mod
+from mnist_models.ab.revision import package_changed
 from mnist_models.errors import ConfigError, DataError, OutputError
-from mnist_models.outputs import MARKER, claimed
-from mnist_models.registry import parse_model_id
-from mnist_models.resolution import parse_resolution
-from mnist_models.revision import package_changed
-from mnist_models.studies import StudySettings, get_study, run_study
+from mnist_models.measure import data as data_mod
+from mnist_models.reporting.outputs import MARKER, claimed
+from mnist_models.studies.catalog import StudySettings, get_study, run_study
+from mnist_models.zoo.registry import parse_model_id
+from mnist_models.zoo.resolution import parse_resolution
 
 REPO = Path(__file__).resolve().parents[1]
 Cli = Callable[..., tuple[int, str, str]]
@@ -197,7 +197,9 @@ def test_a_corrupted_file_message_quotes_its_path(fake_mnist: Path, tmp_path: Pa
 
 def test_compare_leaves_no_temporary_package_behind(tmp_path: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    code = "from mnist_models.revision import load_revision; print(load_revision('HEAD').__name__)"
+    code = (
+        "from mnist_models.ab.revision import load_revision; print(load_revision('HEAD').__name__)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
     )

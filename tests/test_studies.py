@@ -15,9 +15,10 @@ import pytest
 
 from mnist_models import get_config
 from mnist_models.errors import ConfigError
-from mnist_models.outputs import write_outputs
-from mnist_models.plots import pareto_front
-from mnist_models.studies import (
+from mnist_models.reporting.outputs import write_outputs
+from mnist_models.reporting.plots import pareto_front
+from mnist_models.reporting.tables import markdown_table, summarise
+from mnist_models.studies.catalog import (
     StudySettings,
     _cache_file,
     get_study,
@@ -25,7 +26,6 @@ from mnist_models.studies import (
     planned,
     run_study,
 )
-from mnist_models.tables import markdown_table, summarise
 
 STUDIES = [
     "width",

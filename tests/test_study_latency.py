@@ -7,8 +7,8 @@ import math
 import statistics
 from pathlib import Path
 
-from mnist_models.studies import _cache_file
-from mnist_models.study_latency import (
+from mnist_models.studies.catalog import _cache_file
+from mnist_models.studies.latency import (
     calls_at,
     side_by_side_key,
     time_side_by_side,
@@ -110,7 +110,7 @@ def test_another_set_of_models_is_timed_afresh(tmp_path: Path) -> None:
 
 
 def test_seeds_sharing_one_timing_show_no_latency_spread(tmp_path: Path) -> None:
-    from mnist_models.tables import markdown_table, summarise
+    from mnist_models.reporting.tables import markdown_table, summarise
 
     rows = [{**r, "seed": seed, "accuracy": 0.9 + seed / 100} for seed in (0, 1) for r in _rows()]
     (entry, _) = summarise(with_side_by_side_latency(rows, tmp_path, timer=_fake_timer([])))

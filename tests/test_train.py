@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from mnist_models import ConfigError, get_model
-from mnist_models.data import MNISTData, load_mnist
-from mnist_models.threads import num_threads
-from mnist_models.train import TrainConfig, evaluate, train
+from mnist_models.measure.data import MNISTData, load_mnist
+from mnist_models.measure.threads import num_threads
+from mnist_models.measure.train import TrainConfig, evaluate, train
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,257 @@
+"""`mnist-models compare`: the latency of two versions of the models, timed alternately.
+
+The baseline revision's package is imported beside the current one (revision.py); for each
+model and batch size both versions run on one input tensor, in alternating blocks
+(abtest.py), and the change of p50/p90/p99 is reported with its interval and a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+from ..labels import batch_label
+from ..zoo import REPRESENTATIVE_MODELS
+
+if TYPE_CHECKING:  # abtest imports torch and numpy: not at CLI start-up
+    from .abtest import ABResult, ABSettings
+
+# The representative models (the gate tier trains the same), at batch 1 and 64.
+DEFAULT_MODELS = REPRESENTATIVE_MODELS
+DEFAULT_BATCH_SIZES = (1, 64)
+# Training rows: each timed call is the side's own `train()` over this many steps of batch 64
+# (a fixed slice of the seeded training split), so data slicing, forward, backward and Adam
+# of both versions are timed alternately like the forward passes.
+TRAIN_STEPS = 4
+TRAIN_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Side:
+    """One version of the package under comparison, and how to name it in reports."""
+
+    package: ModuleType
+    name: str
+
+
+def split_run_id(text: str) -> tuple[str, str | None]:
+    """`mlp-1024@resize:14` -> ("mlp-1024", "resize:14"); `lenet5` -> ("lenet5", None)."""
+    model, _, res = text.strip().partition("@")
+    if not model:
+        raise ConfigError(f"empty model id in {text!r}; give ids such as mlp-1024 or lenet5@28")
+    return model, (res or None)
+
+
+def _build(
+    side: Side, model_id: str, resolution: str | None, device: object = "cpu"
+) -> object | None:
+    """The side's model on `device`, or None when that version does not know the id."""
+    errors = getattr(side.package, "MnistBenchError", ConfigError)
+    try:
+        return side.package.get_model(model_id, resolution, seed=0).to(device).eval()
+    except errors:
+        return None
+
+
+def _synchronized(fn: Callable[[], object], device: object) -> Callable[[], object]:
+    """fn, then wait for the GPU: a host-timed call then lasts as long as its work."""
+    from ..measure.device import synchronize
+
+    def call() -> object:
+        out = fn()
+        synchronize(device)
+        return out
+
+    return call
+
+
+def compare_sides(
+    baseline: Side,
+    candidate: Side,
+    models: Sequence[str],
+    batch_sizes: Sequence[int],
+    settings: ABSettings,
+    *,
+    wrap: Callable[[object, object], object] | None = None,
+    on_result: Callable[[str, ABResult | None], None] | None = None,
+    device: str = "cpu",
+    mode: str = "eager",
+) -> list[tuple[str, ABResult | None]]:
+    """(run id and batch, result) per model and batch size; None where the baseline lacks the
+    model. `wrap(model, x)` may replace the candidate's model (gate_quality's injected work).
+    On CUDA both sides run on the GPU in execution mode `mode`, and every timed call ends with
+    a synchronise, so its time is that of its GPU work and not of its launches."""
+    from ..measure.device import check_mode, prepare_forward, resolve_device
+    from ..measure.metrics import example_input
+    from ..zoo.registry import get_config, run_id
+    from .abtest import compare_callables
+
+    where = resolve_device(device)
+    check_mode(mode, where)
+    if not models or not batch_sizes:
+        raise ConfigError("nothing to compare: give at least one model and one batch size")
+
+    cases = []
+    for text in models:  # validate every id before any timing starts
+        model_id, resolution = split_run_id(text)
+        config, res = get_config(model_id, resolution)
+        cases.append((model_id, resolution, run_id(config, res), (1, res.size, res.size)))
+    for bs in batch_sizes:
+        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+            raise ConfigError(f"batch sizes must be integers >= 1, got {bs!r}")
+    results: list[tuple[str, ABResult | None]] = []
+    for model_id, resolution, rid, shape in cases:
+        model_b = _build(candidate, model_id, resolution, where)
+        model_a = _build(baseline, model_id, resolution, where)
+        if model_b is None:
+            raise ConfigError(f"{candidate.name} cannot build {rid}")
+        for bs in batch_sizes:
+            label = batch_label(rid, bs)
+            if model_a is None:
+                results.append((label, None))
+                if on_result:
+                    on_result(label, None)
+                continue
+            x = example_input(shape, bs, device=str(where))
+            timed_b = wrap(model_b, x) if wrap else model_b
+            call_a = prepare_forward(model_a, x, mode).call
+            call_b = prepare_forward(timed_b, x, mode).call
+            if where.type == "cuda":
+                call_a, call_b = _synchronized(call_a, where), _synchronized(call_b, where)
+            result = compare_callables(call_a, call_b, settings, label=label, batch_size=bs)
+            results.append((label, result))
+            if on_result:
+                on_result(label, result)
+    return results
+
+
+def _trainer(
+    side: Side,
+    model_id: str,
+    resolution: str | None,
+    data: object,
+    batch_size: int,
+    settings: ABSettings,
+    device: object = "cpu",
+) -> Callable[[], object]:
+    """One call of the side's own train() on a model of its own (training continues from call
+    to call: each call is the same amount of work; it ends with its work on the device)."""
+    train, train_config = _revision_trainer(side.package)
+    model = _build(side, model_id, resolution, device)
+    config = train_config(epochs=1, batch_size=batch_size, seed=0, threads=settings.threads)
+    return lambda: train(model, data, config)
+
+
+def _revision_trainer(package: ModuleType) -> tuple[Callable[..., object], Callable[..., object]]:
+    """A revision's `train` and `TrainConfig`: exported by the package since the subpackage
+    layout, from its flat `train` module before it."""
+    if hasattr(package, "TrainConfig"):
+        return package.train, package.TrainConfig
+    import importlib
+
+    flat = importlib.import_module(f"{package.__name__}.train")
+    return flat.train, flat.TrainConfig
+
+
+def compare_training(
+    baseline: Side,
+    candidate: Side,
+    models: Sequence[str],
+    settings: ABSettings,
+    data_for: Callable[[object], object],
+    *,
+    steps: int = TRAIN_STEPS,
+    batch_size: int = TRAIN_BATCH_SIZE,
+    on_result: Callable[[str, ABResult | None], None] | None = None,
+    device: str = "cpu",
+) -> list[tuple[str, ABResult | None]]:
+    """(label, result) per model: `steps` training steps of each side's own `train()`, timed
+    alternately. `data_for(resolution)` gives the data (an MNISTData); its first
+    steps x batch_size training images are used, without validation, resident on `device`."""
+
+    from ..measure.device import resolve_device
+    from ..zoo.registry import get_config, run_id
+    from .abtest import compare_callables
+
+    where = resolve_device(device)
+
+    cases = []
+    for text in models:
+        model_id, resolution = split_run_id(text)
+        config, res = get_config(model_id, resolution)
+        cases.append((model_id, resolution, res, run_id(config, res)))
+    n = steps * batch_size
+    results: list[tuple[str, ABResult | None]] = []
+    for model_id, resolution, res, rid in cases:
+        label = batch_label(rid, batch_size, "train")
+        data = data_for(res)
+        subset = data.first(n).to(where)
+        if _build(candidate, model_id, resolution) is None:
+            raise ConfigError(f"{candidate.name} cannot build {rid}")
+        if _build(baseline, model_id, resolution) is None:
+            results.append((label, None))
+        else:
+            a, b = (
+                _trainer(side, model_id, resolution, subset, batch_size, settings, where)
+                for side in (baseline, candidate)
+            )
+            results.append(
+                (
+                    label,
+                    compare_callables(
+                        a, b, settings, label=label, batch_size=batch_size, grad=True
+                    ),
+                )
+            )
+        if on_result:
+            on_result(*results[-1])
+    return results
+
+
+def render(
+    results: Iterable[tuple[str, ABResult | None]],
+    baseline: Side,
+    candidate: Side,
+    settings: ABSettings,
+    *,
+    where: str = "cpu",
+) -> str:
+    """The comparison table and the rule that produced its verdicts."""
+    from .abtest import METRICS
+
+    results = list(results)
+    width = max([len(label) for label, _ in results] + [10])
+    header = (
+        f"{'model':<{width}}  {'base p50 us':>11}  {'p50 change [95% CI]':>25}  "
+        f"{'p90 change [95% CI]':>25}  {'p99 change [95% CI]':>25}  verdict"
+    )
+    lines = [
+        f"A/B latency: {candidate.name} against {baseline.name}, timed alternately, "
+        f"{settings.threads} thread(s), {settings.seconds:g} s per row"
+        + (f", on {where} (each call synchronised)" if where != "cpu" else ""),
+        header,
+    ]
+    for label, result in results:
+        if result is None:
+            lines.append(f"{label:<{width}}  {'':>11}  {'(not in the baseline)':>25}")
+            continue
+        cells = [f"{result.estimates[m].describe():>25}" for m in METRICS]
+        verdict = "SLOWER" if result.failed else result.verdict
+        lines.append(
+            f"{label:<{width}}  {result.estimates['p50'].baseline_us:>11.1f}  "
+            + "  ".join(cells)
+            + f"  {verdict}"
+        )
+    floors = ", ".join(f"{m} +{100 * settings.min_effect[m]:g}%" for m in METRICS)
+    lines.append(
+        f"slower = the {100 * settings.confidence:g}% interval lies above 0 and the change "
+        f"exceeds {floors}"
+    )
+    slower = [label for label, r in results if r is not None and r.failed]
+    lines.append(
+        f"{len(slower)} of {len(results)} slower" + (f": {', '.join(slower)}" if slower else "")
+    )
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""`mnist-models compare`: A/B latency and training time of a git revision against the working
+tree, interleaved."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..console import progress_shown, say
+from .args import (
+    Parser,
+    add_device_options,
+    check_device,
+    check_output,
+    emit,
+    int_list,
+    model_list,
+    nonempty,
+    positive_float,
+)
+
+
+def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
+    """Register the command and its options."""
+    from ..ab.compare import DEFAULT_BATCH_SIZES, DEFAULT_MODELS
+
+    p = sub.add_parser(
+        "compare",
+        help="A/B latency of a git revision's models against the working tree, interleaved",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Exit status 1 when a model got slower (significant and above the minimum "
+        "effect), 0 otherwise, 2 on bad input.",
+    )
+    p.add_argument("--baseline", required=True, help="git revision to compare against, e.g. main")
+    p.add_argument("--head", default=None, help="a second revision instead of the working tree")
+    p.add_argument(
+        "--models",
+        type=model_list,
+        default=list(DEFAULT_MODELS),
+        help="comma-separated model ids, optionally with @resolution",
+    )
+    p.add_argument("--batch-sizes", type=int_list, default=list(DEFAULT_BATCH_SIZES))
+    p.add_argument(
+        "--training",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time training steps of each model (its own train(), batch 64), alternately",
+    )
+    p.add_argument(
+        "--data-root", type=nonempty, default=None, help="MNIST root for the training rows"
+    )
+    p.add_argument("--seconds", type=positive_float, default=2.0, help="timing per row")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--min-effect",
+        type=positive_float,
+        default=0.05,
+        help="smallest p50 slowdown that fails (0.05 = 5%%); tails have their own",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-o", "--output", type=nonempty, help="also write the JSON object to this file")
+    add_device_options(p)
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    import mnist_models
+
+    from ..ab.abtest import ABSettings
+    from ..ab.compare import Side, compare_sides, render
+    from ..ab.revision import load_revision, package_changed, repo_root
+
+    check_output(args)
+    check_device(args)
+    defaults = ABSettings()
+    settings = ABSettings(
+        threads=args.threads,
+        seconds=args.seconds,
+        min_effect={**defaults.min_effect, "p50": args.min_effect},
+    )
+    repo = repo_root()
+    base_pkg = load_revision(args.baseline, repo)
+    baseline = Side(base_pkg, f"{args.baseline} ({base_pkg.__revision__[:10]})")
+    if args.head:
+        head_pkg = load_revision(args.head, repo)
+        candidate = Side(head_pkg, f"{args.head} ({head_pkg.__revision__[:10]})")
+    else:
+        state = "with uncommitted changes" if package_changed("HEAD", repo) else "clean"
+        candidate = Side(mnist_models, f"working tree ({state})")
+    progress = not args.json and progress_shown()
+
+    def on_result(label: str, result: object) -> None:
+        if progress:
+            say(f"  timed {label}")
+
+    results = compare_sides(
+        baseline,
+        candidate,
+        args.models,
+        args.batch_sizes,
+        settings,
+        on_result=on_result,
+        device=args.device,
+        mode=args.mode,
+    )
+    if args.training:
+        from ..ab.compare import compare_training
+        from ..measure.data import load_mnist
+
+        results += compare_training(
+            baseline,
+            candidate,
+            args.models,
+            settings,
+            lambda res: load_mnist(res, root=args.data_root, seed=0),
+            on_result=on_result,
+            device=args.device,
+        )
+    payload = {
+        "baseline": {"rev": args.baseline, "commit": base_pkg.__revision__},
+        "candidate": candidate.name,
+        "settings": {**settings.recorded(), "device": args.device, "mode": args.mode},
+        "results": [
+            {"label": label, **(r.as_dict() if r else {"verdict": "new"})} for label, r in results
+        ],
+        "failed": [label for label, r in results if r is not None and r.failed],
+    }
+    emit(args, payload, render(results, baseline, candidate, settings, where=args.device))
+    return 1 if payload["failed"] else 0

@@ -1,0 +1,37 @@
+"""`mnist-models count`: parameters, MACs, FLOPs and size of a model, per layer; no training."""
+
+from __future__ import annotations
+
+import argparse
+
+from .args import Parser, check_output, emit
+
+
+def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
+    """Register the command and its options."""
+    p = sub.add_parser("count", parents=[common], help="params, MACs, FLOPs, size; no training")
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    check_output(args)
+    from ..measure.runs import count_payload
+
+    p = count_payload(args.model, args.resolution)
+    lines = [
+        f"{p['run_id']}",
+        f"{'layer':<8} {'kind':<7} {'output':>12} {'params':>12} {'MACs':>12}",
+    ]
+    for layer in p["layers"]:
+        shape = "x".join(map(str, layer["output_shape"]))
+        lines.append(
+            f"{layer['name']:<8} {layer['kind']:<7} {shape:>12} "
+            f"{layer['params']:>12,} {layer['macs']:>12,}"
+        )
+    lines += [
+        f"params {p['params']:,}  MACs {p['macs']:,}  FLOPs {p['flops']:,} (2 x MACs)",
+        f"thop MACs {p['macs_thop']:,}  size {p['size_bytes']:,} B "
+        f"({p['size_with_adam_bytes']:,} B with Adam state)",
+    ]
+    emit(args, p, "\n".join(lines))
+    return 0

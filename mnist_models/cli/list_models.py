@@ -1,0 +1,37 @@
+"""`mnist-models list`: the named models with their parameters and MACs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .args import Parser
+
+
+def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
+    """Register the command and its options."""
+    p = sub.add_parser("list", help="named models with their params and MACs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    from ..zoo.registry import get_config, list_models
+
+    rows = []
+    for name in list_models():
+        config, res = get_config(name)
+        rows.append(
+            {"model": name, "resolution": res.id, "params": config.params, "macs": config.macs}
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'model':<12} {'resolution':>10} {'params':>12} {'MACs':>12}")
+        for r in rows:
+            print(f"{r['model']:<12} {r['resolution']:>10} {r['params']:>12,} {r['macs']:>12,}")
+        print(
+            "Any id of the grammar works too: mlp-W, mlp-WxD, mlp-W1-W2-..., cnn9-6-20, "
+            "lenet5:tanh:avg (see README)."
+        )
+    return 0

@@ -1,0 +1,54 @@
+"""`mnist-models profile`: torch.profiler's operator table of a forward pass or training step."""
+
+from __future__ import annotations
+
+import argparse
+
+from .args import Parser, add_device_options, check_device, check_output, nonempty
+
+
+def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
+    """Register the command and its options."""
+    from ..measure.profiling import SORT_KEYS
+
+    p = sub.add_parser(
+        "profile",
+        help="torch.profiler operator table of a model's forward pass or training step",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("model", help="model id, e.g. mlp-1024, lenet5")
+    p.add_argument("--resolution", default=None, help="28, resize:N, crop:N or pad:N")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--calls", type=int, default=100)
+    p.add_argument("--train", action="store_true", help="profile training steps instead")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--rows", type=int, default=15)
+    p.add_argument("--sort-by", default="self_cpu_time_total", choices=SORT_KEYS)
+    p.add_argument("-o", "--output", type=nonempty, help="also write the table to this file")
+    add_device_options(p, mode=False)
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    from ..measure.profiling import profile_model
+
+    check_output(args)
+    check_device(args)
+    title, table = profile_model(
+        args.model,
+        args.resolution,
+        batch_size=args.batch_size,
+        calls=args.calls,
+        train=args.train,
+        threads=args.threads,
+        rows=args.rows,
+        sort_by=args.sort_by,
+        device=args.device,
+    )
+    text = f"{title}\n{table}"
+    print(text, flush=True)  # first: a failed write loses nothing
+    if args.output:
+        from ..atomic import write_text_atomic
+
+        write_text_atomic(args.output, text + "\n")
+    return 0

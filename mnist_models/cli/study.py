@@ -1,0 +1,124 @@
+"""`mnist-models study`: run a study (or all): tables, CSV/JSON, plots, index.md."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .. import __version__
+from ..console import progress_shown, say
+from .args import Parser, add_device_options, check_device, nonempty, positive_float
+
+
+def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
+    """Register the command and its options."""
+    from ..studies.catalog import list_studies
+
+    p = sub.add_parser(
+        "study",
+        help="run one of the studies (or all): tables, CSV/JSON, plots, index.md",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Finished runs are cached in OUT/cache: an interrupted study resumes, a "
+        "finished one re-renders without training.",
+    )
+    p.add_argument(
+        "name",
+        choices=[*list_studies(), "all"],
+        metavar="NAME",
+        help=f"one of: {', '.join(list_studies())}, all",
+    )
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=1, help="seeds per run: mean and std")
+    p.add_argument("--lr", type=positive_float, default=1e-3)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--out", type=nonempty, default=None, help="output folder (default: studies/NAME)"
+    )
+    p.add_argument("--data-root", type=nonempty, default=None)
+    p.add_argument(
+        "--force", action="store_true", help="write into a non-empty folder another tool made"
+    )
+    add_device_options(p)
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..reporting.outputs import check_folder, claimed
+    from ..studies.catalog import (
+        StudySettings,
+        get_study,
+        list_studies,
+        run_study,
+    )
+    from ..studies.latency import with_side_by_side_latency
+
+    names = list_studies() if args.name == "all" else [args.name]
+    studies = [get_study(n) for n in names]  # validate names before any work
+    check_device(args)
+    settings = StudySettings(
+        epochs=args.epochs,
+        repeats=args.repeats,
+        threads=args.threads,
+        lr=args.lr,
+        device=args.device,
+        mode=args.mode,
+    )
+    base = Path(args.out) if args.out else Path("studies")
+    outs = [base / s.name if (args.name == "all" or not args.out) else base for s in studies]
+    for out in outs:  # every folder checked before any training starts
+        check_folder(out, "study", force=args.force)
+    for study, out in zip(studies, outs, strict=True):
+        with claimed(out, "study", force=args.force):
+            tty = progress_shown()
+            rows, computed = run_study(
+                study,
+                settings,
+                out,
+                data_root=args.data_root,
+                progress=tty,
+                log=None if tty else say,
+            )
+            rows = with_side_by_side_latency(rows, out / "cache", log=say)
+            _write_study(args, study, settings, out, rows, computed)
+    return 0
+
+
+def _write_study(
+    args: argparse.Namespace,
+    study: Any,
+    settings: Any,
+    out: Any,
+    rows: list[dict[str, Any]],
+    computed: int,
+) -> None:
+    """The study's tables, plots and index in `out`, and the summary on stdout."""
+    from ..measure.device import where_parts
+    from ..reporting.outputs import write_outputs
+
+    where = "".join(
+        f" --{k} {v}"
+        for k, v in (("device", args.device), ("mode", args.mode))
+        if v in where_parts(args.device, args.mode)
+    )
+    command = (
+        f"mnist-models study {study.name} --epochs {settings.epochs} "
+        f"--repeats {settings.repeats}{where} --out {out}"
+    )
+    meta = {
+        "study": study.name,
+        "epochs": settings.epochs,
+        "repeats": settings.repeats,
+        "threads": rows[0]["threads"] if rows else None,
+        "device": settings.device,
+        "mode": settings.mode,
+        "runs": len(rows),
+        "computed now": computed,
+        "from cache": len(rows) - computed,
+        "version": __version__,
+    }
+    files = write_outputs(out, study.title, rows, command=command, meta=meta, kind="study")
+    print(f"{study.title}: {len(rows)} runs ({computed} computed, {len(rows) - computed} cached)")
+    print((out / "summary.md").read_text())
+    print(f"wrote {', '.join(sorted(p.name for p in files.values()))} in {out}")

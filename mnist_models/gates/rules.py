@@ -1,0 +1,256 @@
+"""Gated metrics and their rules (direction, tolerance, bound), and what makes two machines
+comparable. Shared by the pytest plugin (gates.py) and `mnist-models report`; no pytest here."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+# Where a stored baseline value says something about a value measured now:
+#   None           anywhere (counts, declared bounds);
+#   "machine"      the same kind of machine (wall times);
+#   "environment"  the same machine kind, torch version and thread count (seeded training
+#                  repeats bit for bit there, so accuracy and loss are gated exactly);
+#   "instructions" the same instruction key (torch build, ISA path, valgrind; instructions.py).
+SCOPES = (None, "machine", "environment", "instructions")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A recorded figure and its gate: which way is better and how much worse is allowed.
+
+    direction: "exact" (any change fails), "higher" or "lower" (is better). A change in the bad
+    direction is allowed up to max(rel_tol x |baseline|, abs_tol). `bound` is an absolute limit
+    that holds with or without a baseline: a floor for "higher", a ceiling for "lower".
+    `two_sided`: an improvement beyond the same tolerance fails too, so that a stored figure is
+    refreshed when the code gets faster (PyTorch's instruction-count CI does the same).
+    `exact_within`: a scope where the figure repeats exactly; there any change fails, elsewhere
+    the tolerance applies. `scope`: where a baseline applies at all (SCOPES); `timed` metrics are
+    wall times, scope "machine".
+    """
+
+    name: str
+    direction: str
+    unit: str = ""
+    rel_tol: float = 0.0
+    abs_tol: float = 0.0
+    bound: float | None = None
+    timed: bool = False  # a time: not comparable with another machine's baseline
+    scope: str | None = None
+    exact_within: str | None = None
+    two_sided: bool = False
+    uses_baseline: bool = True  # False: a budget, only the bound applies
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("exact", "higher", "lower"):
+            raise ValueError(f"direction must be exact, higher or lower, got {self.direction!r}")
+        if self.timed and self.scope is None:
+            object.__setattr__(self, "scope", "machine")
+        for name in ("scope", "exact_within"):
+            if getattr(self, name) not in SCOPES:
+                raise ValueError(f"{name} must be one of {SCOPES}, got {getattr(self, name)!r}")
+
+    def limit(self, baseline: float | None) -> float | None:
+        """The worst value allowed, from the baseline (if any) and the bound."""
+        candidates = []
+        if baseline is not None and self.direction != "exact" and self.uses_baseline:
+            slack = max(self.rel_tol * abs(baseline), self.abs_tol)
+            candidates.append(baseline - slack if self.direction == "higher" else baseline + slack)
+        if self.bound is not None:
+            candidates.append(self.bound)
+        if not candidates:
+            return None
+        return max(candidates) if self.direction == "higher" else min(candidates)
+
+    def best(self, baseline: float | None) -> float | None:
+        """The best value allowed (two-sided gates only): beyond it the baseline is stale."""
+        if not self.two_sided or baseline is None or self.direction == "exact":
+            return None
+        slack = max(self.rel_tol * abs(baseline), self.abs_tol)
+        return baseline + slack if self.direction == "higher" else baseline - slack
+
+    def passes(self, now: float, baseline: float | None) -> bool:
+        if self.direction == "exact":
+            return baseline is None or now == baseline
+        limit = self.limit(baseline)
+        best = self.best(baseline)
+        if best is not None and (now > best if self.direction == "higher" else now < best):
+            return False
+        if limit is None:
+            return True
+        return now >= limit if self.direction == "higher" else now <= limit
+
+    def as_exact(self) -> Metric:
+        """This metric where it repeats exactly: any change fails; the bound still holds."""
+        return replace(self, rel_tol=0.0, abs_tol=0.0, two_sided=True)
+
+    def allowed_text(self, baseline: float | None) -> str:
+        if self.direction == "exact" or (
+            self.two_sided and baseline is not None and self.limit(baseline) == baseline
+        ):
+            floor = "" if self.bound is None else f", {self._bound_text()}"
+            return "exact" + floor
+        limit = self.limit(baseline)
+        if limit is None:
+            return "-"
+        best = self.best(baseline)
+        if best is not None:
+            low, high = sorted((limit, best))
+            return f"{self.format(low)} .. {self.format(high)}"
+        return f"{'>=' if self.direction == 'higher' else '<='} {self.format(limit)}"
+
+    def _bound_text(self) -> str:
+        return f"{'>=' if self.direction == 'higher' else '<='} {self.format(self.bound)}"
+
+    def format(self, value: float | None) -> str:
+        if value is None:
+            return "-"
+        if self.unit == "%":
+            return f"{100 * value:.2f}%"
+        if self.unit == "s":
+            return _format_seconds(value)
+        if float(value).is_integer() and abs(value) >= 1:
+            return f"{int(value):,}{' ' + self.unit if self.unit else ''}"
+        return f"{value:.4g}{' ' + self.unit if self.unit else ''}"
+
+    def change_text(self, now: float, baseline: float | None) -> str:
+        if baseline is None:
+            return "new"
+        if self.unit == "%":
+            return f"{100 * (now - baseline):+.2f}pp"
+        if baseline == 0:
+            return "+inf" if now else "0"
+        rel = (now - baseline) / abs(baseline)
+        return f"{rel:+.3%}" if 0 < abs(rel) < 0.001 else f"{rel:+.1%}"
+
+
+def drift(metric: Metric, baseline: float | None, now: float | None) -> float:
+    """How far a figure moved from its baseline, in units of its tolerance (0: not at all or
+    nothing to compare; inf: any move of a figure allowed none)."""
+    if now is None or baseline is None or now == baseline:
+        return 0.0
+    scale = max(metric.rel_tol * abs(baseline), metric.abs_tol)
+    return abs(now - baseline) / scale if scale else float("inf")
+
+
+def _format_seconds(value: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 1e-9:.3g} ns"
+
+
+def exact(name: str, unit: str = "") -> Metric:
+    return Metric(name, "exact", unit)
+
+
+def higher(
+    name: str,
+    *,
+    abs_tol: float = 0.0,
+    rel_tol: float = 0.0,
+    floor: float | None = None,
+    unit: str = "",
+    exact_within: str | None = None,
+) -> Metric:
+    return Metric(name, "higher", unit, rel_tol, abs_tol, floor, exact_within=exact_within)
+
+
+def lower(
+    name: str,
+    *,
+    rel_tol: float = 0.0,
+    abs_tol: float = 0.0,
+    ceiling: float | None = None,
+    unit: str = "",
+    timed: bool = False,
+    scope: str | None = None,
+    exact_within: str | None = None,
+    two_sided: bool = False,
+) -> Metric:
+    return Metric(
+        name, "lower", unit, rel_tol, abs_tol, ceiling, timed, scope, exact_within, two_sided
+    )
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def kind_name(info: dict[str, Any] | None = None) -> str:
+    """A machine kind as budgets name it: CPU model and count ("AMD EPYC x2"); this machine's
+    when `info` is None."""
+    if info is None:
+        info = {"cpu_model": cpu_model(), "cpu_count": os.cpu_count()}
+    return f"{info.get('cpu_model')} x{info.get('cpu_count')}"
+
+
+def machine_kind(info: dict[str, Any]) -> dict[str, Any]:
+    """What must match for times to be comparable: OS, Python (implementation and version, as
+    pytest-benchmark's machine id has them), CPU model and count, the device (runs from before
+    the device axis were on the CPU) and the GPU model."""
+    return {
+        "system": info.get("system"),
+        "implementation": info.get("python_implementation", "CPython"),
+        "python": ".".join(str(info.get("python_version", "")).split(".")[:2]),
+        "machine": info.get("machine"),
+        "cpu_model": info.get("cpu_model"),
+        "cpu_count": info.get("cpu_count"),
+        "device": info.get("device", "cpu"),
+        "gpu_name": info.get("gpu_name"),
+    }
+
+
+def same_machine(info_then: dict[str, Any], info_now: dict[str, Any]) -> bool:
+    """The one same-machine rule (the plugin, `report` and the machine note use it): the two
+    runs' machine kinds match, so their times compare."""
+    return machine_kind(info_then) == machine_kind(info_now)
+
+
+def budget(name: str, ceiling: float, *, unit: str = "", scope: str | None = None) -> Metric:
+    """A ceiling declared beside a test that holds with or without a stored baseline."""
+    return Metric(name, "lower", unit, bound=ceiling, scope=scope, uses_baseline=False)
+
+
+def scope_mismatch(
+    scope: str | None,
+    machines: tuple[dict[str, Any], dict[str, Any]],
+    entries: tuple[dict[str, Any], dict[str, Any]],
+) -> str:
+    """Why a figure recorded (machine_info, extra_info) says nothing about one measured under
+    the second pair, for a metric of this scope; "" where it does. One rule for the pytest
+    plugin and `report`."""
+    if scope is None:
+        return ""
+    (info_then, info_now), (then, now) = machines, entries
+    if scope == "instructions":
+        old, new = then.get("instruction_key"), now.get("instruction_key")
+        return "" if old == new else f"instruction key {old or 'none'} vs {new} here"
+    kind_then, kind_now = machine_kind(info_then), machine_kind(info_now)
+    if kind_then != kind_now:
+        diff = [
+            f"{k} {kind_then[k]!r} vs {kind_now[k]!r}"
+            for k in kind_now
+            if kind_then[k] != kind_now[k]
+        ]
+        return "another kind of machine: " + "; ".join(diff)
+    if scope == "environment":
+        versions = [
+            f"{k} {info_then.get(k)} vs {info_now.get(k)} here"
+            for k in ("torch", "torchvision")
+            if info_then.get(k) != info_now.get(k)
+        ]
+        if versions:
+            return "; ".join(versions)
+        if then.get("threads") != now.get("threads"):
+            return f"{then.get('threads')} threads vs {now.get('threads')} here"
+    return ""

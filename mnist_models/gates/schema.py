@@ -1,0 +1,169 @@
+"""What a saved run (pytest-benchmark JSON: a baseline or a `--benchmark-json` file) must hold
+before a gate may trust it.
+
+A gate must never pass because its input was missing, empty or malformed: a `null` baseline
+value would turn an exact gate into "no baseline", an `Infinity` accuracy would count as
+better. Every file is checked as it is loaded, and the first problem is named with the file,
+the entry and the field (`SchemaError`: exit 2 in the CLI, a usage error, exit 4, in pytest).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ..errors import MnistBenchError
+
+# pytest-benchmark's statistics: numbers wherever they appear
+NUMERIC_STATS = (
+    "min",
+    "max",
+    "mean",
+    "stddev",
+    "median",
+    "iqr",
+    "q1",
+    "q3",
+    "iqr_outliers",
+    "stddev_outliers",
+    "ld15iqr",
+    "hd15iqr",
+    "ops",
+    "total",
+    "rounds",
+    "iterations",
+)
+# extra_info figures the reports read: numbers wherever they appear
+NUMERIC_EXTRA = (
+    "params",
+    "macs",
+    "flops",
+    "size_bytes",
+    "batch_size",
+    "epochs",
+    "threads",
+    "train_seconds",
+    "epoch_seconds",
+    "accuracy",
+    "latency_us_p50",
+    "latency_us_p90",
+    "latency_us_p99",
+    "instructions_per_sample",
+)
+TEXT_EXTRA = ("model", "resolution", "device", "mode")
+
+
+class SchemaError(MnistBenchError):
+    """A saved run or baseline that a gate cannot trust; the message names file, entry, field."""
+
+
+def _refuse_constant(token: str) -> float:
+    raise ValueError(f"{token} is not a number JSON allows")
+
+
+def loads(text: str) -> Any:
+    """json.loads, refusing NaN and Infinity (Python's json reads and writes them by default)."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def is_number(value: object) -> bool:
+    """A finite int or float (not a bool, not NaN, not infinite)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else f"{type(value).__name__} {value!r}"[:60]
+
+
+def validate_run(data: Any, source: str, *, allow_empty: bool = False) -> dict[str, Any]:
+    """The run itself if it is sound; else a SchemaError naming the first problem."""
+    from .rules import Metric
+
+    if not isinstance(data, dict):
+        raise SchemaError(f"{source}: the top level must be an object, got {_kind(data)}")
+    benches = data.get("benchmarks")
+    if not isinstance(benches, list):
+        raise SchemaError(f"{source}: 'benchmarks' must be a list, got {_kind(benches)}")
+    if not benches and not allow_empty:
+        raise SchemaError(f"{source}: 'benchmarks' is empty; there is nothing to compare or show")
+    if not isinstance(data.get("machine_info", {}), dict):
+        raise SchemaError(
+            f"{source}: 'machine_info' must be an object, got {_kind(data['machine_info'])}"
+        )
+    seen: set[str] = set()
+    for i, bench in enumerate(benches):
+        at = f"{source}: benchmarks[{i}]"
+        if not isinstance(bench, dict):
+            raise SchemaError(f"{at} must be an object, got {_kind(bench)}")
+        name = bench.get("fullname")
+        if not isinstance(name, str) or not name:
+            raise SchemaError(f"{at}: 'fullname' must be a non-empty string, got {_kind(name)}")
+        at = f"{source}: {name}"
+        if name in seen:
+            raise SchemaError(f"{at} appears twice")
+        seen.add(name)
+        stats = bench.get("stats")
+        if not isinstance(stats, dict):
+            raise SchemaError(f"{at}: 'stats' must be an object, got {_kind(stats)}")
+        for key in NUMERIC_STATS:
+            if key in stats and not is_number(stats[key]):
+                raise SchemaError(
+                    f"{at}: stats.{key} must be a finite number, got {_kind(stats[key])}"
+                )
+        extra = bench.get("extra_info", {})
+        if not isinstance(extra, dict):
+            raise SchemaError(f"{at}: 'extra_info' must be an object, got {_kind(extra)}")
+        for key in NUMERIC_EXTRA:
+            if key in extra and not is_number(extra[key]):
+                raise SchemaError(
+                    f"{at}: extra_info.{key} must be a finite number, got {_kind(extra[key])}"
+                )
+        for key in TEXT_EXTRA:
+            if key in extra and not isinstance(extra[key], str):
+                raise SchemaError(
+                    f"{at}: extra_info.{key} must be a string, got {_kind(extra[key])}"
+                )
+        gates = extra.get("gates", {})
+        if not isinstance(gates, dict):
+            raise SchemaError(f"{at}: extra_info.gates must be an object, got {_kind(gates)}")
+        for metric, spec in gates.items():
+            try:
+                if not isinstance(spec, dict) or spec.get("name") != metric:
+                    raise TypeError("not a metric declaration for this name")
+                Metric(**spec)
+            except (TypeError, ValueError) as err:
+                raise SchemaError(
+                    f"{at}: extra_info.gates.{metric} is not a valid gate ({err})"
+                ) from None
+            if metric not in extra:
+                raise SchemaError(f"{at}: gated metric extra_info.{metric} is missing")
+            if not is_number(extra[metric]):
+                raise SchemaError(
+                    f"{at}: gated metric extra_info.{metric} must be a finite number, "
+                    f"got {_kind(extra[metric])}"
+                )
+    return data
+
+
+def load_run_file(path: str | Path, hint: str, *, allow_empty: bool = False) -> dict[str, Any]:
+    """Read and validate a saved run; every problem is a SchemaError naming the file and `hint`
+    (what to give instead)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SchemaError(f"no such file: {path}; {hint}") from None
+    except IsADirectoryError:
+        raise SchemaError(f"{path} is a folder; {hint}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SchemaError(f"cannot read {path} ({err}); {hint}") from None
+    try:
+        data = loads(text)
+    except ValueError as err:  # JSONDecodeError is a ValueError
+        raise SchemaError(f"{path} is not valid JSON ({err}); {hint}") from None
+    try:
+        return validate_run(data, str(path), allow_empty=allow_empty)
+    except SchemaError as err:
+        raise SchemaError(f"{err}; {hint}") from None

@@ -1,0 +1,2 @@
+"""Reports from saved runs: tables, plots, output folders, baseline reports and the history
+of results. Imports no torch."""

@@ -1,0 +1,331 @@
+"""Read the benchmark suite's saved runs (pytest-benchmark JSON): study-style rows for the
+tables and plots, and a metric-by-metric comparison of two runs using each metric's own gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..gates.rules import Metric, same_machine, scope_mismatch
+
+
+def load_run(path: str | Path) -> dict[str, Any]:
+    """A pytest-benchmark JSON file, checked (schema.py), or a SchemaError naming the file, the
+    entry and the field."""
+    from ..gates.schema import load_run_file
+
+    hint = "give a file written by `pytest benchmarks --benchmark-json=FILE` or a saved baseline"
+    return load_run_file(path, hint)
+
+
+def _rid(extra: dict[str, Any]) -> str | None:
+    if "model" not in extra or "resolution" not in extra:
+        return None
+    return f"{extra['model']}@{extra['resolution']}"
+
+
+def rows_from_run(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per trained config (joined with its counts and batch-1 latency by run id); configs
+    that were not trained in this run get a row of counts and latency only. CO2eq is the figure
+    the run recorded with its energy model (none in runs from before it was recorded)."""
+    counts: dict[str, dict] = {}
+    latency: dict[str, dict] = {}
+    instructions: dict[str, dict] = {}  # forward passes at batch 1, counted by callgrind
+    trained: list[dict] = []
+    for bench in run["benchmarks"]:
+        extra = bench.get("extra_info") or {}
+        rid = _rid(extra)
+        if rid is None:
+            continue
+        group = bench.get("group") or ""
+        if "accuracy" in extra and "epoch_seconds" in extra:
+            trained.append(extra)
+        elif group == "instructions":
+            if extra.get("kind") == "forward" and extra.get("batch_size") == 1:
+                instructions[rid] = extra
+        elif group == "latency" or "latency_us_p50" in extra:
+            if extra.get("batch_size") == 1:
+                latency[rid] = extra
+        elif "params" in extra and "size_bytes" in extra:
+            counts[rid] = extra
+    rows = []
+
+    def base(rid: str, extra: dict[str, Any]) -> dict[str, Any]:
+        c, lat = counts.get(rid, {}), latency.get(rid, {})
+        return {
+            "run_id": rid,
+            "model": extra["model"],
+            "resolution": extra["resolution"],
+            "series": extra["model"].split("-")[0].split(":")[0],
+            "params": c.get("params", extra.get("params")),
+            "macs": c.get("macs"),
+            "flops": c.get("flops", extra.get("flops")),
+            "size_bytes": c.get("size_bytes"),
+            "latency_us_p50": lat.get("latency_us_p50"),
+            "latency_us_p90": lat.get("latency_us_p90"),
+            "latency_us_p99": lat.get("latency_us_p99"),
+            "instructions_per_sample": instructions.get(rid, {}).get("instructions_per_sample"),
+        }
+
+    for extra in trained:
+        rid = _rid(extra)
+        threads = extra.get("threads") or 1
+        rows.append(
+            {
+                **base(rid, extra),
+                "batch_size": extra.get("batch_size"),
+                "epochs": extra.get("epochs"),
+                "train_seconds": extra.get("train_seconds"),
+                "epoch_seconds": extra.get("epoch_seconds"),
+                "accuracy": extra.get("accuracy"),
+                "history": extra.get("history", []),
+                "threads": threads,
+                "train_co2_g": extra.get("train_co2_g"),
+            }
+        )
+    trained_ids = {_rid(e) for e in trained}
+    for rid, extra in {**counts, **latency}.items():
+        if rid not in trained_ids:
+            rows.append({**base(rid, extra), "batch_size": None})
+    return rows
+
+
+# --- comparing two runs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    benchmark: str
+    metric: Metric
+    baseline: float
+    now: float | None  # None: the new run lacks a metric the baseline gates
+    verdict: str  # better, worse (allowed), WORSE (beyond its gate), same, not applied, MISSING
+
+
+def _verdict(metric: Metric, baseline: float, now: float, applies: bool) -> str:
+    if not applies:
+        return "not applied"
+    if now == baseline:
+        return "same"
+    if metric.direction == "exact":
+        return "WORSE"
+    better = now > baseline if metric.direction == "higher" else now < baseline
+    if better:
+        return "better"
+    return "worse (allowed)" if metric.passes(now, baseline) else "WORSE"
+
+
+def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change], dict[str, Any]]:
+    """Every gated metric of every benchmark in both runs. The gate is the baseline's, as it
+    was recorded (a new run that drops or loosens a gate does not switch it off); a metric only
+    the new run declares is judged by its own gate. A metric the baseline gates and the new run
+    lacks is MISSING, a failure. Time metrics are not applied across kinds of machine."""
+    machines = (base.get("machine_info") or {}, new.get("machine_info") or {})
+    same_kind = same_machine(*machines)
+    old = {b["fullname"]: b for b in base["benchmarks"]}
+    changes = []
+    for bench in new["benchmarks"]:
+        before = old.get(bench["fullname"])
+        if before is None:
+            continue
+        extra, extra0 = bench.get("extra_info") or {}, before.get("extra_info") or {}
+        specs = {**(extra.get("gates") or {}), **(extra0.get("gates") or {})}
+        for name, spec in specs.items():
+            if name not in extra0:
+                continue  # a new gate: nothing recorded to compare with
+            metric = Metric(**spec)
+            if name not in extra:
+                changes.append(Change(bench["fullname"], metric, extra0[name], None, "MISSING"))
+                continue
+            reason = scope_mismatch(metric.scope, machines, (extra0, extra))
+            applies = not reason
+            if metric.exact_within and not scope_mismatch(
+                metric.exact_within, machines, (extra0, extra)
+            ):
+                metric = metric.as_exact()
+            verdict = _verdict(metric, extra0[name], extra[name], applies)
+            changes.append(Change(bench["fullname"], metric, extra0[name], extra[name], verdict))
+    names_new = {b["fullname"] for b in new["benchmarks"]}
+    info = {
+        "same_machine": same_kind,
+        "only_in_baseline": sorted(set(old) - names_new),
+        "only_in_new": sorted(names_new - set(old)),
+    }
+    if not changes:
+        raise ConfigError(
+            "nothing to compare: no gated metric of the baseline is in the new run "
+            f"({len(info['only_in_new'])} benchmarks only in the new run, "
+            f"{len(info['only_in_baseline'])} only in the baseline); compare runs of the same suite"
+        )
+    return changes, info
+
+
+def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same: bool) -> str:
+    """Changed metrics (all with show_same) as a table, then counts per verdict."""
+    shown = [c for c in changes if show_same or c.verdict not in ("same", "not applied")]
+    header = ["benchmark", "metric", "baseline", "now", "change", "allowed", "verdict"]
+    body = [
+        [
+            c.benchmark.split("::", 1)[-1],
+            c.metric.name,
+            c.metric.format(c.baseline),
+            c.metric.format(c.now),
+            c.metric.change_text(c.now, c.baseline) if c.now is not None else "missing",
+            c.metric.allowed_text(c.baseline),
+            c.verdict,
+        ]
+        for c in shown
+    ]
+    lines = []
+    if body:
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+        for r in [header, *body]:
+            lines.append(
+                "  ".join(
+                    cell.ljust(w) if i < 2 else cell.rjust(w)
+                    for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+                ).rstrip()
+            )
+    counts = {
+        v: sum(c.verdict == v for c in changes)
+        for v in ("WORSE", "worse (allowed)", "better", "same", "not applied", "MISSING")
+    }
+    lines.append(
+        f"{len(changes)} metrics compared: {counts['WORSE']} worse beyond their gate, "
+        f"{counts['MISSING']} missing from the new run, "
+        f"{counts['worse (allowed)']} worse within it, {counts['better']} better, "
+        f"{counts['same']} the same"
+        + (
+            f", {counts['not applied']} time metrics not applied (another kind of machine)"
+            if counts["not applied"]
+            else ""
+        )
+    )
+    if info["only_in_baseline"] or info["only_in_new"]:
+        lines.append(
+            f"{len(info['only_in_new'])} benchmarks only in the new run, "
+            f"{len(info['only_in_baseline'])} only in the baseline (not compared)"
+        )
+    return "\n".join(lines)
+
+
+FAILING = ("WORSE", "MISSING")
+MARKDOWN_ROWS = 30
+
+
+def notable(changes: list[Change]) -> list[Change]:
+    """What a reviewer must see, worst first: failures, then figures that moved beyond half
+    their tolerance (better or worse)."""
+    from ..gates.rules import drift
+
+    failed = [c for c in changes if c.verdict in FAILING]
+    moved = [
+        c
+        for c in changes
+        if c.verdict in ("better", "worse (allowed)") and drift(c.metric, c.baseline, c.now) > 0.5
+    ]
+
+    def key(c: Change) -> float:
+        return drift(c.metric, c.baseline, c.now) if c.now is not None else float("inf")
+
+    return sorted(failed, key=key, reverse=True) + sorted(moved, key=key, reverse=True)
+
+
+def render_markdown(
+    changes: list[Change],
+    info: dict[str, Any],
+    *,
+    new: str,
+    base: str,
+    machine: list[str] | None = None,
+    ab: dict[str, Any] | None = None,
+    links: str | None = None,
+) -> str:
+    """The pull-request summary: verdict, failures and notable changes worst first, totals per
+    lane, the A/B table of `compare --json` when given, links to the plots. The first line is a
+    marker a workflow finds its earlier comment by; `changed=` says whether to post at all."""
+    from ..gates.session import lane
+
+    shown = notable(changes)
+    failed = [c for c in changes if c.verdict in FAILING]
+    slower = [r["label"] for r in (ab or {}).get("results", []) if r.get("verdict") == "slower"]
+    changed = bool(shown or slower)
+    icon = "❌" if failed or slower else ("⚠️" if changed else "✅")
+    lines = [
+        f"<!-- mnist-bench-report changed={str(changed).lower()} -->",
+        f"## {icon} mnist-bench: "
+        + (f"{len(failed)} gated metrics regressed" if failed else "no gated metric regressed")
+        + (f", {len(slower)} slower in the A/B comparison" if slower else ""),
+        "",
+        f"`{new}` against `{base}`: {len(changes)} gated metrics compared."
+        + (f" {machine[0]}" if machine else ""),
+        "",
+    ]
+    if shown:
+        lines += [
+            "### Failed, or moved beyond half their tolerance (worst first)",
+            "",
+            "| benchmark | metric | baseline | now | change | allowed | verdict |",
+            "|---|---|---:|---:|---:|---:|---|",
+        ]
+        for c in shown[:MARKDOWN_ROWS]:
+            change = c.metric.change_text(c.now, c.baseline) if c.now is not None else "missing"
+            lines.append(
+                f"| `{c.benchmark.split('::', 1)[-1]}` | {c.metric.name} | "
+                f"{c.metric.format(c.baseline)} | {c.metric.format(c.now)} | {change} | "
+                f"{c.metric.allowed_text(c.baseline)} | **{c.verdict}** |"
+            )
+        if len(shown) > MARKDOWN_ROWS:
+            lines.append(f"\n... and {len(shown) - MARKDOWN_ROWS} more (`mnist-models report`).")
+        lines.append("")
+    verdicts = ("WORSE", "MISSING", "worse (allowed)", "better", "same", "not applied")
+    per_lane: dict[str, dict[str, int]] = {}
+    for c in changes:
+        counts = per_lane.setdefault(lane(c.benchmark), {})
+        counts[c.verdict] = counts.get(c.verdict, 0) + 1
+    lines += [
+        "### Totals per lane",
+        "",
+        "| lane | " + " | ".join(verdicts) + " |",
+        "|---|" + "---:|" * len(verdicts),
+    ]
+    for name, counts in sorted(per_lane.items()):
+        lines.append(f"| {name} | " + " | ".join(str(counts.get(v, 0)) for v in verdicts) + " |")
+    lines.append("")
+    if ab:
+        lines += [
+            "### A/B latency (`mnist-models compare`, timed alternately)",
+            "",
+            "| model | base p50 us | p50 change [95% CI] | p99 change [95% CI] | verdict |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for r in ab.get("results", []):
+            est = r.get("estimates") or {}
+            if not est:
+                lines.append(f"| {r.get('label')} | | | | not in the baseline |")
+                continue
+
+            def cell(q: str, est: dict = est) -> str:
+                e = est[q]
+                return (
+                    f"{100 * (e['ratio'] - 1):+.1f}% "
+                    f"[{100 * (e['low'] - 1):+.1f}%, {100 * (e['high'] - 1):+.1f}%]"
+                )
+
+            lines.append(
+                f"| {r['label']} | {est['p50']['baseline_us']:.1f} | {cell('p50')} | "
+                f"{cell('p99')} | **{r['verdict']}** |"
+            )
+        lines.append("")
+    if info.get("only_in_new") or info.get("only_in_baseline"):
+        lines.append(
+            f"{len(info['only_in_new'])} benchmarks only in the new run, "
+            f"{len(info['only_in_baseline'])} only in the baseline (not compared)."
+        )
+        lines.append("")
+    if links:
+        lines.append(f"Plots and tables: {links}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,296 @@
+"""The studies this tool generalises, as data: which runs each one makes, and how to run them.
+
+A study is a list of runs (model id, resolution, batch size) grouped into series for the plots.
+`run_study` trains and measures each run once per seed, caching every finished row under a key
+made of the run, the training settings and the package version, so an interrupted study
+resumes where it stopped and a finished one re-renders without training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .. import __version__
+from ..errors import ConfigError
+from ..labels import batch_label
+from ..console import say
+
+WIDTHS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
+DEPTHS = (1, 2, 3, 4, 8, 16)
+BATCH_SIZES = (1, 16, 32, 64, 128)
+SIZES = (20, 14, 7)
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """One point of a study; `series` names its line and colour in the plots."""
+
+    model: str
+    resolution: str | None = None
+    batch_size: int = 64
+    series: str = ""
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    title: str
+    runs: tuple[StudyRun, ...]
+
+
+def _studies() -> dict[str, Study]:
+    from ..zoo.models.mlp import mlp_id as _mlp
+
+    s = [
+        Study(
+            "width",
+            "MLP width: one hidden layer, 32 to 4096 units",
+            tuple(StudyRun(_mlp(w), series="MLP, 1 hidden layer") for w in WIDTHS),
+        ),
+        Study(
+            "depth",
+            "MLP depth: 1 to 16 hidden layers of 512 and 1024 units",
+            tuple(StudyRun(_mlp(w, d), series=f"width {w}") for w in (512, 1024) for d in DEPTHS),
+        ),
+        Study(
+            "batch-size",
+            "Batch size: mlp-1024 and mlp-1024x2 trained at batch 1 to 128",
+            tuple(
+                StudyRun(m, batch_size=bs, series=m)
+                for m in ("mlp-1024", "mlp-1024x2")
+                for bs in BATCH_SIZES
+            ),
+        ),
+        Study(
+            "resolution",
+            "Input resolution: resize vs centre crop to 20, 14, 7 (mlp-1024)",
+            (StudyRun("mlp-1024", "28", series="28 (native)"),)
+            + tuple(
+                StudyRun("mlp-1024", f"{mode}:{n}", series=mode)
+                for mode in ("resize", "crop")
+                for n in SIZES
+            ),
+        ),
+        Study(
+            "combined",
+            "Resolution x depth x width (MLP)",
+            tuple(
+                StudyRun(_mlp(w, d), r, series=r)
+                for r in ("28", "resize:14", "crop:14")
+                for d in (1, 4)
+                for w in (128, 1024)
+            ),
+        ),
+        Study(
+            "cnn-feature-maps",
+            "CNN feature maps: cnn9 with first-stage 6/16/32 and later-stage 16/20/32 maps",
+            tuple(
+                StudyRun(f"cnn9-{first}-{later}", series=f"first stage {first}")
+                for first in (6, 16, 32)
+                for later in (16, 20, 32)
+            ),
+        ),
+        Study(
+            "cnn-depth",
+            "CNN depth: cnn7, cnn9, cnn11, cnn13 (2 to 5 conv+pool stages)",
+            tuple(StudyRun(f"cnn{n}", series="CNN") for n in (7, 9, 11, 13)),
+        ),
+        Study(
+            "activation",
+            "Activation: relu, tanh, sigmoid on LeNet-5 and the CNNs",
+            tuple(
+                StudyRun(f"{net}:{act}", series=net)
+                for net in ("lenet5", "cnn7", "cnn9")
+                for act in ACTIVATIONS
+            ),
+        ),
+        Study(
+            "mlp-vs-lenet",
+            "MLP-1, MLP-2 and LeNet-5 side by side",
+            (
+                StudyRun("mlp-1024", series="MLP-1"),
+                StudyRun("mlp-1024x2", series="MLP-2"),
+                StudyRun("lenet5", series="LeNet-5"),
+            ),
+        ),
+    ]
+    return {study.name: study for study in s}
+
+
+def list_studies() -> list[str]:
+    return list(_studies())
+
+
+def get_study(name: str) -> Study:
+    studies = _studies()
+    if name not in studies:
+        raise ConfigError(f"unknown study {name!r}; choose one of: {', '.join(studies)}")
+    return studies[name]
+
+
+# --- settings, keys and the cache ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """What every run of a study shares; part of each row's cache key."""
+
+    epochs: int = 2
+    repeats: int = 1
+    lr: float = 1e-3
+    threads: int | None = None
+    val_fraction: float = 0.2
+    device: str = "cpu"  # cpu or cuda: where every run trains and is timed
+    mode: str = "eager"  # how the timed forward passes run (device.MODES)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "repeats"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"--{name} must be an integer >= 1, got {value!r}")
+        if self.device not in ("cpu", "cuda"):
+            raise ConfigError(f"--device must be cpu or cuda, got {self.device!r}")
+
+
+def run_key(run: StudyRun, settings: StudySettings, seed: int) -> str:
+    """Readable, unique name of a finished row: run id, training settings, package version."""
+    from ..measure.device import where_parts
+    from ..zoo.registry import get_config, run_id
+
+    rid = run_id(*get_config(run.model, run.resolution))
+    threads = settings.threads or "default"
+    where = "".join(f"|{part}" for part in where_parts(settings.device, settings.mode))
+    return (
+        f"{rid}|bs{run.batch_size}|e{settings.epochs}|seed{seed}|lr{settings.lr:g}"
+        f"|t{threads}|val{settings.val_fraction:g}{where}|v{__version__}"
+    )
+
+
+def _cache_file(cache: Path, key: str) -> Path:
+    readable = re.sub(r"[^A-Za-z0-9.+-]+", "_", key.split("|v")[0])[:80]
+    return cache / f"{readable}-{hashlib.sha256(key.encode()).hexdigest()[:10]}.json"
+
+
+def _digest(row: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()
+
+
+def read_cached(cache: Path, key: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(row, None) for a sound entry; (None, reason) for a corrupted one; (None, None) if absent."""
+    path = _cache_file(cache, key)
+    if not path.exists():
+        return None, None
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        row = entry["row"]
+        if entry["key"] != key:
+            return None, f"{path.name} holds {entry['key']!r}, not {key!r}"
+        if entry["sha256"] != _digest(row):
+            return None, f"{path.name} does not match its checksum"
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return None, f"{path.name} cannot be read ({type(err).__name__}: {err})"
+    return row, None
+
+
+def _entry_lock(cache: Path, key: str) -> IO[bytes]:
+    """An exclusive lock on one cache entry, held while its run is computed (released when the
+    returned file is closed, or the process ends): two studies on one folder share the work."""
+    import fcntl
+
+    cache.mkdir(parents=True, exist_ok=True)
+    path = _cache_file(cache, key)
+    handle = open(path.with_name(f".{path.stem}.lock"), "ab")  # noqa: SIM115 - closed by caller
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def write_cached(cache: Path, key: str, row: dict[str, Any]) -> None:
+    from ..atomic import write_text_atomic
+
+    cache.mkdir(parents=True, exist_ok=True)
+    entry = {"key": key, "sha256": _digest(row), "row": row}
+    write_text_atomic(_cache_file(cache, key), json.dumps(entry, indent=1) + "\n")
+
+
+def planned(study: Study, settings: StudySettings) -> Iterator[tuple[StudyRun, int, str]]:
+    for run in study.runs:
+        for seed in range(settings.repeats):
+            yield run, seed, run_key(run, settings, seed)
+
+
+def run_study(
+    study: Study,
+    settings: StudySettings,
+    out: Path,
+    *,
+    data_root: str | None = None,
+    progress: bool = True,
+    measure: Callable[..., dict[str, Any]] | None = None,
+    warn: Callable[[str], None] = say,
+    log: Callable[[str], None] | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """(rows in study order, how many were computed now). Each finished row is cached at once,
+    so Ctrl-C loses at most the run in progress. Without a progress bar (CI logs, files), `log`
+    gets one line per run instead, so a long study still shows where it is."""
+    from tqdm import tqdm
+
+    from ..measure.runs import measure_run
+    from ..measure.train import TrainConfig
+
+    measure = measure or measure_run
+    cache = out / "cache"
+    todo = list(planned(study, settings))
+    rows: list[dict[str, Any]] = []
+    computed = 0
+    bar = tqdm(todo, desc=f"study {study.name}", unit="run", disable=not progress, leave=True)
+    for n, (run, seed, key) in enumerate(bar, start=1):
+        started = time.perf_counter()
+        row, problem = read_cached(cache, key)
+        outcome = "cached"
+        if problem:
+            warn(f"mnist-models: corrupted cache entry {problem}; recomputing it")
+        lock = _entry_lock(cache, key) if row is None else contextlib.nullcontext()
+        with lock:  # closing the lock file releases it, whatever happens in the block
+            if row is None:
+                # another study on this folder may have computed this run while we waited
+                row, _ = read_cached(cache, key)
+            if row is None:
+                bar.set_postfix_str(f"{run.model} {run.resolution or ''} bs{run.batch_size}")
+                config = TrainConfig(
+                    epochs=settings.epochs,
+                    batch_size=run.batch_size,
+                    lr=settings.lr,
+                    seed=seed,
+                    threads=settings.threads,
+                )
+                row = measure(
+                    run.model,
+                    run.resolution,
+                    config,
+                    val_fraction=settings.val_fraction,
+                    data_root=data_root,
+                    device=settings.device,
+                    mode=settings.mode,
+                )
+                row = {**row, "series": run.series, "key": key}
+                write_cached(cache, key, row)
+                computed += 1
+                outcome = f"{row['accuracy']:.2%} in {time.perf_counter() - started:.0f} s"
+        if log is not None:
+            log(
+                f"study {study.name} [{n}/{len(todo)}] {batch_label(row['run_id'], run.batch_size)} "
+                f"seed {seed}: {outcome}"
+            )
+        rows.append(row)
+    bar.close()
+    return rows, computed

@@ -1,0 +1,164 @@
+"""The one model registry: readable ids -> frozen configs -> modules.
+
+Id grammar (resolution is separate, see resolution.py):
+  mlp-1024            one hidden layer of 1024
+  mlp-512x3           three hidden layers of 512
+  mlp-512-256-120-84  explicit hidden widths
+  lenet5, lenet5-32, cnn7, cnn9, cnn11, cnn13          named conv layouts
+  cnn9-6-20           feature maps: first stage 6, later stages 20 (or one number per stage)
+  ...:tanh, ...:sigmoid, ...:avg                        modifiers (activation, pooling)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .models.convnet import LAYOUTS, ConvNetConfig
+from .models.mlp import MLPConfig, mlp_id
+from .resolution import Resolution, parse_resolution
+
+ModelConfig = MLPConfig | ConvNetConfig
+
+_NAMED: dict[str, Callable[[], ModelConfig]] = {}
+_MODIFIERS = {
+    "relu": ("activation", "relu"),
+    "tanh": ("activation", "tanh"),
+    "sigmoid": ("activation", "sigmoid"),
+    "max": ("pooling", "max"),
+    "avg": ("pooling", "avg"),
+}
+_GRAMMAR = (
+    "mlp-W, mlp-WxD, mlp-W1-W2-..., lenet5, lenet5-32, cnn7, cnn9, cnn11, cnn13, "
+    "cnnN-F1-F2, optionally followed by :tanh, :sigmoid, :avg"
+)
+
+
+def register_model(name: str) -> Callable[[Callable[[], ModelConfig]], Callable[[], ModelConfig]]:
+    """Register a named variant: a zero-argument function returning its config."""
+
+    def wrap(fn: Callable[[], ModelConfig]) -> Callable[[], ModelConfig]:
+        if name in _NAMED:
+            raise ValueError(f"model {name!r} is already registered")
+        _NAMED[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Named variants, in registration order (any id of the grammar is accepted by get_model)."""
+    return list(_NAMED)
+
+
+def _parse_mlp(body: str) -> MLPConfig:
+    if m := re.fullmatch(r"(\d+)x(\d+)", body):
+        return MLPConfig(hidden=(int(m[1]),) * int(m[2]))
+    if re.fullmatch(r"\d+(-\d+)*", body):
+        return MLPConfig(hidden=tuple(int(w) for w in body.split("-")))
+    raise ConfigError(f"bad MLP id 'mlp-{body}'; use mlp-W, mlp-WxD or mlp-W1-W2-... (W >= 1)")
+
+
+def _parse_conv(base: str) -> ConvNetConfig | None:
+    for name in sorted(LAYOUTS, key=len, reverse=True):
+        if base == name or base.startswith(name + "-"):
+            layout = LAYOUTS[name]
+            rest = base[len(name) + 1 :]
+            fm = layout.default_feature_maps()
+            if rest:
+                if not re.fullmatch(r"\d+(-\d+)*", rest):
+                    return None
+                nums = tuple(int(n) for n in rest.split("-"))
+                n_stages = len(layout.kernels)
+                if len(nums) == 2:
+                    fm = (nums[0],) + (nums[1],) * (n_stages - 1)
+                elif len(nums) == n_stages:
+                    fm = nums
+                else:
+                    raise ConfigError(
+                        f"{name} takes 2 feature-map numbers (first stage, later stages) or "
+                        f"{n_stages} (one per stage), got {len(nums)} in {base!r}"
+                    )
+            return ConvNetConfig(stages=layout.stages(fm), input_size=layout.native.size, name=name)
+    return None
+
+
+def parse_model_id(model_id: str) -> ModelConfig:
+    """Turn an id of the grammar into its config at the model's native input size."""
+    if not isinstance(model_id, str) or not model_id.strip():
+        raise ConfigError(f"model id must be a non-empty string, got {model_id!r}")
+    base, *mods = model_id.strip().lower().split(":")
+    if base in _NAMED:
+        config: ModelConfig | None = _NAMED[base]()
+    elif base.startswith("mlp-"):
+        config = _parse_mlp(base[4:])
+    else:
+        config = _parse_conv(base)
+    if config is None:
+        raise ConfigError(
+            f"unknown model {model_id!r}; use one of {_GRAMMAR} "
+            "(`mnist-models list` shows the named ones)"
+        )
+    chosen: dict[str, str] = {}
+    for mod in mods:
+        if mod not in _MODIFIERS:
+            raise ConfigError(
+                f"unknown modifier ':{mod}' in {model_id!r}; use :{', :'.join(_MODIFIERS)}"
+            )
+        field, value = _MODIFIERS[mod]
+        if field in chosen:
+            raise ConfigError(
+                f"conflicting modifiers ':{chosen[field]}' and ':{mod}' in {model_id!r}: give one "
+                f"{field}"
+            )
+        chosen[field] = mod
+        if not hasattr(config, field):
+            raise ConfigError(f"modifier ':{mod}' does not apply to {base!r} (it has no {field})")
+        config = dataclasses.replace(config, **{field: value})
+    return config
+
+
+def get_config(
+    model_id: str, resolution: str | Resolution | None = None
+) -> tuple[ModelConfig, Resolution]:
+    """Config sized for `resolution` (the model's native one when None), and that resolution."""
+    config = parse_model_id(model_id)
+    res = config.native_resolution if resolution is None else parse_resolution(resolution)
+    if res.size != config.input_size:
+        try:
+            config = dataclasses.replace(config, input_size=res.size)
+        except ConfigError as err:
+            raise ConfigError(f"{config.id} at resolution {res.id}: {err}") from None
+    return config, res
+
+
+def get_model(
+    model_id: str, resolution: str | Resolution | None = None, *, seed: int | None = 0
+) -> nn.Module:
+    """Build the module for an id; weights are initialised from `seed` (None: global RNG)."""
+    from .memory_check import require_memory
+
+    config, _ = get_config(model_id, resolution)
+    require_memory(4 * config.params, f"the weights of {config.id} ({config.params:,} parameters)")
+    if seed is None:
+        return config.build()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return config.build()
+
+
+def run_id(config: ModelConfig, resolution: Resolution) -> str:
+    """Id of a model at a resolution: pytest ids, cache keys, baseline names, report rows."""
+    return f"{config.id}@{resolution.id}"
+
+
+# Named variants: the study's reference models and a tiny one for fast tests.
+for _width, _depth in ((16, 1), (128, 1), (512, 1), (1024, 1), (512, 3), (1024, 2)):
+    register_model(mlp_id(_width, _depth))(lambda w=_width, d=_depth: MLPConfig(hidden=(w,) * d))
+for _layout in LAYOUTS:
+    register_model(_layout)(lambda name=_layout: _parse_conv(name))

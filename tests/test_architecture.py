@@ -1,0 +1,192 @@
+"""The layer rules of the package, checked on every run (an import-linter contract, as a test):
+which subpackage may import which, torch kept out of the gates and the reports, relative
+imports inside the package (`compare` imports another revision's copy beside this one), and
+the gate plugin harmless in a pytest session that does not use it."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "mnist_models"
+
+# Each layer and what it may import from the package. Base modules (errors, atomic, labels,
+# console, the package root) are shared by all and import nothing but each other.
+BASE = {"errors", "atomic", "labels", "console", "__init__"}
+ALLOWED = {
+    "base": {"base"},
+    "zoo": {"base", "zoo"},
+    "gates": {"base", "gates"},  # the pytest plugin: no torch, no models
+    "reporting": {"base", "gates", "reporting"},  # reads saved runs: no torch
+    "measure": {"base", "zoo", "gates", "measure"},  # gates: machine identity (rules)
+    "ab": {"base", "zoo", "measure", "ab"},
+    "studies": {"base", "zoo", "measure", "reporting", "studies"},
+    "cli": {"base", "zoo", "measure", "ab", "gates", "reporting", "studies", "cli"},
+}
+TORCH_FREE = ("gates", "reporting")
+
+
+def layer(module: str) -> str:
+    """The layer of a dotted module name inside the package ("mnist_models.zoo.registry")."""
+    parts = module.split(".")[1:]
+    if not parts or parts[0] in BASE:
+        return "base"
+    if not (PACKAGE / parts[0]).is_dir() and not (PACKAGE / f"{parts[0]}.py").is_file():
+        return "base"  # a name the package root exports, such as __version__
+    if parts[0] == "__main__":
+        return "cli"
+    return parts[0]
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(REPO).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__" and len(parts) > 1 and parts[-2] != "mnist_models":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def imports(module: str, path: Path) -> list[tuple[int, str, int]]:
+    """(line, imported module, level) of every import in the file, functions included."""
+    package = module.split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name, 0) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                names = [f"{target}.{a.name}" for a in node.names] if not node.module else []
+                # "from . import data" imports a module: judge the module, not the package
+                out += [(node.lineno, n, node.level) for n in names] or [
+                    (node.lineno, target, node.level)
+                ]
+            else:
+                out.append((node.lineno, node.module or "", 0))
+    return out
+
+
+ALL = modules()
+
+
+@pytest.mark.parametrize("module", sorted(ALL))
+def test_each_module_imports_only_from_the_layers_below(module: str) -> None:
+    own = layer(module)
+    assert own in ALLOWED, f"{module}: layer {own!r} has no rule; add it to ALLOWED"
+    wrong = [
+        f"line {line}: {target} ({layer(target)})"
+        for line, target, _ in imports(module, ALL[module])
+        if target.startswith("mnist_models.") and layer(target) not in ALLOWED[own]
+    ]
+    assert not wrong, f"{module} ({own}) may import only {sorted(ALLOWED[own])}: {wrong}"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in ALL if layer(m) in TORCH_FREE))
+def test_gates_and_reports_never_import_torch(module: str) -> None:
+    found = [
+        f"line {line}: {target}"
+        for line, target, level in imports(module, ALL[module])
+        if level == 0 and target.split(".")[0] in ("torch", "torchvision", "thop")
+    ]
+    assert not found, f"{module} imports torch: {found}"
+
+
+def test_importing_the_plugin_and_the_reports_loads_no_torch() -> None:
+    names = [m for m in ALL if layer(m) in TORCH_FREE]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in ('torch', 'torchvision', 'numpy') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert "torch" not in done.stdout.strip().strip("[]").replace("'", "").split(", "), done.stdout
+
+
+@pytest.mark.parametrize("module", sorted(ALL))
+def test_package_modules_import_each_other_relatively(module: str) -> None:
+    """`compare` imports another revision's package under another name beside this one: an
+    absolute `mnist_models.x` import there would reach this checkout's module instead."""
+    absolute = [
+        f"line {line}: {target}"
+        for line, target, level in imports(module, ALL[module])
+        if level == 0 and target.startswith("mnist_models.")
+    ]
+    assert not absolute, f"{module} imports the package absolutely: {absolute}"
+
+
+def test_the_layer_table_names_every_subpackage() -> None:
+    subpackages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")} - {"models"}
+    assert subpackages <= set(ALLOWED), subpackages - set(ALLOWED)
+
+
+# --- the plugin in a session that is not ours ---------------------------------------------------
+
+BLOCKER = '''
+import sys
+
+
+class _Missing:
+    """pytest-benchmark is not installed here."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pytest_benchmark" or name.startswith("pytest_benchmark."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+
+sys.meta_path.insert(0, _Missing())
+'''
+
+
+def _foreign_session(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest in another project, without pytest-benchmark, with our plugin loaded as its
+    entry point would load it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BLOCKER)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_trivial.py").write_text("def test_sum():\n    assert 1 + 1 == 2\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), str(REPO)]),
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
+    env.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "mnist_models.gates.plugin", "-q", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_plugin_is_harmless_without_pytest_benchmark(tmp_path: Path) -> None:
+    done = _foreign_session(tmp_path, "-p", "no:cacheprovider")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    assert "mnist-bench gates" not in done.stdout  # nothing to report: no gate used
+
+
+def test_the_plugin_leaves_another_projects_markers_alone(tmp_path: Path) -> None:
+    """-m with a word this project never registered selects nothing (pytest's exit 5); only a
+    session that uses the gate fixture gets the unknown-marker usage error."""
+    done = _foreign_session(tmp_path, "-p", "no:cacheprovider", "-m", "their_own_marker")
+    assert done.returncode == 5, done.stdout + done.stderr
+    assert "unknown marker" not in done.stdout + done.stderr
