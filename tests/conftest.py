@@ -50,3 +50,13 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
         return int(code or 0), out, err
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _own_run_store(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Studies run by the tests keep their runs in a store of the session, never the user's."""
+    from mnist_models.studies.catalog import ENV_RUNS
+
+    monkeypatch.setenv(ENV_RUNS, str(tmp_path_factory.getbasetemp() / "runs"))

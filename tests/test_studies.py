@@ -80,7 +80,7 @@ def fake_measure(calls: list[str]):
 def run_fake(study, tmp_path: Path, settings: StudySettings | None = None, calls=None, **kw):
     """run_study without a progress bar, training replaced by fake_measure (calls logged)."""
     kw.setdefault("measure", fake_measure([] if calls is None else calls))
-    return run_study(study, settings or StudySettings(), tmp_path, progress=False, **kw)
+    return run_study(study, settings or StudySettings(), tmp_path / "cache", progress=False, **kw)
 
 
 def test_every_study_is_defined_with_valid_ids() -> None:
@@ -122,6 +122,31 @@ def test_rows_are_cached_and_a_finished_study_recomputes_nothing(tmp_path: Path)
     # other training settings are other rows
     _, computed = run_fake(study, tmp_path, StudySettings(epochs=3), calls)
     assert computed == 3
+
+
+def test_studies_share_one_run_store(tmp_path: Path) -> None:
+    """A run another study measured is read, not trained again; each study keeps its series."""
+    calls: list[str] = []
+    width, depth = get_study("width"), get_study("depth")
+    run_fake(width, tmp_path, calls=calls)
+    shared = {(r.model, r.resolution, r.batch_size) for r in width.runs} & {
+        (r.model, r.resolution, r.batch_size) for r in depth.runs
+    }
+    assert shared, "the width and depth studies share runs (mlp-512, mlp-1024)"
+    rows, computed = run_fake(depth, tmp_path, calls=calls)
+    assert computed == len(depth.runs) - len(shared)
+    assert len(calls) == len(width.runs) + computed
+    assert [r["series"] for r in rows] == [r.series for r in depth.runs]
+
+
+def test_a_code_change_is_a_new_run_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mnist_models.studies import catalog
+
+    run = get_study("width").runs[0]
+    before = catalog.run_key(run, StudySettings(), 0)
+    assert f"|v{catalog.code_version()}" in before
+    monkeypatch.setattr(catalog, "code_version", lambda: "0.1.0+0123456789")
+    assert catalog.run_key(run, StudySettings(), 0) != before
 
 
 def test_interrupted_study_resumes_with_the_remaining_rows(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
         "study",
         help="run one of the studies (or all): tables, CSV/JSON, plots, index.md",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Finished runs are cached in OUT/cache: an interrupted study resumes, a "
+        description="Finished runs are kept in one store shared by every study (--runs): an "
+        "interrupted study resumes, a run another study made is not trained again, a "
         "finished one re-renders without training.",
     )
     p.add_argument(
@@ -36,6 +37,13 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
     )
     p.add_argument("--data-root", type=nonempty, default=None)
     p.add_argument(
+        "--runs",
+        type=nonempty,
+        default=None,
+        help="the store of finished runs every study shares (default: $MNIST_BENCH_RUNS or "
+        "~/.cache/mnist-bench/runs)",
+    )
+    p.add_argument(
         "--force", action="store_true", help="write into a non-empty folder another tool made"
     )
     add_device_options(p)
@@ -48,6 +56,7 @@ def command(args: argparse.Namespace) -> int:
     from ..reporting.outputs import check_folder, claimed
     from ..studies.catalog import (
         StudySettings,
+        default_store,
         get_study,
         list_studies,
         run_study,
@@ -75,7 +84,7 @@ def command(args: argparse.Namespace) -> int:
             rows, computed = run_study(
                 study,
                 settings,
-                out,
+                Path(args.runs) if args.runs else default_store(),
                 data_root=args.data_root,
                 progress=tty,
                 log=None if tty else say,

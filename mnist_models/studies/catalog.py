@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -162,8 +163,35 @@ class StudySettings:
             raise ConfigError(f"--device must be cpu or cuda, got {self.device!r}")
 
 
+# The one store of finished runs that every study reads: a run measured for one study (mlp-1024
+# at batch 64 is in six) is not trained again for the next.
+ENV_RUNS = "MNIST_BENCH_RUNS"
+
+
+def default_store() -> Path:
+    """$MNIST_BENCH_RUNS, else runs/ in the user cache beside the data (~/.cache/mnist-bench)."""
+    import os
+
+    if env := os.environ.get(ENV_RUNS):
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "mnist-bench" / "runs"
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """The package version and a digest of the code a run's figures come from (the zoo and
+    measure subpackages): change the trainer or a model and no earlier row is reused."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("zoo/**/*.py"), *root.glob("measure/**/*.py")]):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:10]}"
+
+
 def run_key(run: StudyRun, settings: StudySettings, seed: int) -> str:
-    """Readable, unique name of a finished row: run id, training settings, package version."""
+    """Readable, unique name of a finished row: run id, batch size, training settings, threads,
+    split, device and mode where not cpu/eager, code version."""
     from ..measure.device import where_parts
     from ..zoo.registry import get_config, run_id
 
@@ -172,7 +200,7 @@ def run_key(run: StudyRun, settings: StudySettings, seed: int) -> str:
     where = "".join(f"|{part}" for part in where_parts(settings.device, settings.mode))
     return (
         f"{rid}|bs{run.batch_size}|e{settings.epochs}|seed{seed}|lr{settings.lr:g}"
-        f"|t{threads}|val{settings.val_fraction:g}{where}|v{__version__}"
+        f"|t{threads}|val{settings.val_fraction:g}{where}|v{code_version()}"
     )
 
 
@@ -231,7 +259,7 @@ def planned(study: Study, settings: StudySettings) -> Iterator[tuple[StudyRun, i
 def run_study(
     study: Study,
     settings: StudySettings,
-    out: Path,
+    store: Path,
     *,
     data_root: str | None = None,
     progress: bool = True,
@@ -239,8 +267,9 @@ def run_study(
     warn: Callable[[str], None] = say,
     log: Callable[[str], None] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """(rows in study order, how many were computed now). Each finished row is cached at once,
-    so Ctrl-C loses at most the run in progress. Without a progress bar (CI logs, files), `log`
+    """(rows in study order, how many were computed now). Rows come from the run store
+    (`store`, shared by every study) or are measured and stored at once, so Ctrl-C loses at
+    most the run in progress. Without a progress bar (CI logs, files), `log`
     gets one line per run instead, so a long study still shows where it is."""
     from tqdm import tqdm
 
@@ -248,7 +277,7 @@ def run_study(
     from ..measure.train import TrainConfig
 
     measure = measure or measure_run
-    cache = out / "cache"
+    cache = Path(store)
     todo = list(planned(study, settings))
     rows: list[dict[str, Any]] = []
     computed = 0
@@ -282,7 +311,7 @@ def run_study(
                     device=settings.device,
                     mode=settings.mode,
                 )
-                row = {**row, "series": run.series, "key": key}
+                row = {**row, "key": key}
                 write_cached(cache, key, row)
                 computed += 1
                 outcome = f"{row['accuracy']:.2%} in {time.perf_counter() - started:.0f} s"
@@ -291,6 +320,6 @@ def run_study(
                 f"study {study.name} [{n}/{len(todo)}] {batch_label(row['run_id'], run.batch_size)} "
                 f"seed {seed}: {outcome}"
             )
-        rows.append(row)
+        rows.append({**row, "series": run.series})  # the series is this study's view
     bar.close()
     return rows, computed
