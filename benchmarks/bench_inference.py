@@ -45,7 +45,8 @@ LATENCY = lower("latency_cpu_rel", rel_tol=LATENCY_TOLERANCE, unit="x ref", time
 # They hold with or without a stored baseline and fail the run in the same gate table. The p99
 # is of on-CPU time (metrics.cpu_time_percentiles): with a neighbour on a 2-core machine the
 # wall-clock p99 of every model here was 4-6 ms, the scheduler's slice. Set at about 3-5x the
-# p99 measured on that kind (README "Latency budgets"): a slower model fails, a busy machine not.
+# p99 measured on that kind (docs/deterministic-gates.md, "Latency budgets"): a slower model
+# fails, a busy machine not.
 P99_BUDGETS_US = {
     "AMD EPYC x2": {
         "mlp-128@28": 500.0,
@@ -62,7 +63,7 @@ P99_BUDGETS_US = {
 # models on a GPU are bound by launches: on one H200 machine, mlp-1024's eager batch-1 median
 # was 66.5 us in one run and 95.1 us in another process minutes later, and a second gate run
 # with a 30% tolerance on the raw median failed dozens of eager cases. The tolerance is the
-# CPU lane's until repeat runs on a GPU measure a tighter one (README "GPU lane").
+# CPU lane's until repeat runs on a GPU measure a tighter one (docs/gpu.md).
 CUDA_ROUNDS = 300
 CUDA_LATENCY = lower("latency_rel", rel_tol=LATENCY_TOLERANCE, unit="x ref", timed=True)
 

@@ -25,7 +25,7 @@ TRAIN_STEPS = 10
 # garbage collector kept out of the counted calls). What runs before a case still moves its
 # allocator and cache state: between two runs whose worker prepared its heap differently the
 # counts moved by up to 0.51% at batch 1 (median 0.08%), 0.06% at batch 64 and 0.024% for
-# training steps (README "Instruction lane"). The bands sit about twice that and more: a 3%
+# training steps (docs/deterministic-gates.md). The bands sit about twice that and more: a 3%
 # forward-pass change fails at batch 1, a 0.7% change to the optimizer fails training.
 TOLERANCE_BATCH_1 = 0.01
 # A fresh clone in another folder, with a spinning process beside it, counted mlp-32 and
@@ -44,7 +44,7 @@ INSTRUCTIONS = lower("instructions", rel_tol=TOLERANCE, scope="instructions", tw
 # Instruction budgets: a ceiling per forward pass at batch 1 for the named models, with or
 # without a baseline, on any machine (the ISA path is pinned, instructions.ISA_PINS). About 1.5x
 # what torch 2.14 counts here, so a torch or Python upgrade fits and a model doing half as much
-# again does not (README "Latency budgets").
+# again does not (docs/deterministic-gates.md, "Latency budgets").
 INSTRUCTION_BUDGETS = {
     "mlp-128@28-bs1": 400_000,
     "mlp-1024@28-bs1": 1_500_000,

@@ -1,7 +1,7 @@
 """Peak tensor memory of the project's own `train()` and of an inference call, gated exactly.
 
 torch.profiler records every tensor allocation and free; the peak of what is alive at once is
-the same number on every run of the same code (README "Memory lane"), where process RSS moves
+the same number on every run of the same code (docs/deterministic-gates.md), where process RSS moves
 by megabytes with the allocator's history. So a change to `train()` that keeps tensors alive
 across steps, or a layer whose activations grow, changes the gated figure. Process RSS of the
 same training run (memory-profiler) is recorded beside it, informative only.

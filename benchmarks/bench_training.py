@@ -56,7 +56,7 @@ FLOORS = {
 DEFAULT_FLOOR = 0.50  # every config of the grid must at least learn
 SPREAD_FILE = Path(__file__).with_name("accuracy_spread.json")
 # Epoch time is gated in multiples of the reference workload timed before and after training
-# (calibration.py); a failing value is confirmed by training again (README "Latency gates").
+# (calibration.py); a failing value is confirmed by training again (docs/latency-gates.md).
 EPOCH_TIME_TOLERANCE = 1.00
 EPOCH_CPU = lower("epoch_cpu_rel", rel_tol=EPOCH_TIME_TOLERANCE, unit="x ref", timed=True)
 FINAL_LOSS = lower("final_train_loss", scope="environment", exact_within="environment")

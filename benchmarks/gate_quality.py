@@ -1,7 +1,7 @@
 """Measure the latency gate itself: false alarms, power, and the settings it was built on.
 
     python -m benchmarks.gate_quality                   # all parts, about 12 minutes
-    python -m benchmarks.gate_quality --readme README.md  # and rewrite the README's table
+    python -m benchmarks.gate_quality --docs docs  # and write docs/gate-quality*.md
 
 Every comparison times the committed package (HEAD, imported by revision.py, as
 `mnist-models compare --baseline HEAD` does) against the working tree's, which must not differ
@@ -52,8 +52,9 @@ CONDITIONS = (
     ("+20% work", 0.20, False),
     ("+50% work", 0.50, False),
 )
-README_START = "<!-- gate-quality:start -->"
-README_END = "<!-- gate-quality:end -->"
+# The generated tables, each a whole file of its own under --docs (no script edits the README).
+TABLE_FILE = "gate-quality.md"
+TRAINING_TABLE_FILE = "gate-quality-training.md"
 # Training comparisons (`compare`'s training rows): each call is the side's own train() over
 # TRAIN_STEPS steps of batch 64; rotating over the gate tier's training set.
 TRAIN_CASES = ("mlp-128", "mlp-1024", "mlp-512x3", "lenet5", "cnn9")
@@ -62,8 +63,6 @@ TRAIN_CONDITIONS = (
     ("unchanged, one core busy", 0.0, True),
     ("+10% work", 0.10, False),
 )
-TRAIN_README_START = "<!-- gate-quality-training:start -->"
-TRAIN_README_END = "<!-- gate-quality-training:end -->"
 
 
 @contextmanager
@@ -359,13 +358,16 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def update_readme(path: Path, table: str, start: str = README_START, end: str = README_END) -> None:
-    text = path.read_text()
-    if start not in text or end not in text:
-        raise ConfigError(f"{path} has no {start} ... {end} section to replace")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    write_text_atomic(path, f"{head}{start}\n{table}\n{end}{tail}")
+def write_table(folder: Path, name: str, title: str, table: str, flag: str = "") -> Path:
+    """Write one generated table as a whole Markdown file (atomically): README and docs pages
+    link to it, nothing edits them."""
+    path = Path(folder) / name
+    header = (
+        f"<!-- Written by `python -m benchmarks.gate_quality{flag} --docs {folder}`; edit the "
+        "script, not this file. -->\n\n"
+    )
+    write_text_atomic(path, f"{header}# {title}\n\n{table}\n")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,7 +378,12 @@ def main(argv: list[str] | None = None) -> int:
         "--design-comparisons", type=int, default=8, help="0 skips the design sweep"
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/gate_quality.json"))
-    parser.add_argument("--readme", type=Path, default=None, help="rewrite this README's table")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        default=None,
+        help="write the tables as Markdown files into this folder",
+    )
     parser.add_argument(
         "--training-comparisons", type=int, default=20, help="per training condition (0: none)"
     )
@@ -433,13 +440,19 @@ def main(argv: list[str] | None = None) -> int:
     if "summary" in report:
         table = render_markdown(report)
         print(table)
-        if args.readme:
-            update_readme(args.readme, table)
+        if args.docs:
+            write_table(args.docs, TABLE_FILE, "The A/B latency gate, measured", table)
     if "training" in report:
         table = render_training_markdown(report)
         print(table)
-        if args.readme:
-            update_readme(args.readme, table, TRAIN_README_START, TRAIN_README_END)
+        if args.docs:
+            write_table(
+                args.docs,
+                TRAINING_TABLE_FILE,
+                "The A/B training rows, measured",
+                table,
+                " --training-only",
+            )
     log(f"wrote {args.out} in {report['wall_s']:.0f} s")
     return 0
 

@@ -1,5 +1,5 @@
 """benchmarks/gate_quality.py's bookkeeping: the plain rule's needed threshold, the counts per
-condition, and the README table it rewrites (the timing itself is what the script measures)."""
+condition, and the docs tables it writes (the timing itself is what the script measures)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gate_quality import README_END, README_START, summarise, update_readme
-from mnist_models.errors import ConfigError
+from benchmarks.gate_quality import TABLE_FILE, TRAINING_TABLE_FILE, summarise, write_table
 
 ROOT = Path(__file__).parents[1]
 
@@ -39,16 +38,20 @@ def test_summary_counts_and_the_plain_threshold_that_avoids_false_alarms() -> No
     assert rows["+20% work"]["ab_median_change"] == pytest.approx(0.195)
 
 
-def test_readme_table_is_replaced_between_markers(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{README_START}\nold\n{README_END}\noutro\n")
-    update_readme(readme, "| new |")
-    assert readme.read_text() == f"intro\n{README_START}\n| new |\n{README_END}\noutro\n"
-    readme.write_text("no markers")
-    with pytest.raises(ConfigError, match="no <!-- gate-quality:start -->"):
-        update_readme(readme, "x")
+def test_tables_are_whole_files_the_readme_links(tmp_path: Path) -> None:
+    path = write_table(tmp_path, TABLE_FILE, "The gate, measured", "| new |")
+    assert path.read_text().endswith("# The gate, measured\n\n| new |\n")
+    assert path.read_text().startswith("<!-- Written by `python -m benchmarks.gate_quality")
+    write_table(tmp_path, TABLE_FILE, "The gate, measured", "| newer |")
+    assert "| new |" not in path.read_text()  # replaced whole, never edited in place
 
 
-def test_the_project_readme_has_the_markers() -> None:
-    text = (ROOT / "README.md").read_text()
-    assert text.index(README_START) < text.index(README_END)
+def test_the_docs_hold_the_generated_tables_and_are_linked() -> None:
+    for name in (TABLE_FILE, TRAINING_TABLE_FILE):
+        text = (ROOT / "docs" / name).read_text()
+        assert (
+            text.startswith("<!-- Written by `python -m benchmarks.gate_quality")
+            and "|---|" in text
+        )
+    assert "gate-quality:start" not in (ROOT / "README.md").read_text()
+    assert "gate-quality.md" in (ROOT / "docs" / "ab-compare.md").read_text()

@@ -166,7 +166,7 @@ def test_unchanged_code_passes_every_gate(pytester: pytest.Pytester, storage: Pa
     # on a 2-core machine also training other models, the reference workload timed beside the
     # baseline training took 16 ms against 0.17 ms in the run compared with it, and epoch_rel
     # moved 29x. How often the time gates cry wolf
-    # is measured by benchmarks (README "Latency gates"), not asserted by a unit test.
+    # is measured by benchmarks (docs/latency-gates.md), not asserted by a unit test.
     result = run_suite(
         pytester,
         storage,

@@ -1,10 +1,11 @@
 """Interleaved A/B latency comparison with a bootstrap decision rule.
 
-Two runs of the same code on a shared machine differ by 15-30% (and here up to 2x, README
-"Latency gates"), because the machine's speed drifts. Timing the baseline (A) and the candidate
-(B) alternately, in short blocks, in one process, on the same input makes drift hit both sides
-alike; what is left is compared with a paired bootstrap interval and a minimum effect size, so a
-change is called slower only when it is both significant and large enough to matter.
+Two runs of the same code on a shared machine differ by 15-30% (and here up to 2x,
+docs/latency-gates.md), because the machine's speed drifts. Timing the baseline (A) and the
+candidate (B) alternately, in short blocks, in one process, on the same input makes drift hit
+both sides alike; what is left is compared with a paired bootstrap interval and a minimum
+effect size, so a change is called slower only when it is both significant and large enough to
+matter.
 """
 
 from __future__ import annotations

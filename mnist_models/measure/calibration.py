@@ -3,7 +3,7 @@
 On shared machines whole stretches of a run go 1.5-2x slower (CPU steal, a busy neighbour):
 every benchmark timed in such a stretch moves together. Timing the same small forward pass
 right before and after a benchmark and dividing by it turns "microseconds" into "multiples of
-the reference", which such stretches leave (mostly) unchanged. See README "Latency gates".
+the reference", which such stretches leave (mostly) unchanged. See docs/latency-gates.md.
 
 The reference uses raw torch ops, never the project's model classes: a regression in those
 must not slow the yardstick too.

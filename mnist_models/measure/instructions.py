@@ -107,7 +107,7 @@ def cpu_vendor() -> str:
 
 
 def instruction_key(cpu_capability: str) -> dict[str, str]:
-    """What an instruction count depends on (measured, README "Instruction lane").
+    """What an instruction count depends on (measured, docs/deterministic-gates.md).
 
     The torch build (its kernels), the ISA level ATen and oneDNN dispatch to as seen under
     valgrind (`cpu_capability`; valgrind hides AVX-512, so AVX2 on most x86 hosts; forcing

@@ -4,10 +4,11 @@ series, and the commits where a series stepped.
 A per-PR gate cannot see slow drift: ten changes of +2% each stay inside every tolerance. The
 store keeps one line per gated figure of each main-branch run (commit, date, machine kind,
 benchmark, metric, value); the pull-request workflow appends to it on every merge and keeps it
-on a branch of its own (README "History"). Steps are found with PELT (Killick, Fearnhead &
-Eckley, JASA 2012) on the series scaled by its median, from the maintained `ruptures` package,
-with a BIC-style penalty from the series' own noise (the median absolute difference of
-neighbours): a step must be larger than the noise and than `min_effect` to be reported.
+on a branch of its own (docs/baselines.md, "History"). Steps are found with PELT (Killick,
+Fearnhead & Eckley, JASA 2012) on the series scaled by its median, from the maintained
+`ruptures` package, with a BIC-style penalty from the series' own noise (the median absolute
+difference of neighbours): a step must be larger than the noise and than `min_effect` to be
+reported.
 """
 
 from __future__ import annotations
