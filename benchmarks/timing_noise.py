@@ -17,13 +17,15 @@ import statistics
 import sys
 from pathlib import Path
 
+from mnist_models.gates.rules import gated_metrics
+
 
 def timed_values(run: dict) -> dict[tuple[str, str], float]:
     out = {}
     for bench in run["benchmarks"]:
         extra = bench.get("extra_info", {})
-        for name, spec in extra.get("gates", {}).items():
-            if spec.get("timed") and name in extra:
+        for name, metric in gated_metrics(extra).items():
+            if metric.timed and name in extra:
                 out[(name, bench["fullname"])] = extra[name]
     return out
 

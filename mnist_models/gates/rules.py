@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,14 @@ from typing import Any
 #                  repeats bit for bit there, so accuracy and loss are gated exactly);
 #   "instructions" the same instruction key (torch build, ISA path, valgrind; instructions.py).
 SCOPES = (None, "machine", "environment", "instructions")
+
+
+class Direction(StrEnum):
+    """Which way a gated figure is better; a plain string in the stored JSON."""
+
+    EXACT = "exact"  # any change fails
+    HIGHER = "higher"
+    LOWER = "lower"
 
 
 @dataclass(frozen=True)
@@ -45,13 +54,27 @@ class Metric:
     uses_baseline: bool = True  # False: a budget, only the bound applies
 
     def __post_init__(self) -> None:
-        if self.direction not in ("exact", "higher", "lower"):
+        if self.direction not in tuple(Direction):
             raise ValueError(f"direction must be exact, higher or lower, got {self.direction!r}")
+        object.__setattr__(self, "direction", Direction(self.direction))
         if self.timed and self.scope is None:
             object.__setattr__(self, "scope", "machine")
         for name in ("scope", "exact_within"):
             if getattr(self, name) not in SCOPES:
                 raise ValueError(f"{name} must be one of {SCOPES}, got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The declaration as stored beside the figure (extra_info["gates"][name])."""
+        return {**asdict(self), "direction": str(self.direction)}
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> Metric:
+        """A stored declaration read back; fields added since it was written take their
+        defaults, fields this version does not know are ignored (older and newer files load)."""
+        if not isinstance(spec, dict):
+            raise TypeError(f"a gate declaration is an object, got {type(spec).__name__}")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in spec.items() if k in known})
 
     def limit(self, baseline: float | None) -> float | None:
         """The worst value allowed, from the baseline (if any) and the bound."""
@@ -208,6 +231,12 @@ def machine_kind(info: dict[str, Any]) -> dict[str, Any]:
         "device": info.get("device", "cpu"),
         "gpu_name": info.get("gpu_name"),
     }
+
+
+def gated_metrics(extra_info: dict[str, Any]) -> dict[str, Metric]:
+    """The gates a benchmark entry declared, by metric name: the one reader of
+    extra_info["gates"] (the plugin writes it with Metric.to_dict)."""
+    return {name: Metric.from_dict(spec) for name, spec in (extra_info.get("gates") or {}).items()}
 
 
 def same_machine(info_then: dict[str, Any], info_now: dict[str, Any]) -> bool:

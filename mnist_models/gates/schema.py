@@ -132,7 +132,7 @@ def validate_run(data: Any, source: str, *, allow_empty: bool = False) -> dict[s
             try:
                 if not isinstance(spec, dict) or spec.get("name") != metric:
                     raise TypeError("not a metric declaration for this name")
-                Metric(**spec)
+                Metric.from_dict(spec)
             except (TypeError, ValueError) as err:
                 raise SchemaError(
                     f"{at}: extra_info.gates.{metric} is not a valid gate ({err})"

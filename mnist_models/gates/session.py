@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +207,7 @@ class Gate:
             value = min(tried) if rule.direction == "lower" else max(tried)
         extra = self.benchmark.extra_info
         extra[metric.name] = value
-        extra.setdefault("gates", {})[metric.name] = asdict(metric)
+        extra.setdefault("gates", {})[metric.name] = metric.to_dict()
         if len(tried) > 1:
             extra[f"{metric.name}_attempts"] = tried
         if not rule.passes(value, baseline):

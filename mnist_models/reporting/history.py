@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..gates.rules import gated_metrics
 from ..gates.schema import SchemaError, is_number, loads
 
 FIELDS = ("commit", "date", "machine", "benchmark", "metric", "value")
@@ -58,7 +59,7 @@ def points_from_run(run: dict[str, Any], commit: str, date: str) -> list[dict[st
     points = []
     for bench in run["benchmarks"]:
         extra = bench.get("extra_info") or {}
-        for metric, spec in sorted((extra.get("gates") or {}).items()):
+        for metric, spec in sorted(gated_metrics(extra).items()):
             points.append(
                 {
                     "commit": commit,
@@ -66,7 +67,7 @@ def points_from_run(run: dict[str, Any], commit: str, date: str) -> list[dict[st
                     "machine": machine,
                     "benchmark": bench["fullname"],
                     "metric": metric,
-                    "direction": spec.get("direction"),
+                    "direction": str(spec.direction),
                     "value": extra[metric],
                 }
             )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..gates.rules import Metric, same_machine, scope_mismatch
+from ..gates.rules import Metric, gated_metrics, same_machine, scope_mismatch
 
 
 def load_run(path: str | Path) -> dict[str, Any]:
@@ -131,11 +131,10 @@ def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change
         if before is None:
             continue
         extra, extra0 = bench.get("extra_info") or {}, before.get("extra_info") or {}
-        specs = {**(extra.get("gates") or {}), **(extra0.get("gates") or {})}
-        for name, spec in specs.items():
+        declared = {**gated_metrics(extra), **gated_metrics(extra0)}  # the baseline's rule
+        for name, metric in declared.items():
             if name not in extra0:
                 continue  # a new gate: nothing recorded to compare with
-            metric = Metric(**spec)
             if name not in extra:
                 changes.append(Change(bench["fullname"], metric, extra0[name], None, "MISSING"))
                 continue
