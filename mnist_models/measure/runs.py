@@ -17,18 +17,30 @@ ROW_HEADER = (
 
 def count_payload(model_id: str, resolution: str | None) -> dict[str, Any]:
     """Everything `count` reports: analytic per-layer figures checked against the real module."""
-    from ..zoo.memory_check import FLOAT_BYTES, activation_bytes, require_memory
-    from ..zoo.registry import get_config, get_model, run_id
-    from .metrics import count_params, flop_counts, size_bytes, thop_macs
+    from ..zoo.registry import build_model, get_config
 
     config, res = get_config(model_id, resolution)
+    _require_counting_memory(config)
+    return count_model(config, res, build_model(config))
+
+
+def _require_counting_memory(config: Any) -> None:
+    from ..zoo.memory_check import FLOAT_BYTES, activation_bytes, require_memory
+
     # thop profiles a deep copy; the size with Adam serialises a copy with its state: at the
     # peak about eleven copies of the weights are alive (measured: cnn9-4096-4096 needed 37 GB)
     require_memory(
         11 * FLOAT_BYTES * config.params + activation_bytes(config, 1),
         f"counting {config.id} ({config.params:,} parameters)",
     )
-    model = get_model(model_id, res)
+
+
+def count_model(config: Any, res: Any, model: Any) -> dict[str, Any]:
+    """The counts of a built model of `config` at `res` (its weights' values do not matter:
+    counting runs no training and leaves the model as it was)."""
+    from ..zoo.registry import run_id
+    from .metrics import count_params, flop_counts, size_bytes, thop_macs
+
     input_shape = (1, res.size, res.size)
     macs, per_layer = flop_counts(model, input_shape)
     return {
@@ -74,7 +86,7 @@ def measure_run(
     data stays resident on the GPU and the model trains and is timed there; `mode` is how the
     timed forward passes run (device.MODES)."""
     from ..zoo.memory_check import FLOAT_BYTES, activation_bytes, require_memory
-    from ..zoo.registry import get_config, get_model
+    from ..zoo.registry import build_model, get_config
     from .data import load_mnist
     from .device import check_mode, device_info, resolve_device
     from .metrics import measure_latency
@@ -93,10 +105,12 @@ def measure_run(
         device=str(where),
         fix="lower --batch-size or choose a smaller model",
     )
-    counts = count_payload(model_id, resolution)
+    _require_counting_memory(config)
+    model = build_model(config, seed=train_config.seed)  # parsed once, built once
+    counts = count_model(config, res, model)
     data = load_mnist(res, val_fraction=val_fraction, seed=train_config.seed, root=data_root)
     data = data.to(where)
-    model = get_model(model_id, res, seed=train_config.seed).to(where)
+    model = model.to(where)
     result = train(model, data, train_config, progress=progress)
     _, accuracy = evaluate(model, data.test_x, data.test_y)
     shape = (1, res.size, res.size)

@@ -141,9 +141,15 @@ def get_model(
     model_id: str, resolution: str | Resolution | None = None, *, seed: int | None = 0
 ) -> nn.Module:
     """Build the module for an id; weights are initialised from `seed` (None: global RNG)."""
+    config, _ = get_config(model_id, resolution)
+    return build_model(config, seed=seed)
+
+
+def build_model(config: ModelConfig, *, seed: int | None = 0) -> nn.Module:
+    """Build the module of a parsed config (get_config), weights from `seed`: a caller that
+    has the config builds without parsing the id again."""
     from .memory_check import require_memory
 
-    config, _ = get_config(model_id, resolution)
     require_memory(4 * config.params, f"the weights of {config.id} ({config.params:,} parameters)")
     if seed is None:
         return config.build()
