@@ -87,7 +87,7 @@ def time_side_by_side(
 def _entries(rows: list[dict[str, Any]]) -> dict[str, tuple[str, str | None, int]]:
     """{"<run id> bs<batch>": (model, resolution, batch)}: batch 1 for every model; each training
     batch size too where the study varies it (the per-sample latency the batch-size plot shows)."""
-    entries = {f"{r['run_id']} bs1": (r["model"], r["resolution"], 1) for r in rows}
+    entries = {batch_label(r["run_id"], 1): (r["model"], r["resolution"], 1) for r in rows}
     if len({r.get("batch_size") for r in rows}) > 1:
         for r in rows:
             entries.setdefault(
@@ -143,7 +143,7 @@ def with_side_by_side_latency(
         write_cached(cache, key, timing)
     out = []
     for row in rows:
-        one = timing[f"{row['run_id']} bs1"]
+        one = timing[batch_label(row["run_id"], 1)]
         new = {
             **row,
             "latency_after_training_us": {
