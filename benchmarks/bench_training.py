@@ -26,7 +26,6 @@ from benchmarks.grid import (
     GATE_TRAINING,
     Case,
     architecture_cases,
-    mlp,
 )
 from mnist_models import get_model
 from mnist_models.gates.rules import higher, lower
@@ -34,6 +33,7 @@ from mnist_models.measure.calibration import REFERENCE_ID, reference_seconds
 from mnist_models.measure.data import load_mnist
 from mnist_models.measure.energy import EnergyModel
 from mnist_models.measure.train import TrainConfig, TrainResult, evaluate, train
+from mnist_models.zoo.models.mlp import mlp_id
 
 pytestmark = [pytest.mark.training, pytest.mark.full]
 
@@ -74,7 +74,7 @@ def accuracy_tolerance() -> float:
 
 def _params() -> list:
     cases = [(case, BATCH_SIZE) for case in architecture_cases()]
-    cases += [(Case(model), bs) for model in (DEFAULT_MLP, mlp(1024, 2)) for bs in BATCH_SIZES]
+    cases += [(Case(model), bs) for model in (DEFAULT_MLP, mlp_id(1024, 2)) for bs in BATCH_SIZES]
     seen, out = set(), []
     for case, bs in cases:
         key = f"{case.id}-bs{bs}-e{EPOCHS}"

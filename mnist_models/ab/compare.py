@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..labels import batch_label
+from ..table import text_table
 from ..zoo import REPRESENTATIVE_MODELS
 
 if TYPE_CHECKING:  # abtest imports torch and numpy: not at CLI start-up
@@ -223,28 +224,32 @@ def render(
     from .abtest import METRICS
 
     results = list(results)
-    width = max([len(label) for label, _ in results] + [10])
-    header = (
-        f"{'model':<{width}}  {'base p50 us':>11}  {'p50 change [95% CI]':>25}  "
-        f"{'p90 change [95% CI]':>25}  {'p99 change [95% CI]':>25}  verdict"
-    )
+    body = []
+    for label, result in results:
+        if result is None:
+            body.append([label, "", "(not in the baseline)"])
+            continue
+        verdict = "SLOWER" if result.failed else result.verdict
+        body.append(
+            [
+                label,
+                f"{result.estimates['p50'].baseline_us:.1f}",
+                *(result.estimates[m].describe() for m in METRICS),
+                verdict,
+            ]
+        )
+    header = [
+        "model",
+        "base p50 us",
+        *(f"{m} change [95% CI]" for m in METRICS),
+        "verdict",
+    ]
     lines = [
         f"A/B latency: {candidate.name} against {baseline.name}, timed alternately, "
         f"{settings.threads} thread(s), {settings.seconds:g} s per row"
         + (f", on {where} (each call synchronised)" if where != "cpu" else ""),
-        header,
+        *text_table(header, body, align="lrrrrl"),
     ]
-    for label, result in results:
-        if result is None:
-            lines.append(f"{label:<{width}}  {'':>11}  {'(not in the baseline)':>25}")
-            continue
-        cells = [f"{result.estimates[m].describe():>25}" for m in METRICS]
-        verdict = "SLOWER" if result.failed else result.verdict
-        lines.append(
-            f"{label:<{width}}  {result.estimates['p50'].baseline_us:>11.1f}  "
-            + "  ".join(cells)
-            + f"  {verdict}"
-        )
     floors = ", ".join(f"{m} +{100 * settings.min_effect[m]:g}%" for m in METRICS)
     lines.append(
         f"slower = the {100 * settings.confidence:g}% interval lies above 0 and the change "

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..table import text_table
 from .rules import Metric, machine_kind, same_machine, scope_mismatch
 from .rules import drift as rules_drift
 
@@ -44,10 +45,7 @@ class Row:
 
 def render_table(rows: list[Row]) -> str:
     header = ["metric", "baseline", "now", "change", "allowed"]
-    body = [r.cells() for r in rows]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
-    return "\n".join(fmt.format(*line).rstrip() for line in [header, *body])
+    return "\n".join(text_table(header, [r.cells() for r in rows]))
 
 
 # --- machines and baselines --------------------------------------------------------------------
@@ -292,6 +290,4 @@ def summary_lines(session: GateSession) -> list[str]:
 def _table(rows: list[Row]) -> list[str]:
     header = ["benchmark", "metric", "baseline", "now", "change", "allowed"]
     body = [[r.nodeid.split("::")[-1], *r.cells()] for r in rows]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
-    return ["  " + fmt.format(*line).rstrip() for line in [header, *body]]
+    return text_table(header, body, left=2, indent="  ")

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..gates.rules import Metric, gated_metrics, same_machine, scope_mismatch
+from ..table import markdown_table, text_table
 
 
 def load_run(path: str | Path) -> dict[str, Any]:
@@ -177,16 +178,7 @@ def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same:
         ]
         for c in shown
     ]
-    lines = []
-    if body:
-        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-        for r in [header, *body]:
-            lines.append(
-                "  ".join(
-                    cell.ljust(w) if i < 2 else cell.rjust(w)
-                    for i, (cell, w) in enumerate(zip(r, widths, strict=True))
-                ).rstrip()
-            )
+    lines = text_table(header, body, left=2) if body else []
     counts = {
         v: sum(c.verdict == v for c in changes)
         for v in ("WORSE", "worse (allowed)", "better", "same", "not applied", "MISSING")
@@ -263,19 +255,23 @@ def render_markdown(
         "",
     ]
     if shown:
-        lines += [
-            "### Failed, or moved beyond half their tolerance (worst first)",
-            "",
-            "| benchmark | metric | baseline | now | change | allowed | verdict |",
-            "|---|---|---:|---:|---:|---:|---|",
-        ]
-        for c in shown[:MARKDOWN_ROWS]:
-            change = c.metric.change_text(c.now, c.baseline) if c.now is not None else "missing"
-            lines.append(
-                f"| `{c.benchmark.split('::', 1)[-1]}` | {c.metric.name} | "
-                f"{c.metric.format(c.baseline)} | {c.metric.format(c.now)} | {change} | "
-                f"{c.metric.allowed_text(c.baseline)} | **{c.verdict}** |"
-            )
+        lines += ["### Failed, or moved beyond half their tolerance (worst first)", ""]
+        lines += markdown_table(
+            ["benchmark", "metric", "baseline", "now", "change", "allowed", "verdict"],
+            [
+                [
+                    f"`{c.benchmark.split('::', 1)[-1]}`",
+                    c.metric.name,
+                    c.metric.format(c.baseline),
+                    c.metric.format(c.now),
+                    c.metric.change_text(c.now, c.baseline) if c.now is not None else "missing",
+                    c.metric.allowed_text(c.baseline),
+                    f"**{c.verdict}**",
+                ]
+                for c in shown[:MARKDOWN_ROWS]
+            ],
+            align="llrrrrl",
+        )
         if len(shown) > MARKDOWN_ROWS:
             lines.append(f"\n... and {len(shown) - MARKDOWN_ROWS} more (`mnist-models report`).")
         lines.append("")
@@ -284,39 +280,44 @@ def render_markdown(
     for c in changes:
         counts = per_lane.setdefault(lane(c.benchmark), {})
         counts[c.verdict] = counts.get(c.verdict, 0) + 1
-    lines += [
-        "### Totals per lane",
-        "",
-        "| lane | " + " | ".join(verdicts) + " |",
-        "|---|" + "---:|" * len(verdicts),
-    ]
-    for name, counts in sorted(per_lane.items()):
-        lines.append(f"| {name} | " + " | ".join(str(counts.get(v, 0)) for v in verdicts) + " |")
+    lines += ["### Totals per lane", ""]
+    lines += markdown_table(
+        ["lane", *verdicts],
+        [
+            [name, *(str(counts.get(v, 0)) for v in verdicts)]
+            for name, counts in sorted(per_lane.items())
+        ],
+    )
     lines.append("")
     if ab:
-        lines += [
-            "### A/B latency (`mnist-models compare`, timed alternately)",
-            "",
-            "| model | base p50 us | p50 change [95% CI] | p99 change [95% CI] | verdict |",
-            "|---|---:|---:|---:|---|",
-        ]
+
+        def cell(est: dict[str, Any], q: str) -> str:
+            e = est[q]
+            return (
+                f"{100 * (e['ratio'] - 1):+.1f}% "
+                f"[{100 * (e['low'] - 1):+.1f}%, {100 * (e['high'] - 1):+.1f}%]"
+            )
+
+        body = []
         for r in ab.get("results", []):
             est = r.get("estimates") or {}
-            if not est:
-                lines.append(f"| {r.get('label')} | | | | not in the baseline |")
-                continue
-
-            def cell(q: str, est: dict = est) -> str:
-                e = est[q]
-                return (
-                    f"{100 * (e['ratio'] - 1):+.1f}% "
-                    f"[{100 * (e['low'] - 1):+.1f}%, {100 * (e['high'] - 1):+.1f}%]"
-                )
-
-            lines.append(
-                f"| {r['label']} | {est['p50']['baseline_us']:.1f} | {cell('p50')} | "
-                f"{cell('p99')} | **{r['verdict']}** |"
+            body.append(
+                [
+                    str(r["label"]),
+                    f"{est['p50']['baseline_us']:.1f}",
+                    cell(est, "p50"),
+                    cell(est, "p99"),
+                    f"**{r['verdict']}**",
+                ]
+                if est
+                else [str(r.get("label")), "", "", "", "not in the baseline"]
             )
+        lines += ["### A/B latency (`mnist-models compare`, timed alternately)", ""]
+        lines += markdown_table(
+            ["model", "base p50 us", "p50 change [95% CI]", "p99 change [95% CI]", "verdict"],
+            body,
+            align="lrrrl",
+        )
         lines.append("")
     if info.get("only_in_new") or info.get("only_in_baseline"):
         lines.append(

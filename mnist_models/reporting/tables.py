@@ -12,6 +12,7 @@ import statistics
 from typing import Any
 
 from ..labels import batch_label
+from ..table import markdown_table as render_markdown
 
 # (header with unit, row key, scale, format); the studies' columns, in their order. Columns in
 # OPTIONAL appear only where some row has them (instructions come from the suite, not studies).
@@ -113,10 +114,7 @@ def markdown_table(summary: list[dict[str, Any]]) -> str:
         c for c in COLUMNS if c[1] not in OPTIONAL or any(e.get(c[1]) is not None for e in summary)
     ]
     header = ["model", *(h for h, _, _, _ in columns)]
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(["---"] + ["---:"] * len(columns)) + "|",
-    ]
+    body = []
     for entry in summary:
         cells = [entry["label"] + (f" (n={entry['n']})" if entry["n"] > 1 else "")]
         for _, key, scale, fmt in columns:
@@ -128,8 +126,8 @@ def markdown_table(summary: list[dict[str, Any]]) -> str:
             if std is not None and key not in ("epochs", "flops", "params", "size_bytes"):
                 cell += " ± " + fmt.format(std * scale)
             cells.append(cell)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return "\n".join(render_markdown(header, body))
 
 
 def csv_text(rows: list[dict[str, Any]]) -> str:
