@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..table import text_table
 from .args import Parser, check_output, emit
 
 
@@ -18,16 +19,17 @@ def command(args: argparse.Namespace) -> int:
     from ..measure.runs import count_payload
 
     p = count_payload(args.model, args.resolution)
-    lines = [
-        f"{p['run_id']}",
-        f"{'layer':<8} {'kind':<7} {'output':>12} {'params':>12} {'MACs':>12}",
+    body = [
+        [
+            layer["name"],
+            layer["kind"],
+            "x".join(map(str, layer["output_shape"])),
+            f"{layer['params']:,}",
+            f"{layer['macs']:,}",
+        ]
+        for layer in p["layers"]
     ]
-    for layer in p["layers"]:
-        shape = "x".join(map(str, layer["output_shape"]))
-        lines.append(
-            f"{layer['name']:<8} {layer['kind']:<7} {shape:>12} "
-            f"{layer['params']:>12,} {layer['macs']:>12,}"
-        )
+    lines = [p["run_id"], *text_table(["layer", "kind", "output", "params", "MACs"], body, left=2)]
     lines += [
         f"params {p['params']:,}  MACs {p['macs']:,}  FLOPs {p['flops']:,} (2 x MACs)",
         f"thop MACs {p['macs_thop']:,}  size {p['size_bytes']:,} B "

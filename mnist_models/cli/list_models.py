@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..table import text_table
 from .args import Parser
 
 
@@ -27,9 +28,8 @@ def command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"{'model':<12} {'resolution':>10} {'params':>12} {'MACs':>12}")
-        for r in rows:
-            print(f"{r['model']:<12} {r['resolution']:>10} {r['params']:>12,} {r['macs']:>12,}")
+        body = [[r["model"], r["resolution"], f"{r['params']:,}", f"{r['macs']:,}"] for r in rows]
+        print("\n".join(text_table(["model", "resolution", "params", "MACs"], body)))
         print(
             "Any id of the grammar works too: mlp-W, mlp-WxD, mlp-W1-W2-..., cnn9-6-20, "
             "lenet5:tanh:avg (see README)."

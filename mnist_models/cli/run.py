@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
 
 def command(args: argparse.Namespace) -> int:
     from ..measure.energy import EnergyModel
-    from ..measure.runs import ROW_HEADER, format_row, measure_run
+    from ..measure.runs import measure_run, summary_table
     from ..measure.train import TrainConfig
 
     # Validate everything before any work starts.
@@ -81,5 +81,5 @@ def command(args: argparse.Namespace) -> int:
         device=args.device,
         mode=args.mode,
     )
-    emit(args, payload, f"{ROW_HEADER}\n{format_row(payload)}")
+    emit(args, payload, summary_table(payload))
     return 0

@@ -9,10 +9,6 @@ from .energy import EnergyModel
 from .train import TrainConfig
 
 DATA_BYTES = 70_000 * 28 * 28 * 4  # MNIST's 70,000 images as float32 at 28x28
-ROW_HEADER = (
-    f"{'model':<24} {'epochs':>6} {'train s':>8} {'s/epoch':>8} {'lat us':>8} "
-    f"{'acc %':>6} {'FLOPs':>12} {'params':>10} {'size B':>10} {'CO2eq g':>8}"
-)
 
 
 def count_payload(model_id: str, resolution: str | None) -> dict[str, Any]:
@@ -155,11 +151,22 @@ def measure_run(
     }
 
 
-def format_row(p: dict[str, Any]) -> str:
-    """One line under ROW_HEADER."""
-    return (
-        f"{p['run_id']:<24} {p['epochs']:>6} {p['train_seconds']:>8.2f} "
-        f"{p['epoch_seconds']:>8.2f} {p['latency_us_p50']:>8.1f} {100 * p['accuracy']:>6.2f} "
-        f"{p['flops']:>12,} {p['params']:>10,} {p['size_with_adam_bytes']:>10,} "
-        f"{p['train_co2_g']:>8.4f}"
-    )
+def summary_table(p: dict[str, Any]) -> str:
+    """The run as `run` prints it: one row under a header."""
+    from ..table import text_table
+
+    header = ["model", "epochs", "train s", "s/epoch", "lat us", "acc %", "FLOPs", "params"]
+    header += ["size B", "CO2eq g"]
+    row = [
+        p["run_id"],
+        str(p["epochs"]),
+        f"{p['train_seconds']:.2f}",
+        f"{p['epoch_seconds']:.2f}",
+        f"{p['latency_us_p50']:.1f}",
+        f"{100 * p['accuracy']:.2f}",
+        f"{p['flops']:,}",
+        f"{p['params']:,}",
+        f"{p['size_with_adam_bytes']:,}",
+        f"{p['train_co2_g']:.4f}",
+    ]
+    return "\n".join(text_table(header, [row]))
