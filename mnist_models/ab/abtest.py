@@ -22,6 +22,7 @@ import torch
 from ..errors import ConfigError
 from ..measure.threads import num_threads
 from ..measure.timing import quantile, time_calls
+from ..verdicts import Verdict
 
 METRICS = ("p50", "p90", "p99")
 
@@ -80,10 +81,10 @@ class Estimate:
     def verdict(self) -> str:
         """slower: significant and at least min_effect; faster: the mirror; else same."""
         if self.low > 1 and self.ratio > 1 + self.min_effect:
-            return "slower"
+            return Verdict.SLOWER
         if self.high < 1 and self.ratio < 1 / (1 + self.min_effect):
-            return "faster"
-        return "same"
+            return Verdict.FASTER
+        return Verdict.SAME
 
     def describe(self) -> str:
         return (
@@ -107,13 +108,13 @@ class ABResult:
     @property
     def verdict(self) -> str:
         verdicts = {e.verdict for e in self.estimates.values()}
-        if "slower" in verdicts:
-            return "slower"
-        return "faster" if "faster" in verdicts else "same"
+        if Verdict.SLOWER in verdicts:
+            return Verdict.SLOWER
+        return Verdict.FASTER if Verdict.FASTER in verdicts else Verdict.SAME
 
     @property
     def failed(self) -> bool:
-        return self.verdict == "slower"
+        return self.verdict == Verdict.SLOWER
 
     def as_dict(self) -> dict:
         out = asdict(self)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..console import progress_shown, say
+from ..verdicts import Verdict
 from .args import (
     Parser,
     add_device_options,
@@ -120,7 +121,8 @@ def command(args: argparse.Namespace) -> int:
         "candidate": candidate.name,
         "settings": {**settings.recorded(), "device": args.device, "mode": args.mode},
         "results": [
-            {"label": label, **(r.as_dict() if r else {"verdict": "new"})} for label, r in results
+            {"label": label, **(r.as_dict() if r else {"verdict": Verdict.NEW})}
+            for label, r in results
         ],
         "failed": [label for label, r in results if r is not None and r.failed],
     }

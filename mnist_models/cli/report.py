@@ -6,9 +6,8 @@ import argparse
 from typing import Any
 
 from ..errors import ConfigError
+from ..verdicts import FAILING
 from .args import Parser, nonempty
-
-FAILING_VERDICTS = ("WORSE", "MISSING")
 
 
 def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
@@ -91,7 +90,7 @@ def command(args: argparse.Namespace) -> int:
     if not args.markdown:
         print(f"{args.run} against {args.against}:")
     print(text)
-    return 1 if any(c.verdict in FAILING_VERDICTS for c in changes) else 0
+    return 1 if any(c.verdict in FAILING for c in changes) else 0
 
 
 def _load_ab(path: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from ..verdicts import Verdict
 from .session import (
     DEFAULT_BASELINE_COMMAND,
     Baseline,
@@ -174,7 +175,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if session is None or not session.used_gate:
         return
     tr = terminalreporter
-    failed = [r for r in session.rows if r.status == "FAIL"]
+    failed = [r for r in session.rows if r.status == Verdict.FAIL]
     tr.section("mnist-bench gates")
     if session.baseline:
         tr.write_line(f"baseline: {session.baseline.path}")
@@ -186,9 +187,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         tr.write_line(session.not_applied_reason, yellow=True)
     for line in summary_lines(session):
         tr.write_line(line, red=line.startswith("FAILED"))
-    statuses = ("ok", "new", "not applied", "not measured")
+    statuses = (Verdict.OK, Verdict.NEW, Verdict.NOT_APPLIED, Verdict.NOT_MEASURED)
     counts = {s: sum(r.status == s for r in session.rows) for s in statuses}
-    for status in ("not measured", "not applied"):
+    for status in (Verdict.NOT_MEASURED, Verdict.NOT_APPLIED):
         reasons: dict[tuple[str, str], int] = {}
         for row in session.rows:
             if row.status == status and row.note:

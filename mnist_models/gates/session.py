@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..table import text_table
+from ..verdicts import Verdict
 from .rules import Metric, machine_kind, same_machine, scope_mismatch
 from .rules import drift as rules_drift
 
@@ -209,30 +210,30 @@ class Gate:
         if len(tried) > 1:
             extra[f"{metric.name}_attempts"] = tried
         if not rule.passes(value, baseline):
-            status = "FAIL"
+            status = Verdict.FAIL
         elif not applies:
-            status = "not applied"  # another machine's or build's figure says nothing here
+            status = Verdict.NOT_APPLIED  # another machine's or build's figure says nothing here
         else:
-            status = "ok" if baseline is not None or not rule.uses_baseline else "new"
+            status = Verdict.OK if baseline is not None or not rule.uses_baseline else Verdict.NEW
         self._add(Row(self.nodeid, rule, value, baseline, status, note))
         return value
 
     def not_measured(self, metric: Metric, why: str) -> None:
         """A lane that could not run here: a row that says so, never a silent pass."""
-        self._add(Row(self.nodeid, metric, None, None, "not measured", why))
+        self._add(Row(self.nodeid, metric, None, None, Verdict.NOT_MEASURED, why))
 
     def not_applied(self, metric: Metric, value: float, why: str) -> None:
         """A figure measured and stored whose gate does not hold here (a budget for another
         machine kind): recorded, shown as not applied."""
         self.benchmark.extra_info[metric.name] = value
-        self._add(Row(self.nodeid, metric, value, None, "not applied", why))
+        self._add(Row(self.nodeid, metric, value, None, Verdict.NOT_APPLIED, why))
 
     def _add(self, row: Row) -> None:
         self.rows.append(row)
         self.session.rows.append(row)
 
     def failures(self) -> list[Row]:
-        return [r for r in self.rows if r.status == "FAIL"]
+        return [r for r in self.rows if r.status == Verdict.FAIL]
 
 
 LANES = {
@@ -260,7 +261,7 @@ def summary_lines(session: GateSession) -> list[str]:
     """The gate summary: failures worst first, figures that moved beyond half their tolerance,
     one line of totals per lane, the reasons for rows not applied or not measured."""
     rows = session.rows
-    failed = sorted((r for r in rows if r.status == "FAIL"), key=drift, reverse=True)
+    failed = sorted((r for r in rows if r.status == Verdict.FAIL), key=drift, reverse=True)
     lines: list[str] = []
     if failed:
         lines.append(f"FAILED ({len(failed)}), worst first:")
@@ -268,7 +269,7 @@ def summary_lines(session: GateSession) -> list[str]:
         if len(failed) > SUMMARY_ROWS:
             lines.append(f"... and {len(failed) - SUMMARY_ROWS} more (--gate-report FILE has all)")
     moved = sorted(
-        (r for r in rows if r.status == "ok" and 0.5 < drift(r) < float("inf")),
+        (r for r in rows if r.status == Verdict.OK and 0.5 < drift(r) < float("inf")),
         key=drift,
         reverse=True,
     )
@@ -280,7 +281,7 @@ def summary_lines(session: GateSession) -> list[str]:
         counts = by_lane.setdefault(lane(row.nodeid), {})
         counts[row.status] = counts.get(row.status, 0) + 1
     width = max((len(name) for name in by_lane), default=0)
-    order = ("FAIL", "ok", "new", "not applied", "not measured")
+    order = (Verdict.FAIL, Verdict.OK, Verdict.NEW, Verdict.NOT_APPLIED, Verdict.NOT_MEASURED)
     for name, counts in sorted(by_lane.items()):
         parts = [f"{counts[s]} {'failed' if s == 'FAIL' else s}" for s in order if s in counts]
         lines.append(f"{name:<{width}}  {sum(counts.values())} metrics: {', '.join(parts)}")

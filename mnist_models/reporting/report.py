@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..gates.rules import Metric, gated_metrics, same_machine, scope_mismatch
 from ..table import markdown_table, text_table
+from ..verdicts import FAILING, Verdict
 
 
 def load_run(path: str | Path) -> dict[str, Any]:
@@ -107,15 +108,15 @@ class Change:
 
 def _verdict(metric: Metric, baseline: float, now: float, applies: bool) -> str:
     if not applies:
-        return "not applied"
+        return Verdict.NOT_APPLIED
     if now == baseline:
-        return "same"
+        return Verdict.SAME
     if metric.direction == "exact":
-        return "WORSE"
+        return Verdict.WORSE
     better = now > baseline if metric.direction == "higher" else now < baseline
     if better:
-        return "better"
-    return "worse (allowed)" if metric.passes(now, baseline) else "WORSE"
+        return Verdict.BETTER
+    return Verdict.WORSE_ALLOWED if metric.passes(now, baseline) else Verdict.WORSE
 
 
 def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change], dict[str, Any]]:
@@ -137,7 +138,9 @@ def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change
             if name not in extra0:
                 continue  # a new gate: nothing recorded to compare with
             if name not in extra:
-                changes.append(Change(bench["fullname"], metric, extra0[name], None, "MISSING"))
+                changes.append(
+                    Change(bench["fullname"], metric, extra0[name], None, Verdict.MISSING)
+                )
                 continue
             reason = scope_mismatch(metric.scope, machines, (extra0, extra))
             applies = not reason
@@ -164,7 +167,9 @@ def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change
 
 def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same: bool) -> str:
     """Changed metrics (all with show_same) as a table, then counts per verdict."""
-    shown = [c for c in changes if show_same or c.verdict not in ("same", "not applied")]
+    shown = [
+        c for c in changes if show_same or c.verdict not in (Verdict.SAME, Verdict.NOT_APPLIED)
+    ]
     header = ["benchmark", "metric", "baseline", "now", "change", "allowed", "verdict"]
     body = [
         [
@@ -181,7 +186,14 @@ def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same:
     lines = text_table(header, body, left=2) if body else []
     counts = {
         v: sum(c.verdict == v for c in changes)
-        for v in ("WORSE", "worse (allowed)", "better", "same", "not applied", "MISSING")
+        for v in (
+            Verdict.WORSE,
+            Verdict.WORSE_ALLOWED,
+            Verdict.BETTER,
+            Verdict.SAME,
+            Verdict.NOT_APPLIED,
+            Verdict.MISSING,
+        )
     }
     lines.append(
         f"{len(changes)} metrics compared: {counts['WORSE']} worse beyond their gate, "
@@ -202,7 +214,6 @@ def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same:
     return "\n".join(lines)
 
 
-FAILING = ("WORSE", "MISSING")
 MARKDOWN_ROWS = 30
 
 
@@ -215,7 +226,8 @@ def notable(changes: list[Change]) -> list[Change]:
     moved = [
         c
         for c in changes
-        if c.verdict in ("better", "worse (allowed)") and drift(c.metric, c.baseline, c.now) > 0.5
+        if c.verdict in (Verdict.BETTER, Verdict.WORSE_ALLOWED)
+        and drift(c.metric, c.baseline, c.now) > 0.5
     ]
 
     def key(c: Change) -> float:
@@ -241,7 +253,9 @@ def render_markdown(
 
     shown = notable(changes)
     failed = [c for c in changes if c.verdict in FAILING]
-    slower = [r["label"] for r in (ab or {}).get("results", []) if r.get("verdict") == "slower"]
+    slower = [
+        r["label"] for r in (ab or {}).get("results", []) if r.get("verdict") == Verdict.SLOWER
+    ]
     changed = bool(shown or slower)
     icon = "❌" if failed or slower else ("⚠️" if changed else "✅")
     lines = [
@@ -275,7 +289,14 @@ def render_markdown(
         if len(shown) > MARKDOWN_ROWS:
             lines.append(f"\n... and {len(shown) - MARKDOWN_ROWS} more (`mnist-models report`).")
         lines.append("")
-    verdicts = ("WORSE", "MISSING", "worse (allowed)", "better", "same", "not applied")
+    verdicts = (
+        Verdict.WORSE,
+        Verdict.MISSING,
+        Verdict.WORSE_ALLOWED,
+        Verdict.BETTER,
+        Verdict.SAME,
+        Verdict.NOT_APPLIED,
+    )
     per_lane: dict[str, dict[str, int]] = {}
     for c in changes:
         counts = per_lane.setdefault(lane(c.benchmark), {})
