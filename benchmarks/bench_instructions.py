@@ -21,18 +21,22 @@ pytestmark = [pytest.mark.instructions, pytest.mark.full]
 GATE_BATCH_SIZES = (1, 64)
 FORWARD_CALLS = {1: 5}  # calls counted per case (default 1): instructions repeat call to call
 TRAIN_STEPS = 10
-# Counts repeat exactly between runs of one checkout with the same cases before them (the
-# garbage collector kept out of the counted calls). What runs before a case still moves its
-# allocator and cache state: between two runs whose worker prepared its heap differently the
-# counts moved by up to 0.51% at batch 1 (median 0.08%), 0.06% at batch 64 and 0.024% for
-# training steps (docs/deterministic-gates.md). The bands sit about twice that and more: a 3%
-# forward-pass change fails at batch 1, a 0.7% change to the optimizer fails training.
+# Counts repeat exactly between runs of one checkout with the same cases (the garbage collector
+# kept out of the counted calls). Each case is counted in a child forked from one prepared
+# worker, so what was counted before it no longer carries over; what is left is the worker's
+# heap as the selection shapes it: between a run of the whole grid and a run of the gate tier
+# alone the counts moved by up to 0.36% at batch 1, 0.22% for batched forward passes (the
+# small convolutions of lenet5 and cnn7 at batch 64) and 0.037% for training steps
+# (docs/deterministic-gates.md). The bands sit at about twice that and more: a 3% forward-pass
+# change fails at every batch size, a 0.7% change to the optimizer fails training.
 TOLERANCE_BATCH_1 = 0.01
 # A fresh clone in another folder, with a spinning process beside it, counted mlp-32 and
 # mlp-128@crop:14 at batch 1 about 2,000 instructions (1.0-1.1%) above the baseline: a fixed
 # offset of the heap's state, large only where a call is small. Hence a floor in instructions.
 ABS_TOLERANCE_BATCH_1 = 4_000
-TOLERANCE = 0.003
+TOLERANCE_BATCHED = 0.005
+TOLERANCE_TRAINING = 0.003
+
 INSTRUCTIONS_BATCH_1 = lower(
     "instructions",
     rel_tol=TOLERANCE_BATCH_1,
@@ -40,7 +44,12 @@ INSTRUCTIONS_BATCH_1 = lower(
     scope="instructions",
     two_sided=True,
 )
-INSTRUCTIONS = lower("instructions", rel_tol=TOLERANCE, scope="instructions", two_sided=True)
+INSTRUCTIONS_BATCHED = lower(
+    "instructions", rel_tol=TOLERANCE_BATCHED, scope="instructions", two_sided=True
+)
+INSTRUCTIONS_TRAINING = lower(
+    "instructions", rel_tol=TOLERANCE_TRAINING, scope="instructions", two_sided=True
+)
 # Instruction budgets: a ceiling per forward pass at batch 1 for the named models, with or
 # without a baseline, on any machine (the ISA path is pinned, instructions.ISA_PINS). About 1.5x
 # what torch 2.14 counts here, so a torch or Python upgrade fits and a model doing half as much
@@ -92,8 +101,12 @@ def training_cases() -> list:
 
 
 def _check(icase: InstructionCase, benchmark, gate, instruction_counts) -> None:
+    if icase.kind == "train":
+        rule = INSTRUCTIONS_TRAINING
+    else:
+        rule = INSTRUCTIONS_BATCH_1 if icase.batch_size == 1 else INSTRUCTIONS_BATCHED
     if instruction_counts.unavailable:
-        gate.not_measured(INSTRUCTIONS, instruction_counts.unavailable)
+        gate.not_measured(rule, instruction_counts.unavailable)
         pytest.skip(f"instructions not measured: {instruction_counts.unavailable}")
     count = benchmark.pedantic(instruction_counts.get, args=(icase.key,), rounds=1, iterations=1)
     benchmark.extra_info.update(
@@ -108,8 +121,7 @@ def _check(icase: InstructionCase, benchmark, gate, instruction_counts) -> None:
         instructions_per_sample=count.per_sample,
         instruction_key=count.key,
     )
-    batch_1 = icase.kind == "forward" and icase.batch_size == 1
-    gate.record(INSTRUCTIONS_BATCH_1 if batch_1 else INSTRUCTIONS, count.per_call)
+    gate.record(rule, count.per_call)
     if icase.kind == "forward" and icase.key in INSTRUCTION_BUDGETS:
         gate.record(budget("instructions_budget", INSTRUCTION_BUDGETS[icase.key]), count.per_call)
 
