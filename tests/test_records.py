@@ -42,3 +42,28 @@ def test_every_committed_declaration_loads_and_writes_back_unchanged(path: Path)
             assert metric.to_dict() == {**metric.to_dict(), **extra["gates"][name]}, name
             checked += 1
     assert checked > 0
+
+
+def _row() -> dict:
+    return {
+        "model": "mlp-16", "resolution": "28", "run_id": "mlp-16@28", "params": 12_730,
+        "macs": 12_704, "flops": 25_408, "size_bytes": 53_277, "size_with_adam_bytes": 158_067,
+        "epochs": 1, "batch_size": 64, "lr": 1e-3, "seed": 0, "val_fraction": 0.2, "threads": 1,
+        "accuracy": 0.9, "train_samples": 48_000, "train_seconds": 1.0, "epoch_seconds": 1.0,
+        "history": [], "latency_us_p50": 10.0, "latency_us_p90": 11.0, "latency_us_p99": 12.0,
+        "latency_batched": {}, "train_energy_j": 12.0, "train_co2_g": 0.0016,
+        "inference_co2_g": 1e-8, "energy_model": {"watts_per_core": 12.0}, "version": "0.1.0",
+    }  # fmt: skip
+
+
+def test_a_run_record_round_trips_and_older_rows_load() -> None:
+    from mnist_models.measure.runs import RunRecord
+
+    older = _row()  # from before the device axis: no device, device_info, mode, setup_s
+    record = RunRecord.from_dict(older)
+    assert record.device == "cpu" and record.mode == "eager"
+    assert RunRecord.from_dict(record.to_dict()) == record
+    newer = {**older, "a_later_field": [1, 2]}
+    assert RunRecord.from_dict(newer).to_dict()["a_later_field"] == [1, 2]  # kept, not lost
+    with pytest.raises(ValueError, match="a run record needs accuracy"):
+        RunRecord.from_dict({k: v for k, v in older.items() if k != "accuracy"})

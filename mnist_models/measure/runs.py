@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from .. import __version__
@@ -9,6 +10,67 @@ from .energy import EnergyModel
 from .train import TrainConfig
 
 DATA_BYTES = 70_000 * 28 * 28 * 4  # MNIST's 70,000 images as float32 at 28x28
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One measured run, as `run --json` prints it, studies store it and reports read it: the
+    one place its fields are defined. `from_dict` reads stored rows of older versions (fields
+    added since take their defaults) and newer ones (unknown fields are kept aside in `extra`)."""
+
+    model: str
+    resolution: str
+    run_id: str
+    params: int
+    macs: int
+    flops: int
+    size_bytes: int
+    size_with_adam_bytes: int
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    val_fraction: float
+    threads: int
+    accuracy: float
+    train_samples: int
+    train_seconds: float
+    epoch_seconds: float
+    history: list[dict[str, Any]]
+    latency_us_p50: float
+    latency_us_p90: float
+    latency_us_p99: float
+    latency_batched: dict[str, Any]
+    train_energy_j: float
+    train_co2_g: float
+    inference_co2_g: float
+    energy_model: dict[str, float]
+    version: str
+    device: str = "cpu"
+    device_info: dict[str, Any] = field(default_factory=dict)
+    mode: str = "eager"
+    setup_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # fields of a newer version, kept
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        return {**self.extra, **out}
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> RunRecord:
+        names = {f.name for f in fields(cls)} - {"extra"}
+        missing = [
+            f.name
+            for f in fields(cls)
+            if f.name in names
+            and f.name not in row
+            and f.default is MISSING
+            and f.default_factory is MISSING
+        ]
+        if missing:
+            raise ValueError(f"a run record needs {', '.join(missing)}")
+        known = {k: v for k, v in row.items() if k in names}
+        return cls(**known, extra={k: v for k, v in row.items() if k not in names})
 
 
 def count_payload(model_id: str, resolution: str | None) -> dict[str, Any]:
@@ -116,39 +178,40 @@ def measure_run(
     )
     gpus = int(where.type == "cuda")
     keys = ("model", "resolution", "run_id", "params", "macs", "flops", "size_bytes")
-    return {
+    record = RunRecord(
         **{k: counts[k] for k in keys},
-        "size_with_adam_bytes": counts["size_with_adam_bytes"],
-        "epochs": train_config.epochs,
-        "batch_size": bs,
-        "lr": train_config.lr,
-        "seed": train_config.seed,
-        "val_fraction": val_fraction,
-        "threads": result.threads,
-        "accuracy": accuracy,
-        "train_samples": result.train_samples,
-        "train_seconds": result.train_seconds,
-        "epoch_seconds": result.epoch_seconds,
-        "history": result.as_dict()["history"],
-        "latency_us_p50": lat1.p50_us,
-        "latency_us_p90": lat1.p90_us,
-        "latency_us_p99": lat1.p99_us,
-        "latency_batched": latb.as_dict(),
-        "device": where.type,
-        "device_info": device_info(where),
-        "mode": mode,
-        "setup_s": lat1.setup_s,
-        "train_energy_j": energy.joules(result.train_seconds, result.threads, gpus),
-        "train_co2_g": energy.co2_grams(result.train_seconds, result.threads, gpus),
-        "inference_co2_g": energy.co2_grams(lat1.p50_us / 1e6, result.threads, gpus),
-        "energy_model": {
+        size_with_adam_bytes=counts["size_with_adam_bytes"],
+        epochs=train_config.epochs,
+        batch_size=bs,
+        lr=train_config.lr,
+        seed=train_config.seed,
+        val_fraction=val_fraction,
+        threads=result.threads,
+        accuracy=accuracy,
+        train_samples=result.train_samples,
+        train_seconds=result.train_seconds,
+        epoch_seconds=result.epoch_seconds,
+        history=result.as_dict()["history"],
+        latency_us_p50=lat1.p50_us,
+        latency_us_p90=lat1.p90_us,
+        latency_us_p99=lat1.p99_us,
+        latency_batched=latb.as_dict(),
+        device=where.type,
+        device_info=device_info(where),
+        mode=mode,
+        setup_s=lat1.setup_s,
+        train_energy_j=energy.joules(result.train_seconds, result.threads, gpus),
+        train_co2_g=energy.co2_grams(result.train_seconds, result.threads, gpus),
+        inference_co2_g=energy.co2_grams(lat1.p50_us / 1e6, result.threads, gpus),
+        energy_model={
             "watts_per_core": energy.watts_per_core,
             "watts_per_gpu": energy.watts_per_gpu if gpus else 0.0,
             "grid_g_per_kwh": energy.grid_g_per_kwh,
             "pue": energy.pue,
         },
-        "version": __version__,
-    }
+        version=__version__,
+    )
+    return record.to_dict()
 
 
 def summary_table(p: dict[str, Any]) -> str:
