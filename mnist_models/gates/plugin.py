@@ -95,7 +95,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from pytest_benchmark.utils import get_machine_id
 
-    path, _ = find_baseline(storage, get_machine_id(), compare)
+    path = find_baseline(storage, get_machine_id(), compare)
     if path is None:
         what = "baseline" if compare is True else f"baseline matching {compare!r}"
         raise pytest.UsageError(

@@ -87,16 +87,17 @@ def storage_path(storage: str) -> Path | None:
     return None
 
 
-def find_baseline(storage: Path, machine_id: str, compare: str | bool) -> tuple[Path | None, bool]:
-    """(file, is from this machine id): the newest run, or run `compare`, this machine's first."""
+def find_baseline(storage: Path, machine_id: str, compare: str | bool) -> Path | None:
+    """The newest run, or run `compare`, this machine id's first, else any machine's; whether
+    its times apply is decided by machine kind (rules.same_machine), not by the folder."""
     pattern = "[0-9][0-9][0-9][0-9]_*.json" if compare is True else f"{compare}*.json"
     if compare is not True and Path(str(compare)).is_file():
-        return Path(str(compare)), Path(str(compare)).parent.name == machine_id
+        return Path(str(compare))
     own = sorted((storage / machine_id).glob(pattern))
     if own:
-        return own[-1], True
+        return own[-1]
     others = sorted(storage.glob(f"*/{pattern}"), key=lambda p: (p.name, p.stat().st_mtime))
-    return (others[-1], False) if others else (None, False)
+    return others[-1] if others else None
 
 
 # --- the plugin --------------------------------------------------------------------------------
