@@ -27,7 +27,8 @@ from pathlib import Path
 
 from pytest_benchmark.utils import get_machine_id
 
-from mnist_models.atomic import write_text_atomic
+from mnist_models.atomic import check_writable, write_text_atomic
+from mnist_models.errors import OutputError
 from mnist_models.gates.schema import SchemaError, load_run_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +74,16 @@ def existing_nodeids(device: str = "cpu") -> set[str]:
 def strip_samples(bench: dict) -> dict:
     """Keep the statistics, drop the raw per-round timings (megabytes, not needed to compare)."""
     return {**bench, "stats": {k: v for k, v in bench["stats"].items() if k != "data"}}
+
+
+def _device_argument(argv: list[str]) -> str:
+    """The device a pytest argument list runs on (--device X or --device=X; default cpu)."""
+    for i, arg in enumerate(argv):
+        if arg == "--device" and i + 1 < len(argv):
+            return argv[i + 1].partition(":")[0]
+        if arg.startswith("--device="):
+            return arg.partition("=")[2].partition(":")[0]
+    return "cpu"
 
 
 def merge(old: dict | None, new: dict, alive: set[str]) -> dict:
@@ -153,6 +164,15 @@ def main(argv: list[str]) -> int:
             print(f"baseline not saved: {err}", file=sys.stderr)
             return 2
     else:
+        # minutes of benchmarks must not end in a file that cannot be written
+        device = _device_argument(argv)
+        target = (storage or baseline_storage(device)) / get_machine_id() / BASELINE_NAME
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            check_writable(target)
+        except (OSError, OutputError) as err:
+            print(f"baseline not recorded: {err}", file=sys.stderr)
+            return 2
         new = run_benchmarks(argv)
         if new is None:
             return 1
@@ -160,8 +180,12 @@ def main(argv: list[str]) -> int:
     target = (storage or baseline_storage(device)) / get_machine_id() / BASELINE_NAME
     old = json.loads(target.read_text()) if target.exists() else None
     merged = merge(old, new, existing_nodeids(device))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(target, json.dumps(merged, indent=1, sort_keys=True) + "\n")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(target, json.dumps(merged, indent=1, sort_keys=True) + "\n")
+    except (OSError, OutputError) as err:
+        print(f"baseline not saved: {err}", file=sys.stderr)
+        return 2
     shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
     print(
         f"baseline {shown}: {len(new['benchmarks'])} results recorded, "

@@ -23,8 +23,8 @@ from mnist_models.measure.calibration import (
     device_reference_seconds,
     reference_seconds,
 )
+from mnist_models.measure.device import gpu_ops_per_call, prepare_forward
 from mnist_models.measure.device import per_call_us as device_per_call_us
-from mnist_models.measure.device import prepare_forward
 from mnist_models.measure.metrics import cpu_time_percentiles, example_input
 from mnist_models.measure.threads import num_threads
 from mnist_models.measure.timing import percentiles, time_calls
@@ -66,6 +66,12 @@ P99_BUDGETS_US = {
 # CPU lane's until repeat runs on a GPU measure a tighter one (docs/gpu.md).
 CUDA_ROUNDS = 300
 CUDA_LATENCY = lower("latency_rel", rel_tol=LATENCY_TOLERANCE, unit="x ref", timed=True)
+# The GPU's deterministic figure, as instructions are the CPU's: the kernels, copies and memsets
+# one call runs (device.gpu_ops_per_call). Exact on the same GPU and torch; another torch may
+# pick other cuBLAS/cuDNN kernels (10%).
+GPU_OPS = lower(
+    "gpu_ops_per_call", rel_tol=0.10, unit="ops", scope="machine", exact_within="environment"
+)
 
 
 def latency_params(modes: tuple[str, ...]) -> list:
@@ -193,6 +199,7 @@ def _latency_on_cuda(
         benchmark.pedantic(prepared.call, rounds=CUDA_ROUNDS, warmup_rounds=20, iterations=1)
         samples = device_per_call_us(prepared.call, CUDA_ROUNDS, 20, device)
         reference = (before + device_reference_seconds(device)) / 2
+        gpu_ops = gpu_ops_per_call(prepared.call, device)  # after timing, profiler off there
     p50, p90, p99 = percentiles(samples)
     benchmark.extra_info.update(
         **_figures(case, batch_size, mode, "cuda", (p50, p90, p99)),
@@ -214,3 +221,4 @@ def _latency_on_cuda(
         return median * 1e-6 / ref
 
     gate.record(CUDA_LATENCY, p50 * 1e-6 / reference, remeasure=remeasure)
+    gate.record(GPU_OPS, gpu_ops)

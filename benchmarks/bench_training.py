@@ -60,7 +60,10 @@ SPREAD_FILE = Path(__file__).with_name("accuracy_spread.json")
 EPOCH_TIME_TOLERANCE = 1.00
 EPOCH_CPU = lower("epoch_cpu_rel", rel_tol=EPOCH_TIME_TOLERANCE, unit="x ref", timed=True)
 FINAL_LOSS = lower("final_train_loss", scope="environment", exact_within="environment")
-CUDA_EPOCH = lower("epoch_s", rel_tol=0.30, unit="s", timed=True)
+# On CUDA the epoch's wall time itself (synchronised): on one H200 two processes of the same code
+# differed by up to 34% (mlp-1024: 1.11 s and 1.48 s), so 30% failed unchanged code; gross
+# slowdowns only, like the CPU lane. GPU operation counts and memory are the exact gates there.
+CUDA_EPOCH = lower("epoch_s", rel_tol=EPOCH_TIME_TOLERANCE, unit="s", timed=True)
 
 
 def _floor(case: Case, batch_size: int) -> float:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pytest_benchmark.utils import get_machine_id
 
-from benchmarks.baseline import BASELINES, baseline_storage
+import benchmarks.baseline as baseline_script
+from benchmarks.baseline import BASELINE_NAME, BASELINES, _device_argument, baseline_storage
 from benchmarks.bench_inference import latency_params
 from benchmarks.grid import COMPILE_GATE, parse_modes
 from mnist_models import get_model
@@ -19,6 +21,7 @@ from mnist_models.measure.device import (
     check_mode,
     device_info,
     device_memory,
+    gpu_ops_per_call,
     per_call_us,
     prepare_forward,
     resolve_device,
@@ -116,6 +119,29 @@ def test_latency_ids_keep_eager_names_and_gate_few_compiles() -> None:
 def test_cuda_baselines_are_stored_apart() -> None:
     assert baseline_storage("cpu") == BASELINES
     assert baseline_storage("cuda") == BASELINES / "cuda"
+    assert [_device_argument(a) for a in ([], ["-k", "x"], ["--device", "cuda"])] == [
+        "cpu",
+        "cpu",
+        "cuda",
+    ]
+    assert _device_argument(["--device=cuda:1"]) == "cuda"
+
+
+def test_a_baseline_that_cannot_be_written_is_refused_before_the_run(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    # a GPU session once ran the whole CUDA gate tier into a read-only baseline file
+    target = tmp_path / get_machine_id() / BASELINE_NAME
+    target.parent.mkdir()
+    target.write_text("{}")
+    target.chmod(0o444)
+    monkeypatch.setattr(
+        baseline_script, "run_benchmarks", lambda argv: pytest.fail("the benchmarks ran")
+    )
+    assert baseline_script.main(["--storage", str(tmp_path), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("baseline not recorded: cannot write") and "chmod u+w" in err
+    assert target.read_text() == "{}"
 
 
 def test_device_and_gpu_are_part_of_the_machine_kind() -> None:
@@ -141,6 +167,8 @@ def test_host_clock_times_cpu_calls_and_compile_needs_no_gpu() -> None:
         prepare_forward(model, x, "cuda-graph")
     with pytest.raises(ConfigError, match="measures CUDA memory"):
         device_memory(lambda: None, "cpu")
+    with pytest.raises(ConfigError, match="counts CUDA operations"):
+        gpu_ops_per_call(lambda: None, "cpu")
 
 
 def test_latency_records_device_and_mode() -> None:
@@ -219,6 +247,22 @@ def test_cuda_memory_counts_what_a_call_allocates() -> None:
     del out
     again, _ = device_memory(lambda: torch.empty(1 << 20, device=device).sum(), device)
     assert again.peak_bytes >= 4 << 20 and again.retained_bytes < 4 << 20
+
+
+@needs_cuda
+def test_gpu_operations_are_counted_per_call_and_repeat() -> None:
+    device = resolve_device("cuda")
+    a, b = torch.ones(1024, device=device), torch.ones(1024, device=device)
+    assert gpu_ops_per_call(lambda: a + b, device) == 1  # one elementwise kernel
+    model = get_model("mlp-1024", seed=0).to(device).eval()
+    x = example_input((1, 28, 28), 1, device=str(device))
+    with torch.inference_mode():
+        plain = gpu_ops_per_call(lambda: model(x), device)
+        checked = gpu_ops_per_call(lambda: (x.isnan().any().item(), model(x)), device)
+        again = gpu_ops_per_call(lambda: model(x), device)
+    assert plain >= 3  # two linear layers and an activation at least
+    assert again == plain  # the same code, the same count
+    assert checked > plain  # an input check adds its kernels and a copy to the host
 
 
 @needs_cuda

@@ -16,6 +16,8 @@ BASELINE = (
     Path(__file__).parents[1] / "benchmarks/baselines/Linux-CPython-3.11-64bit/0001_baseline.json"
 )
 
+CUDA_BASELINE = BASELINE.parents[1] / "cuda/Linux-CPython-3.12-64bit/0001_baseline.json"
+
 
 @pytest.fixture(scope="module")
 def run() -> dict:
@@ -39,6 +41,19 @@ def test_rows_join_training_counts_and_latency(run: dict) -> None:
     trained = [r for r in rows if r.get("accuracy") is not None]
     assert len(trained) == 5  # the gate tier's representative set
     assert len({r["run_id"] for r in rows}) == 75  # every config of the grid has a row
+
+
+def test_rows_of_the_cuda_baseline_use_eager_latency_and_the_gated_epoch_time() -> None:
+    run = load_run(CUDA_BASELINE)
+    rows = {r["run_id"]: r for r in rows_from_run(run) if r.get("accuracy") is not None}
+    eager = _find(run, "test_latency[lenet5@28-bs1]")["extra_info"]
+    graph = _find(run, "test_latency[lenet5@28-bs1-cuda-graph]")["extra_info"]
+    assert eager["latency_us_p50"] != graph["latency_us_p50"]
+    lenet = rows["lenet5@28"]
+    assert lenet["latency_us_p50"] == eager["latency_us_p50"]  # not another mode's figure
+    assert lenet["gpu_ops_per_call"] == eager["gpu_ops_per_call"] >= 1
+    assert lenet["epoch_seconds"] == _find(run, "test_training[lenet5@28")["extra_info"]["epoch_s"]
+    assert len(rows) == 5
 
 
 def test_unchanged_run_compares_same(run: dict) -> None:

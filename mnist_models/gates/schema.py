@@ -51,6 +51,7 @@ NUMERIC_EXTRA = (
     "latency_us_p90",
     "latency_us_p99",
     "instructions_per_sample",
+    "gpu_ops_per_call",
 )
 TEXT_EXTRA = ("model", "resolution", "device", "mode")
 

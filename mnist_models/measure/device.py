@@ -162,6 +162,30 @@ def per_call_us(
     return samples
 
 
+def gpu_ops_per_call(fn: Callable[[], object], device: torch.device | str, calls: int = 4) -> float:
+    """GPU operations (kernels, copies, memsets) one call runs, counted by torch's profiler over
+    `calls` calls after one untimed one. The GPU's counterpart of the CPU lane's instruction
+    count: the same number on every run of the same code, GPU and torch, however busy the host,
+    and one added operation in a forward pass (an input check, a copy) changes it."""
+    import torch
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    device = torch.device(device)
+    if device.type != "cuda":
+        raise ConfigError("gpu_ops_per_call counts CUDA operations; on the CPU use instructions")
+    fn()  # the code's own warnings show here; the profiler's notices below are not the code's
+    torch.cuda.synchronize(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(calls):
+                fn()
+            torch.cuda.synchronize(device)
+    ops = sum(1 for event in prof.events() if event.device_type == DeviceType.CUDA)
+    return ops / calls
+
+
 @dataclass(frozen=True)
 class DeviceMemory:
     """Device memory of one call from the CUDA caching allocator, in bytes: the most allocated

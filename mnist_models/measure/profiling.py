@@ -4,6 +4,7 @@ or a training step goes, as the LeNet-5 vs MLP study reported."""
 from __future__ import annotations
 
 import os
+import warnings
 
 from ..errors import ConfigError
 
@@ -82,15 +83,20 @@ def profile_model(
         for _ in range(warmup):
             step()
         synchronize(where)
-        with profile(activities=activities, profile_memory=True) as prof:
-            for _ in range(calls):
-                step()
-            synchronize(where)
+        with warnings.catch_warnings():
+            # the profiler's own notices (torch 2.11 raised a UserWarning here), not the
+            # model's: the warm-up calls above show the model's own warnings
+            warnings.simplefilter("ignore", UserWarning)
+            with profile(activities=activities, profile_memory=True) as prof:
+                for _ in range(calls):
+                    step()
+                synchronize(where)
+            averages = prof.key_averages()
     what = "training steps (forward, backward, Adam)" if train else "forward passes"
     on = f" on {where}" if where.type != "cpu" else ""
     title = (
         f"{run_id(config, res)}: {calls} {what} at batch {batch_size}{on}, {used} thread(s), "
         f"after {warmup} warm-up; sorted by {sort_by}"
     )
-    table = prof.key_averages().table(sort_by=sort_by, row_limit=rows, max_name_column_width=40)
+    table = averages.table(sort_by=sort_by, row_limit=rows, max_name_column_width=40)
     return title, table

@@ -28,6 +28,12 @@ def _rid(extra: dict[str, Any]) -> str | None:
     return f"{extra['model']}@{extra['resolution']}"
 
 
+def _epoch_seconds(extra: dict[str, Any]) -> float | None:
+    """Seconds per epoch of a training entry: `epoch_seconds` on the CPU, `epoch_s` (the gated
+    figure itself) in CUDA runs."""
+    return extra.get("epoch_seconds", extra.get("epoch_s"))
+
+
 def rows_from_run(run: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per trained config (joined with its counts and batch-1 latency by run id); configs
     that were not trained in this run get a row of counts and latency only. CO2eq is the figure
@@ -42,13 +48,14 @@ def rows_from_run(run: dict[str, Any]) -> list[dict[str, Any]]:
         if rid is None:
             continue
         group = bench.get("group") or ""
-        if "accuracy" in extra and "epoch_seconds" in extra:
+        if "accuracy" in extra and _epoch_seconds(extra) is not None:
             trained.append(extra)
         elif group == "instructions":
             if extra.get("kind") == "forward" and extra.get("batch_size") == 1:
                 instructions[rid] = extra
         elif group == "latency" or "latency_us_p50" in extra:
-            if extra.get("batch_size") == 1:
+            # batch 1, eager: what a study times (other modes are their own columns' business)
+            if extra.get("batch_size") == 1 and extra.get("mode", "eager") == "eager":
                 latency[rid] = extra
         elif "params" in extra and "size_bytes" in extra:
             counts[rid] = extra
@@ -69,6 +76,7 @@ def rows_from_run(run: dict[str, Any]) -> list[dict[str, Any]]:
             "latency_us_p90": lat.get("latency_us_p90"),
             "latency_us_p99": lat.get("latency_us_p99"),
             "instructions_per_sample": instructions.get(rid, {}).get("instructions_per_sample"),
+            "gpu_ops_per_call": lat.get("gpu_ops_per_call"),
         }
 
     for extra in trained:
@@ -80,7 +88,7 @@ def rows_from_run(run: dict[str, Any]) -> list[dict[str, Any]]:
                 "batch_size": extra.get("batch_size"),
                 "epochs": extra.get("epochs"),
                 "train_seconds": extra.get("train_seconds"),
-                "epoch_seconds": extra.get("epoch_seconds"),
+                "epoch_seconds": _epoch_seconds(extra),
                 "accuracy": extra.get("accuracy"),
                 "history": extra.get("history", []),
                 "threads": threads,

@@ -15,20 +15,22 @@ from ..labels import batch_label
 from ..table import markdown_table as render_markdown
 
 # (header with unit, row key, scale, format); the studies' columns, in their order. Columns in
-# OPTIONAL appear only where some row has them (instructions come from the suite, not studies).
+# OPTIONAL appear only where some row has them (instructions and GPU operation counts come from
+# the suite, not studies).
 COLUMNS: tuple[tuple[str, str, float, str], ...] = (
     ("epochs", "epochs", 1, "{:.0f}"),
     ("training time (s)", "train_seconds", 1, "{:.2f}"),
     ("time per epoch (s)", "epoch_seconds", 1, "{:.2f}"),
     ("latency p50, batch 1 (us)", "latency_us_p50", 1, "{:.1f}"),
     ("instructions / sample, batch 1", "instructions_per_sample", 1, "{:,.0f}"),
+    ("GPU ops / call, batch 1", "gpu_ops_per_call", 1, "{:.0f}"),
     ("accuracy (%)", "accuracy", 100, "{:.2f}"),
     ("FLOPs", "flops", 1, "{:,.0f}"),
     ("params", "params", 1, "{:,.0f}"),
     ("size (KiB)", "size_bytes", 1 / 1024, "{:,.1f}"),
     ("CO2eq, training (mg)", "train_co2_g", 1000, "{:.3f}"),
 )
-OPTIONAL = ("instructions_per_sample",)
+OPTIONAL = ("instructions_per_sample", "gpu_ops_per_call")
 CSV_KEYS = (
     "study",
     "run_id",
@@ -44,6 +46,7 @@ CSV_KEYS = (
     "latency_us_p90",
     "latency_us_p99",
     "instructions_per_sample",
+    "gpu_ops_per_call",
     "accuracy",
     "flops",
     "macs",
