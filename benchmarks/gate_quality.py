@@ -42,6 +42,7 @@ from mnist_models.labels import batch_label
 from mnist_models.measure.metrics import example_input
 from mnist_models.measure.threads import num_threads
 from mnist_models.measure.timing import time_calls
+from mnist_models.verdicts import Verdict
 
 # Comparisons rotate over these (model, batch size): small and large, MLP and CNN.
 CASES = (("mlp-1024", 1), ("lenet5", 1), ("cnn9", 1), ("mlp-512x3", 64))
@@ -106,7 +107,7 @@ def _row(result) -> dict:
     return {
         "case": result.label,
         "failed": bool(result.failed),
-        "verdict_by": [m for m, e in est.items() if e.verdict == "slower"],
+        "verdict_by": [m for m, e in est.items() if e.verdict == Verdict.FAIL],
         **{m: [est[m].ratio, est[m].low, est[m].high] for m in ("p50", "p90", "p99")},
         "pairs": result.pairs,
         "calls_per_block": result.calls_per_block,

@@ -1,9 +1,18 @@
-"""Every verdict this tool prints, defined once (a StrEnum: stored and printed as its string).
+"""Every verdict this tool prints, one vocabulary for all its commands (a StrEnum: stored and
+printed as its string). Each word means one thing wherever it appears:
 
-A gate row of the pytest plugin is OK, FAIL, NEW (no baseline), NOT_APPLIED or NOT_MEASURED.
-Two saved runs compared by `report` give SAME, BETTER, WORSE_ALLOWED (within the gate), WORSE,
-MISSING (the baseline gates it, the new run lacks it) or NOT_APPLIED. An A/B estimate of
-`compare` is SAME, FASTER or SLOWER. FAILING are the verdicts that fail a command.
+    ok               within its gate (a gate row of the pytest plugin)
+    same             no change worth a word (two runs compared; an A/B estimate not significant)
+    better           improved (two runs compared; an A/B estimate significantly faster)
+    worse (allowed)  worse, but within its gate
+    FAIL             worse beyond its gate: the command exits 1
+    MISSING          the baseline gates a metric the new run lacks: exit 1
+    new              no baseline to compare with
+    not applied      the baseline's figure says nothing here (another machine kind, build)
+    not measured     the measurement could not be made here (e.g. no valgrind)
+
+Older files wrote `WORSE` and `slower` for FAIL and `faster` for better; they still load
+(`Verdict("slower") is Verdict.FAIL`).
 """
 
 from __future__ import annotations
@@ -13,17 +22,22 @@ from enum import StrEnum
 
 class Verdict(StrEnum):
     OK = "ok"
-    FAIL = "FAIL"
-    NEW = "new"
-    NOT_APPLIED = "not applied"
-    NOT_MEASURED = "not measured"
     SAME = "same"
     BETTER = "better"
     WORSE_ALLOWED = "worse (allowed)"
-    WORSE = "WORSE"
+    FAIL = "FAIL"
     MISSING = "MISSING"
-    FASTER = "faster"
-    SLOWER = "slower"
+    NEW = "new"
+    NOT_APPLIED = "not applied"
+    NOT_MEASURED = "not measured"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Verdict | None:
+        return _LEGACY.get(str(value))
 
 
-FAILING = frozenset({Verdict.FAIL, Verdict.WORSE, Verdict.MISSING, Verdict.SLOWER})
+# the words of files written before the vocabulary was one
+_LEGACY = {"WORSE": Verdict.FAIL, "slower": Verdict.FAIL, "SLOWER": Verdict.FAIL}
+_LEGACY["faster"] = Verdict.BETTER
+
+FAILING = frozenset({Verdict.FAIL, Verdict.MISSING})

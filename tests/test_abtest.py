@@ -54,7 +54,7 @@ def test_unchanged_code_is_same_and_interval_holds_one() -> None:
 def test_real_slowdown_fails_with_its_size(ratio: float) -> None:
     result = decide(*synthetic(ratio), SETTINGS)
     p50 = result.estimates["p50"]
-    assert result.failed and p50.verdict == "slower"
+    assert result.failed and p50.verdict == "FAIL"
     assert p50.low < ratio < p50.high
     assert p50.describe().startswith(f"+{100 * (p50.ratio - 1):.1f}%")
 
@@ -71,7 +71,7 @@ def test_significant_change_below_the_minimum_effect_passes() -> None:
 
 def test_speedup_is_reported_as_faster_and_passes() -> None:
     result = decide(*synthetic(0.7), SETTINGS)
-    assert result.verdict == "faster" and not result.failed
+    assert result.verdict == "better" and not result.failed
 
 
 def test_drift_shared_by_both_sides_cancels() -> None:
@@ -86,7 +86,7 @@ def test_drift_shared_by_both_sides_cancels() -> None:
 def test_tail_only_regression_fails_on_p90() -> None:
     result = decide(*synthetic(1.0, tail_share=0.2, pairs=100), SETTINGS)
     assert result.estimates["p50"].verdict == "same"
-    assert result.estimates["p90"].verdict == "slower"
+    assert result.estimates["p90"].verdict == "FAIL"
     assert result.failed
 
 
@@ -213,14 +213,14 @@ def test_compare_fails_an_injected_slowdown_with_its_estimate(
     code, out, _ = run_compare(capsys, repo, monkeypatch, "--baseline", fast, "--head", slow, *args)
     assert code == 1, out
     row = next(line for line in out.splitlines() if line.startswith("mlp-256@28 bs1"))
-    assert row.endswith("SLOWER")
+    assert row.endswith("FAIL")
     assert "1 of 1 slower: mlp-256@28 bs1" in out
     payload = __import__("json").loads(out_file.read_text())
     assert payload["failed"] == ["mlp-256@28 bs1"]
     assert payload["results"][0]["estimates"]["p50"]["ratio"] > 2
     # the same change read the other way round is a speed-up, which passes
     code, out, _ = run_compare(capsys, repo, monkeypatch, "--baseline", slow, "--head", fast, *args)
-    assert code == 0 and out.splitlines()[2].endswith("faster"), out
+    assert code == 0 and out.splitlines()[2].endswith("better"), out
 
 
 def test_compare_times_training_steps_of_both_revisions(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mnist_models.gates.rules import Direction, Metric, gated_metrics, lower
+from mnist_models.verdicts import FAILING, Verdict
 
 BASELINES = sorted((Path(__file__).resolve().parents[1] / "benchmarks/baselines").rglob("*.json"))
 
@@ -67,3 +68,12 @@ def test_a_run_record_round_trips_and_older_rows_load() -> None:
     assert RunRecord.from_dict(newer).to_dict()["a_later_field"] == [1, 2]  # kept, not lost
     with pytest.raises(ValueError, match="a run record needs accuracy"):
         RunRecord.from_dict({k: v for k, v in older.items() if k != "accuracy"})
+
+
+def test_one_verdict_vocabulary_and_the_older_words_still_load() -> None:
+    assert Verdict("WORSE") is Verdict("slower") is Verdict("SLOWER") is Verdict.FAIL
+    assert Verdict("faster") is Verdict.BETTER
+    assert FAILING == {Verdict.FAIL, Verdict.MISSING}
+    assert str(Verdict.WORSE_ALLOWED) == "worse (allowed)"
+    with pytest.raises(ValueError):
+        Verdict("worse")

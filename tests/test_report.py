@@ -71,9 +71,9 @@ def test_each_direction_is_judged_by_its_gate(run: dict) -> None:
     lat["latency_cpu_rel"] *= 0.5  # faster
     changes, _ = compare_runs(run, new)
     verdicts = {(c.benchmark.split("::")[-1], c.metric.name): c.verdict for c in changes}
-    assert verdicts[("test_counts[lenet5@28]", "params")] == "WORSE"
+    assert verdicts[("test_counts[lenet5@28]", "params")] == "FAIL"
     # the same environment: seeded training repeats exactly, so any drop is beyond the gate
-    assert verdicts[("test_training[lenet5@28-bs64-e2]", "accuracy")] == "WORSE"
+    assert verdicts[("test_training[lenet5@28-bs64-e2]", "accuracy")] == "FAIL"
     assert verdicts[("test_latency[mlp-1024@28-bs1]", "latency_cpu_rel")] == "better"
     # another torch version: the seed-spread tolerance applies instead
     new["machine_info"]["torch"] = "9.9.9"
@@ -91,7 +91,7 @@ def test_cli_compare_exits_1_on_a_gated_regression(cli, run: dict, tmp_path: Pat
     code, out, _ = cli("report", str(path), "--against", str(BASELINE), "--out", str(out_dir))
     assert code == 1
     line = next(x for x in out.splitlines() if x.startswith("test_training[lenet5@28"))
-    assert "50.00%" in line and line.endswith("WORSE")
+    assert "50.00%" in line and line.endswith("FAIL")
     assert "1 worse beyond their gate" in out
     assert (out_dir / "comparison.txt").exists() and (out_dir / "index.md").exists()
     code, out, _ = cli("report", str(BASELINE), "--against", str(BASELINE))
@@ -168,7 +168,7 @@ def test_gates_come_from_the_baseline_not_the_new_run(cli, run: dict, tmp_path: 
     bench["extra_info"]["accuracy"] -= 0.10  # ten points worse
     bench["extra_info"].pop("gates")  # and the new run declares no gate at all
     code, out, _ = cli("report", _write(tmp_path, "new.json", new), "--against", str(BASELINE))
-    assert code == 1 and "accuracy" in out and "WORSE" in out
+    assert code == 1 and "accuracy" in out and "FAIL" in out
 
 
 def test_a_metric_the_baseline_gates_is_missing_fails(cli, run: dict, tmp_path: Path) -> None:

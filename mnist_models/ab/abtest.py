@@ -79,11 +79,12 @@ class Estimate:
 
     @property
     def verdict(self) -> str:
-        """slower: significant and at least min_effect; faster: the mirror; else same."""
+        """FAIL (slower): significant and at least min_effect; better (faster): the mirror;
+        else same."""
         if self.low > 1 and self.ratio > 1 + self.min_effect:
-            return Verdict.SLOWER
+            return Verdict.FAIL
         if self.high < 1 and self.ratio < 1 / (1 + self.min_effect):
-            return Verdict.FASTER
+            return Verdict.BETTER
         return Verdict.SAME
 
     def describe(self) -> str:
@@ -108,13 +109,13 @@ class ABResult:
     @property
     def verdict(self) -> str:
         verdicts = {e.verdict for e in self.estimates.values()}
-        if Verdict.SLOWER in verdicts:
-            return Verdict.SLOWER
-        return Verdict.FASTER if Verdict.FASTER in verdicts else Verdict.SAME
+        if Verdict.FAIL in verdicts:
+            return Verdict.FAIL
+        return Verdict.BETTER if Verdict.BETTER in verdicts else Verdict.SAME
 
     @property
     def failed(self) -> bool:
-        return self.verdict == Verdict.SLOWER
+        return self.verdict == Verdict.FAIL
 
     def as_dict(self) -> dict:
         out = asdict(self)

@@ -229,7 +229,7 @@ def render(
         if result is None:
             body.append([label, "", "(not in the baseline)"])
             continue
-        verdict = "SLOWER" if result.failed else result.verdict
+        verdict = result.verdict
         body.append(
             [
                 label,
@@ -252,7 +252,7 @@ def render(
     ]
     floors = ", ".join(f"{m} +{100 * settings.min_effect[m]:g}%" for m in METRICS)
     lines.append(
-        f"slower = the {100 * settings.confidence:g}% interval lies above 0 and the change "
+        f"FAIL = slower: the {100 * settings.confidence:g}% interval lies above 0 and the change "
         f"exceeds {floors}"
     )
     slower = [label for label, r in results if r is not None and r.failed]

@@ -111,20 +111,28 @@ class Change:
     metric: Metric
     baseline: float
     now: float | None  # None: the new run lacks a metric the baseline gates
-    verdict: str  # better, worse (allowed), WORSE (beyond its gate), same, not applied, MISSING
+    verdict: Verdict  # same, better, worse (allowed), FAIL (beyond its gate), MISSING, not applied
 
 
-def _verdict(metric: Metric, baseline: float, now: float, applies: bool) -> str:
+def _verdict_of(result: dict[str, Any]) -> Verdict | None:
+    """The verdict an A/B result file recorded (older files wrote `slower`/`faster`)."""
+    try:
+        return Verdict(result.get("verdict"))
+    except ValueError:
+        return None
+
+
+def _verdict(metric: Metric, baseline: float, now: float, applies: bool) -> Verdict:
     if not applies:
         return Verdict.NOT_APPLIED
     if now == baseline:
         return Verdict.SAME
     if metric.direction == "exact":
-        return Verdict.WORSE
+        return Verdict.FAIL
     better = now > baseline if metric.direction == "higher" else now < baseline
     if better:
         return Verdict.BETTER
-    return Verdict.WORSE_ALLOWED if metric.passes(now, baseline) else Verdict.WORSE
+    return Verdict.WORSE_ALLOWED if metric.passes(now, baseline) else Verdict.FAIL
 
 
 def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change], dict[str, Any]]:
@@ -195,7 +203,7 @@ def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same:
     counts = {
         v: sum(c.verdict == v for c in changes)
         for v in (
-            Verdict.WORSE,
+            Verdict.FAIL,
             Verdict.WORSE_ALLOWED,
             Verdict.BETTER,
             Verdict.SAME,
@@ -204,13 +212,13 @@ def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same:
         )
     }
     lines.append(
-        f"{len(changes)} metrics compared: {counts['WORSE']} worse beyond their gate, "
-        f"{counts['MISSING']} missing from the new run, "
-        f"{counts['worse (allowed)']} worse within it, {counts['better']} better, "
-        f"{counts['same']} the same"
+        f"{len(changes)} metrics compared: {counts[Verdict.FAIL]} worse beyond their gate, "
+        f"{counts[Verdict.MISSING]} missing from the new run, "
+        f"{counts[Verdict.WORSE_ALLOWED]} worse within it, {counts[Verdict.BETTER]} better, "
+        f"{counts[Verdict.SAME]} the same"
         + (
-            f", {counts['not applied']} time metrics not applied (another kind of machine)"
-            if counts["not applied"]
+            f", {counts[Verdict.NOT_APPLIED]} time metrics not applied (another kind of machine)"
+            if counts[Verdict.NOT_APPLIED]
             else ""
         )
     )
@@ -261,9 +269,7 @@ def render_markdown(
 
     shown = notable(changes)
     failed = [c for c in changes if c.verdict in FAILING]
-    slower = [
-        r["label"] for r in (ab or {}).get("results", []) if r.get("verdict") == Verdict.SLOWER
-    ]
+    slower = [r["label"] for r in (ab or {}).get("results", []) if _verdict_of(r) == Verdict.FAIL]
     changed = bool(shown or slower)
     icon = "❌" if failed or slower else ("⚠️" if changed else "✅")
     lines = [
@@ -298,7 +304,7 @@ def render_markdown(
             lines.append(f"\n... and {len(shown) - MARKDOWN_ROWS} more (`mnist-models report`).")
         lines.append("")
     verdicts = (
-        Verdict.WORSE,
+        Verdict.FAIL,
         Verdict.MISSING,
         Verdict.WORSE_ALLOWED,
         Verdict.BETTER,
@@ -336,7 +342,7 @@ def render_markdown(
                     f"{est['p50']['baseline_us']:.1f}",
                     cell(est, "p50"),
                     cell(est, "p99"),
-                    f"**{r['verdict']}**",
+                    f"**{_verdict_of(r) or r.get('verdict')}**",
                 ]
                 if est
                 else [str(r.get("label")), "", "", "", "not in the baseline"]
