@@ -190,3 +190,20 @@ def test_the_plugin_leaves_another_projects_markers_alone(tmp_path: Path) -> Non
     done = _foreign_session(tmp_path, "-p", "no:cacheprovider", "-m", "their_own_marker")
     assert done.returncode == 5, done.stdout + done.stderr
     assert "unknown marker" not in done.stdout + done.stderr
+
+
+def test_every_package_folder_has_an_init_that_git_keeps() -> None:
+    # mnist_models/studies/__init__.py was once ignored by a `studies/` line meant for the output
+    # folder: a fresh clone had a namespace folder there, skipped by ruff and by a wheel build
+    folders = sorted({p.parent for p in PACKAGE.rglob("*.py")})
+    inits = [folder / "__init__.py" for folder in folders]
+    assert [p for p in inits if not p.exists()] == []
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: nothing can be ignored")
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *map(str, inits)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert ignored.returncode == 1, f"ignored by git: {ignored.stdout.split()}"

@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,9 +20,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from .. import __version__
+from ..console import say
 from ..errors import ConfigError
 from ..labels import batch_label
-from ..console import say
 
 WIDTHS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 DEPTHS = (1, 2, 3, 4, 8, 16)
@@ -317,8 +316,8 @@ def run_study(
                 outcome = f"{row['accuracy']:.2%} in {time.perf_counter() - started:.0f} s"
         if log is not None:
             log(
-                f"study {study.name} [{n}/{len(todo)}] {batch_label(row['run_id'], run.batch_size)} "
-                f"seed {seed}: {outcome}"
+                f"study {study.name} [{n}/{len(todo)}] "
+                f"{batch_label(row['run_id'], run.batch_size)} seed {seed}: {outcome}"
             )
         rows.append({**row, "series": run.series})  # the series is this study's view
     bar.close()

@@ -11,12 +11,12 @@ built models are timed.
 from __future__ import annotations
 
 import statistics
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from ..labels import batch_label
+
 from ..console import say
+from ..labels import batch_label
 
 ROUNDS = 5
 CALLS = 100
@@ -91,7 +91,8 @@ def _entries(rows: list[dict[str, Any]]) -> dict[str, tuple[str, str | None, int
     if len({r.get("batch_size") for r in rows}) > 1:
         for r in rows:
             entries.setdefault(
-                batch_label(r["run_id"], r["batch_size"]), (r["model"], r["resolution"], r["batch_size"])
+                batch_label(r["run_id"], r["batch_size"]),
+                (r["model"], r["resolution"], r["batch_size"]),
             )
     return entries
 
