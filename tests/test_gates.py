@@ -13,7 +13,7 @@ import pytest
 from pytest_benchmark.utils import get_machine_id
 
 from mnist_models.gates.rules import Metric, budget, exact, higher, lower
-from mnist_models.gates.session import Row, render_table
+from mnist_models.gates.session import GateRecord, render_table
 
 pytest_plugins = ["pytester"]
 
@@ -319,7 +319,7 @@ def test_lower_relative_and_absolute_tolerance() -> None:
 def test_exact_fails_on_any_change_and_table_renders() -> None:
     params = exact("params")
     assert params.passes(5, 5) and not params.passes(6, 5) and params.passes(6, None)
-    table = render_table([Row("n", params, 815_130, 814_090, "FAIL")])
+    table = render_table([GateRecord("n", params, 815_130, 814_090, "FAIL")])
     assert table.splitlines()[0].split() == ["metric", "baseline", "now", "change", "allowed"]
     assert table.splitlines()[1].split() == ["params", "814,090", "815,130", "+0.1%", "exact"]
 

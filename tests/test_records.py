@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mnist_models.gates.rules import Direction, Metric, gated_metrics, lower
+from mnist_models.gates.session import GateRecord
 from mnist_models.verdicts import FAILING, Verdict
 
 BASELINES = sorted((Path(__file__).resolve().parents[1] / "benchmarks/baselines").rglob("*.json"))
@@ -77,3 +78,20 @@ def test_one_verdict_vocabulary_and_the_older_words_still_load() -> None:
     assert str(Verdict.WORSE_ALLOWED) == "worse (allowed)"
     with pytest.raises(ValueError):
         Verdict("worse")
+
+
+def test_a_gate_record_round_trips_and_older_gate_reports_load() -> None:
+    metric = lower("latency_cpu_rel", rel_tol=1.0, unit="x ref", timed=True)
+    record = GateRecord("b.py::t[x]", metric, 2.5, 1.0, Verdict.FAIL, "re-measured")
+    entry = json.loads(json.dumps(record.to_dict()))
+    assert entry["status"] == "FAIL" and entry["allowed"] == record.metric.allowed_text(1.0)
+    assert GateRecord.from_dict(entry) == record
+    # a report of an earlier version: no rule, no note (this one from a CUDA run)
+    old = {
+        "nodeid": "benchmarks/bench_training.py::test_training[lenet5@28-bs64-e2]",
+        "metric": "accuracy", "direction": "higher", "baseline": 0.9849, "now": 0.9841,
+        "status": "ok", "allowed": ">= 98.00%",
+    }  # fmt: skip
+    back = GateRecord.from_dict(old)
+    assert (back.metric.name, back.metric.direction, back.status) == ("accuracy", "higher", "ok")
+    assert (back.now, back.baseline, back.note) == (0.9841, 0.9849, "")

@@ -14,7 +14,7 @@ import pytest
 from mnist_models.cli import main
 from mnist_models.gates.machine_notes import machine_note
 from mnist_models.gates.rules import exact, lower
-from mnist_models.gates.session import GateSession, Row, summary_lines
+from mnist_models.gates.session import GateRecord, GateSession, summary_lines
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "benchmarks/baselines/Linux-CPython-3.11-64bit/0001_baseline.json"
@@ -41,17 +41,22 @@ def test_pytest_benchmark_cli_works_from_the_repo_root(tmp_path: Path) -> None:
     assert list(tmp_path.glob("hist-*.svg"))
 
 
-def _rows() -> list[Row]:
+def _rows() -> list[GateRecord]:
     params = exact("params")
     latency = lower("latency_cpu_rel", rel_tol=1.0, timed=True)
     node = "benchmarks/bench_{}.py::test_x[{}]"
-    rows = [Row(node.format("counts", f"m{i}"), params, 100, 100, "ok") for i in range(300)]
-    # Row(nodeid, metric, now, baseline, status)
-    rows += [Row(node.format("inference", f"m{i}"), latency, 1.1, 1.0, "ok") for i in range(150)]
-    rows += [Row(node.format("inference", "moved"), latency, 1.8, 1.0, "ok")]
-    rows += [Row(node.format("inference", "slow"), latency, 2.5, 1.0, "FAIL")]
-    rows += [Row(node.format("counts", f"bad{i}"), params, 101 + i, 100, "FAIL") for i in range(20)]
-    rows += [Row(node.format("instructions", "x"), params, None, None, "not measured", "no")]
+    rows = [GateRecord(node.format("counts", f"m{i}"), params, 100, 100, "ok") for i in range(300)]
+    # GateRecord(nodeid, metric, now, baseline, status)
+    rows += [
+        GateRecord(node.format("inference", f"m{i}"), latency, 1.1, 1.0, "ok") for i in range(150)
+    ]
+    rows += [GateRecord(node.format("inference", "moved"), latency, 1.8, 1.0, "ok")]
+    rows += [GateRecord(node.format("inference", "slow"), latency, 2.5, 1.0, "FAIL")]
+    rows += [
+        GateRecord(node.format("counts", f"bad{i}"), params, 101 + i, 100, "FAIL")
+        for i in range(20)
+    ]
+    rows += [GateRecord(node.format("instructions", "x"), params, None, None, "not measured", "no")]
     return rows
 
 

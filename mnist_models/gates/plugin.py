@@ -226,16 +226,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if report:
         from ..atomic import write_text_atomic
 
-        rows = [
-            {
-                "nodeid": r.nodeid,
-                "metric": r.metric.name,
-                "direction": r.metric.direction,
-                "baseline": r.baseline,
-                "now": r.now,
-                "status": r.status,
-                "allowed": r.metric.allowed_text(r.baseline),
-            }
-            for r in session.rows
-        ]
+        rows = [r.to_dict() for r in session.rows]
         write_text_atomic(report, json.dumps(rows, indent=2) + "\n")

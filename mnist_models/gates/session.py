@@ -22,15 +22,43 @@ DEFAULT_BASELINE_COMMAND = "pytest --benchmark-save=baseline"
 
 
 @dataclass
-class Row:
-    """One metric of one benchmark, as checked."""
+class GateRecord:
+    """One metric of one benchmark, as checked: a row of the gate table and of `--gate-report`."""
 
     nodeid: str
     metric: Metric
     now: float | None
     baseline: float | None
-    status: str  # "ok", "FAIL", "not applied", "new", "not measured"
+    status: Verdict  # ok, FAIL, new, not applied, not measured
     note: str = ""  # which rule applied, or why the baseline did not apply / nothing was measured
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--gate-report` entry: the figures, the verdict, and the whole rule applied."""
+        return {
+            "nodeid": self.nodeid,
+            "metric": self.metric.name,
+            "direction": str(self.metric.direction),
+            "baseline": self.baseline,
+            "now": self.now,
+            "status": str(self.status),
+            "allowed": self.metric.allowed_text(self.baseline),
+            "note": self.note,
+            "rule": self.metric.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any]) -> GateRecord:
+        """An entry of a gate report; reports written before `rule` was recorded give the
+        metric's name and direction only."""
+        rule = entry.get("rule") or {"name": entry["metric"], "direction": entry["direction"]}
+        return cls(
+            entry["nodeid"],
+            Metric.from_dict(rule),
+            entry.get("now"),
+            entry.get("baseline"),
+            Verdict(entry["status"]),
+            entry.get("note", ""),
+        )
 
     def cells(self) -> list[str]:
         m = self.metric
@@ -44,7 +72,7 @@ class Row:
         ]
 
 
-def render_table(rows: list[Row]) -> str:
+def render_table(rows: list[GateRecord]) -> str:
     header = ["metric", "baseline", "now", "change", "allowed"]
     return "\n".join(text_table(header, [r.cells() for r in rows]))
 
@@ -112,7 +140,7 @@ class GateSession:
     not_applied_reason: str = ""
     machine_info: dict[str, Any] = field(default_factory=dict)  # this machine's, as recorded
     time_tolerance: float | None = None
-    rows: list[Row] = field(default_factory=list)
+    rows: list[GateRecord] = field(default_factory=list)
     collected: set[str] = field(default_factory=set)
     used_gate: bool = False
     # named in messages: ini gate_baseline_command, gate_accept_command ("{nodeid}" replaced)
@@ -161,7 +189,7 @@ class Gate:
 
     def __init__(self, session: GateSession, nodeid: str, benchmark: Any) -> None:
         self.session, self.nodeid, self.benchmark = session, nodeid, benchmark
-        self.rows: list[Row] = []
+        self.rows: list[GateRecord] = []
 
     def _rule(self, metric: Metric) -> tuple[Metric, float | None, str, bool]:
         """(the rule that applies, baseline value, note for the table, whether it applies)."""
@@ -216,24 +244,24 @@ class Gate:
             status = Verdict.NOT_APPLIED  # another machine's or build's figure says nothing here
         else:
             status = Verdict.OK if baseline is not None or not rule.uses_baseline else Verdict.NEW
-        self._add(Row(self.nodeid, rule, value, baseline, status, note))
+        self._add(GateRecord(self.nodeid, rule, value, baseline, status, note))
         return value
 
     def not_measured(self, metric: Metric, why: str) -> None:
         """A lane that could not run here: a row that says so, never a silent pass."""
-        self._add(Row(self.nodeid, metric, None, None, Verdict.NOT_MEASURED, why))
+        self._add(GateRecord(self.nodeid, metric, None, None, Verdict.NOT_MEASURED, why))
 
     def not_applied(self, metric: Metric, value: float, why: str) -> None:
         """A figure measured and stored whose gate does not hold here (a budget for another
         machine kind): recorded, shown as not applied."""
         self.benchmark.extra_info[metric.name] = value
-        self._add(Row(self.nodeid, metric, value, None, Verdict.NOT_APPLIED, why))
+        self._add(GateRecord(self.nodeid, metric, value, None, Verdict.NOT_APPLIED, why))
 
-    def _add(self, row: Row) -> None:
+    def _add(self, row: GateRecord) -> None:
         self.rows.append(row)
         self.session.rows.append(row)
 
-    def failures(self) -> list[Row]:
+    def failures(self) -> list[GateRecord]:
         return [r for r in self.rows if r.status == Verdict.FAIL]
 
 
@@ -253,7 +281,7 @@ def lane(nodeid: str) -> str:
     return LANES.get(stem, stem.removeprefix("bench_"))
 
 
-def drift(row: Row) -> float:
+def drift(row: GateRecord) -> float:
     """How far a row's figure moved, in units of its tolerance (rules.drift)."""
     return rules_drift(row.metric, row.baseline, row.now)
 
@@ -289,7 +317,7 @@ def summary_lines(session: GateSession) -> list[str]:
     return lines
 
 
-def _table(rows: list[Row]) -> list[str]:
+def _table(rows: list[GateRecord]) -> list[str]:
     header = ["benchmark", "metric", "baseline", "now", "change", "allowed"]
     body = [[r.nodeid.split("::")[-1], *r.cells()] for r in rows]
     return text_table(header, body, left=2, indent="  ")
