@@ -55,6 +55,15 @@ def add_device_options(p: argparse.ArgumentParser, *, mode: bool = True) -> None
         )
 
 
+def add_training_options(p: argparse.ArgumentParser) -> None:
+    """How runs train, for the commands that train (run, study): epochs, learning rate, torch
+    threads, where the data is."""
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--lr", type=positive_float, default=1e-3)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--data-root", type=nonempty, default=None)
+
+
 def check_output(args: argparse.Namespace) -> None:
     from ..atomic import check_writable
 

@@ -8,12 +8,11 @@ from ..console import progress_shown
 from .args import (
     Parser,
     add_device_options,
+    add_training_options,
     check_device,
     check_output,
     emit,
     finite_float,
-    nonempty,
-    positive_float,
 )
 
 
@@ -27,18 +26,15 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
         help="train, evaluate and measure one model",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--epochs", type=int, default=2)
+    add_training_options(p)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument(
         "--val-fraction",
         type=finite_float,
         default=0.2,
         help="held-out share of the 60,000 training images (0: train on all)",
     )
-    p.add_argument("--data-root", type=nonempty, default=None)
     p.add_argument("--watts-per-core", type=finite_float, default=WATTS_PER_CORE)
     p.add_argument(
         "--grid-intensity", type=finite_float, default=GRID_G_PER_KWH, help="gCO2e per kWh"

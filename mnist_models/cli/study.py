@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..console import progress_shown, say
-from .args import Parser, add_device_options, check_device, nonempty, positive_float
+from .args import Parser, add_device_options, add_training_options, check_device, nonempty
 
 
 def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
@@ -28,14 +28,11 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
         metavar="NAME",
         help=f"one of: {', '.join(list_studies())}, all",
     )
-    p.add_argument("--epochs", type=int, default=2)
+    add_training_options(p)
     p.add_argument("--repeats", type=int, default=1, help="seeds per run: mean and std")
-    p.add_argument("--lr", type=positive_float, default=1e-3)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument(
         "--out", type=nonempty, default=None, help="output folder (default: studies/NAME)"
     )
-    p.add_argument("--data-root", type=nonempty, default=None)
     p.add_argument(
         "--runs",
         type=nonempty,
