@@ -7,6 +7,7 @@ import math
 import statistics
 from pathlib import Path
 
+from mnist_models.reporting.tables import reported
 from mnist_models.studies.catalog import _cache_file
 from mnist_models.studies.latency import (
     calls_at,
@@ -63,14 +64,18 @@ def _fake_timer(calls: list):
     return timer
 
 
-def test_rows_take_the_side_by_side_figures_and_keep_their_own(tmp_path: Path) -> None:
+def test_the_side_by_side_figures_are_their_own_field(tmp_path: Path) -> None:
     calls: list = []
     rows = with_side_by_side_latency(_rows(), tmp_path, timer=_fake_timer(calls))
     assert calls == [[("mlp-8", "28", 1), ("mlp-16", "28", 1)]], "one batch size: batch 1 only"
-    assert [r["latency_us_p50"] for r in rows] == [12.0, 22.0]
-    assert rows[0]["latency_after_training_us"] == {"p50": 1008.0, "p90": 2000.0, "p99": 3000.0}
-    assert rows[1]["latency_side_by_side"]["threads"] == 2
-    assert rows[0]["latency_batched"] == {"per_sample_us": 999.0}, "batch 64 was not retimed"
+    assert [r["study_latency"]["batch1"]["p50_us"] for r in rows] == [12.0, 22.0]
+    assert rows[1]["study_latency"]["batch1"]["threads"] == 2
+    assert all("batched" not in r["study_latency"] for r in rows), "batch 64 was not retimed"
+    # what each run measured after its training is left as it was
+    assert [{k: v for k, v in r.items() if k != "study_latency"} for r in rows] == _rows()
+    # a table reports the side-by-side figures
+    assert [reported(r)["latency_us_p50"] for r in rows] == [12.0, 22.0]
+    assert reported(rows[0])["latency_batched"] == {"per_sample_us": 999.0}
     again = with_side_by_side_latency(_rows(), tmp_path, timer=_fake_timer(calls))
     assert len(calls) == 1, "a finished timing is read from the cache"
     assert again == rows
@@ -83,9 +88,10 @@ def test_where_batch_size_varies_each_batch_is_timed_too(tmp_path: Path) -> None
         [("mlp-8", "28", 1), ("mlp-16", "28", 1), ("mlp-8", "28", 16), ("mlp-16", "28", 16)]
     )
     by = {(r["run_id"], r["batch_size"]): r for r in rows}
-    assert by[("mlp-8@28", 16)]["latency_batched"]["per_sample_us"] == 32.0 / 16
-    assert by[("mlp-8@28", 16)]["latency_batched_after_training"] == {"per_sample_us": 999.0}
-    assert by[("mlp-16@28", 1)]["latency_batched"]["per_sample_us"] == 22.0
+    assert by[("mlp-8@28", 16)]["study_latency"]["batched"]["per_sample_us"] == 32.0 / 16
+    assert by[("mlp-8@28", 16)]["latency_batched"] == {"per_sample_us": 999.0}
+    assert reported(by[("mlp-8@28", 16)])["latency_batched"]["per_sample_us"] == 32.0 / 16
+    assert by[("mlp-16@28", 1)]["study_latency"]["batched"]["per_sample_us"] == 22.0
 
 
 def test_damaged_timing_is_reported_and_retimed(tmp_path: Path) -> None:
@@ -97,8 +103,22 @@ def test_damaged_timing_is_reported_and_retimed(tmp_path: Path) -> None:
     rows = with_side_by_side_latency(
         _rows(), tmp_path, timer=_fake_timer(calls), warn=warnings.append
     )
-    assert len(calls) == 2 and rows[0]["latency_us_p50"] == 12.0
+    assert len(calls) == 2 and rows[0]["study_latency"]["batch1"]["p50_us"] == 12.0
     assert len(warnings) == 1 and "checksum" in warnings[0]
+
+
+def test_a_timing_cached_without_some_figures_is_retimed(tmp_path: Path) -> None:
+    from mnist_models.studies.catalog import write_cached
+
+    calls: list = []
+    key = side_by_side_key(_rows())
+    write_cached(tmp_path, key, {"mlp-8@28 bs1": {"p50_us": 1.0}, "mlp-16@28 bs1": {}})
+    warnings: list[str] = []
+    rows = with_side_by_side_latency(
+        _rows(), tmp_path, timer=_fake_timer(calls), warn=warnings.append
+    )
+    assert len(calls) == 1 and rows[0]["study_latency"]["batch1"]["p50_us"] == 12.0
+    assert len(warnings) == 1 and "lacks some of its figures" in warnings[0]
 
 
 def test_another_set_of_models_is_timed_afresh(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,31 @@ from ..labels import batch_label
 ROUNDS = 5
 CALLS = 100
 WARMUP = 10
+
+
+@dataclass(frozen=True)
+class LatencyRecord:
+    """One (run id, batch size) timed side by side: p50/p90/p99 per call in us, each the median
+    over the rounds of that round's figure, and how it was timed. What a study reports as the
+    run's latency (`row["study_latency"]`); the run's own figures stay as it measured them."""
+
+    p50_us: float
+    p90_us: float
+    p99_us: float
+    per_sample_us: float
+    batch_size: int
+    rounds: int
+    calls: int
+    threads: int
+    round_p50_us: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any]) -> LatencyRecord:
+        """A cached timing read back; a missing field is a KeyError (the entry is retimed)."""
+        return cls(**{f.name: entry[f.name] for f in fields(cls)})
 
 
 def calls_at(batch_size: int) -> int:
@@ -121,19 +147,22 @@ def with_side_by_side_latency(
     warn: Callable[[str], None] = say,
     log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows with `latency_us_p50/p90/p99` (batch 1) and, where batch size varies, the
-    per-sample latency at their batch size taken from one side-by-side timing (cached next to
-    the rows, checked the same way); the figures taken right after each training are kept as
-    `latency_after_training_us` and `latency_batched_after_training`."""
+    """The rows, each with its own field `study_latency`: `batch1`, its model timed side by side
+    at batch 1, and `batched`, at its training batch size where the study varies it (a
+    LatencyRecord each, from one timing cached next to the rows and checked the same way). The
+    figures each run measured right after its training are left as they are."""
     from .catalog import read_cached, write_cached
 
     if not rows:
         return rows
     key = side_by_side_key(rows)
     timing, problem = read_cached(cache, key)
+    records = _records(timing) if timing is not None else None
+    if timing is not None and records is None:
+        problem = "for the side-by-side timing lacks some of its figures"
     if problem:
         warn(f"mnist-models: corrupted cache entry {problem}; timing again")
-    if timing is None:
+    if records is None:
         entries = list(_entries(rows).values())
         if log is not None:
             log(f"timing {len(entries)} model/batch pairs side by side ({ROUNDS} rounds)")
@@ -141,25 +170,22 @@ def with_side_by_side_latency(
         timing = (timer or time_side_by_side)(
             entries, threads=rows[0]["threads"], device=device, mode=mode
         )
+        records = _records(timing)
+        if records is None:
+            raise ValueError("the side-by-side timer returned incomplete figures")
         write_cached(cache, key, timing)
     out = []
     for row in rows:
-        one = timing[batch_label(row["run_id"], 1)]
-        new = {
-            **row,
-            "latency_after_training_us": {
-                q: row.get(f"latency_us_{q}") for q in ("p50", "p90", "p99")
-            },
-            "latency_us_p50": one["p50_us"],
-            "latency_us_p90": one["p90_us"],
-            "latency_us_p99": one["p99_us"],
-            "latency_side_by_side": {
-                k: one[k] for k in ("rounds", "calls", "threads", "round_p50_us")
-            },
-        }
-        batched = timing.get(batch_label(row["run_id"], row.get("batch_size")))
-        if batched is not None:
-            new["latency_batched_after_training"] = row.get("latency_batched")
-            new["latency_batched"] = batched
-        out.append(new)
+        study = {"batch1": records[batch_label(row["run_id"], 1)].to_dict()}
+        batched = records.get(batch_label(row["run_id"], row.get("batch_size")))
+        if batched is not None:  # timed where the study varies the batch size
+            study["batched"] = batched.to_dict()
+        out.append({**row, "study_latency": study})
     return out
+
+
+def _records(timing: dict[str, Any]) -> dict[str, LatencyRecord] | None:
+    try:
+        return {label: LatencyRecord.from_dict(entry) for label, entry in timing.items()}
+    except (KeyError, TypeError, AttributeError):
+        return None
