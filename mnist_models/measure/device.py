@@ -14,7 +14,8 @@ import shutil
 import subprocess
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -162,6 +163,19 @@ def per_call_us(
     return samples
 
 
+@contextmanager
+def quiet_profile(activities: list[Any], **options: Any) -> Iterator[Any]:
+    """torch.profiler.profile with the profiler's own UserWarnings ignored (torch 2.11 raised
+    one, fatal under -W error). Callers run the profiled code once before, unprofiled, so its
+    own warnings still show."""
+    from torch.profiler import profile
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with profile(activities=activities, **options) as prof:
+            yield prof
+
+
 def gpu_ops_per_call(fn: Callable[[], object], device: torch.device | str, calls: int = 4) -> float:
     """GPU operations (kernels, copies, memsets) one call runs, counted by torch's profiler over
     `calls` calls after one untimed one. The GPU's counterpart of the CPU lane's instruction
@@ -169,19 +183,17 @@ def gpu_ops_per_call(fn: Callable[[], object], device: torch.device | str, calls
     and one added operation in a forward pass (an input check, a copy) changes it."""
     import torch
     from torch.autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity
 
     device = torch.device(device)
     if device.type != "cuda":
         raise ConfigError("gpu_ops_per_call counts CUDA operations; on the CPU use instructions")
-    fn()  # the code's own warnings show here; the profiler's notices below are not the code's
+    fn()
     torch.cuda.synchronize(device)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            for _ in range(calls):
-                fn()
-            torch.cuda.synchronize(device)
+    with quiet_profile([ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize(device)
     ops = sum(1 for event in prof.events() if event.device_type == DeviceType.CUDA)
     return ops / calls
 

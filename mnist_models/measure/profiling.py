@@ -4,7 +4,6 @@ or a training step goes, as the LeNet-5 vs MLP study reported."""
 from __future__ import annotations
 
 import os
-import warnings
 
 from ..errors import ConfigError
 
@@ -46,10 +45,10 @@ def profile_model(
     os.environ.setdefault("KINETO_LOG_LEVEL", "5")
     import torch
     import torch.nn.functional as F
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity
 
     from ..zoo.registry import get_config, get_model, run_id
-    from .device import resolve_device, synchronize
+    from .device import quiet_profile, resolve_device, synchronize
     from .metrics import example_input
     from .threads import num_threads
 
@@ -83,15 +82,11 @@ def profile_model(
         for _ in range(warmup):
             step()
         synchronize(where)
-        with warnings.catch_warnings():
-            # the profiler's own notices (torch 2.11 raised a UserWarning here), not the
-            # model's: the warm-up calls above show the model's own warnings
-            warnings.simplefilter("ignore", UserWarning)
-            with profile(activities=activities, profile_memory=True) as prof:
-                for _ in range(calls):
-                    step()
-                synchronize(where)
-            averages = prof.key_averages()
+        with quiet_profile(activities, profile_memory=True) as prof:
+            for _ in range(calls):
+                step()
+            synchronize(where)
+        averages = prof.key_averages()
     what = "training steps (forward, backward, Adam)" if train else "forward passes"
     on = f" on {where}" if where.type != "cpu" else ""
     title = (
