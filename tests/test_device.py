@@ -73,7 +73,12 @@ def test_only_non_default_device_and_mode_enter_names() -> None:
     assert where_parts("cpu", "compile") == ("compile",)
 
 
-def test_cache_keys_tell_devices_apart_and_keep_cpu_keys() -> None:
+def test_cache_keys_tell_devices_apart_and_keep_cpu_keys(run_row) -> None:
+    from dataclasses import replace
+
+    from mnist_models.measure.record import RunRecord
+    from mnist_models.studies.records import StudyRow
+
     run = StudyRun("mlp-128")
     cpu = run_key(run, StudySettings(), 0)
     cuda = run_key(run, StudySettings(device="cuda"), 0)
@@ -81,9 +86,10 @@ def test_cache_keys_tell_devices_apart_and_keep_cpu_keys() -> None:
     assert cpu.startswith("mlp-128@28|bs64|e2|seed0|lr0.001|tdefault|val0.2|v")  # as before
     assert len({cpu, cuda, graph}) == 3
     assert "|cuda|" in cuda and "|cuda|cuda-graph|" in graph
-    rows = [{"run_id": "mlp-128@28", "model": "mlp-128", "resolution": "28", "threads": 1}]
-    assert side_by_side_key(rows) != side_by_side_key([{**rows[0], "device": "cuda"}])
-    assert side_by_side_key(rows) == side_by_side_key([{**rows[0], "device": "cpu"}])
+    older = RunRecord.from_dict(run_row(run_id="mlp-128@28", model="mlp-128", threads=1))
+    rows = [StudyRow(older)]  # a run from before the device axis: cpu
+    assert side_by_side_key(rows) != side_by_side_key([StudyRow(replace(older, device="cuda"))])
+    assert side_by_side_key(rows) == side_by_side_key([StudyRow(replace(older, device="cpu"))])
 
 
 def test_study_settings_refuse_an_unknown_device() -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -46,22 +47,10 @@ def test_every_committed_declaration_loads_and_writes_back_unchanged(path: Path)
     assert checked > 0
 
 
-def _row() -> dict:
-    return {
-        "model": "mlp-16", "resolution": "28", "run_id": "mlp-16@28", "params": 12_730,
-        "macs": 12_704, "flops": 25_408, "size_bytes": 53_277, "size_with_adam_bytes": 158_067,
-        "epochs": 1, "batch_size": 64, "lr": 1e-3, "seed": 0, "val_fraction": 0.2, "threads": 1,
-        "accuracy": 0.9, "train_samples": 48_000, "train_seconds": 1.0, "epoch_seconds": 1.0,
-        "history": [], "latency_us_p50": 10.0, "latency_us_p90": 11.0, "latency_us_p99": 12.0,
-        "latency_batched": {}, "train_energy_j": 12.0, "train_co2_g": 0.0016,
-        "inference_co2_g": 1e-8, "energy_model": {"watts_per_core": 12.0}, "version": "0.1.0",
-    }  # fmt: skip
+def test_a_run_record_round_trips_and_older_rows_load(run_row) -> None:
+    from mnist_models.measure.record import RunRecord
 
-
-def test_a_run_record_round_trips_and_older_rows_load() -> None:
-    from mnist_models.measure.runs import RunRecord
-
-    older = _row()  # from before the device axis: no device, device_info, mode, setup_s
+    older = run_row()  # from before the device axis: no device, device_info, mode, setup_s
     record = RunRecord.from_dict(older)
     assert record.device == "cpu" and record.mode == "eager"
     assert RunRecord.from_dict(record.to_dict()) == record
@@ -95,3 +84,16 @@ def test_a_gate_record_round_trips_and_older_gate_reports_load() -> None:
     back = GateRecord.from_dict(old)
     assert (back.metric.name, back.metric.direction, back.status) == ("accuracy", "higher", "ok")
     assert (back.now, back.baseline, back.note) == (0.9841, 0.9849, "")
+
+
+def test_a_study_row_round_trips_and_rows_without_side_by_side_latency_load(run_row) -> None:
+    from mnist_models.studies.records import LatencyRecord, StudyRow
+
+    older = {**run_row(), "key": "mlp-16@28|bs64", "series": "MLP"}  # no study_latency yet
+    row = StudyRow.from_dict(older)
+    assert row.batch1 is None and row.key == "mlp-16@28|bs64" and row.record.accuracy == 0.9
+    assert row.table_row()["latency_us_p50"] == 10.0 and "latency_shared" not in row.table_row()
+    timed = LatencyRecord(7.0, 8.0, 9.0, 7.0, 1, 5, 100, 1, [7.0] * 5)
+    again = StudyRow.from_dict(json.loads(json.dumps(replace(row, batch1=timed).to_dict())))
+    assert again == replace(row, batch1=timed)
+    assert again.table_row()["latency_us_p50"] == 7.0 and again.record.latency_us_p50 == 10.0

@@ -137,7 +137,9 @@ def test_a_failed_command_leaves_no_empty_folders(tmp_path: Path) -> None:
         pass
 
 
-def test_two_studies_on_one_folder_share_the_work(tmp_path: Path) -> None:
+def test_two_studies_on_one_folder_share_the_work(tmp_path: Path, run_row) -> None:
+    from mnist_models.measure.record import RunRecord
+
     calls: list[str] = []
     lock = threading.Lock()
 
@@ -145,7 +147,7 @@ def test_two_studies_on_one_folder_share_the_work(tmp_path: Path) -> None:
         with lock:
             calls.append(model_id)
         time.sleep(0.05)
-        return {"run_id": f"{model_id}@28", "accuracy": 0.9, "model": model_id}
+        return RunRecord.from_dict(run_row(run_id=f"{model_id}@28", model=model_id))
 
     study = get_study("width")
     settings = StudySettings(epochs=1)

@@ -1,6 +1,6 @@
 """Studies: definitions, the row cache (resume, corruption), aggregation, and the files written.
 
-Training is replaced by a fake `measure` that returns a row shaped like measure_run's, so these
+Training is replaced by a fake `measure` that returns a RunRecord as measure_run does, so these
 tests check the bookkeeping in milliseconds; tests/test_accuracy.py and the benchmark suite
 train for real.
 """
@@ -15,6 +15,7 @@ import pytest
 
 from mnist_models import get_config
 from mnist_models.errors import ConfigError
+from mnist_models.measure.record import RunRecord
 from mnist_models.reporting.outputs import write_outputs
 from mnist_models.reporting.plots import pareto_front
 from mnist_models.reporting.tables import markdown_table, summarise
@@ -49,7 +50,8 @@ def fake_measure(calls: list[str]):
         config, res = get_config(model_id, resolution)
         calls.append(f"{config.id}@{res.id} bs{train_config.batch_size} s{train_config.seed}")
         acc = 0.9 + 0.001 * (config.params % 50) + 0.002 * train_config.seed
-        return {
+        latency = 10 + 1e-4 * config.macs
+        return RunRecord.from_dict({
             "model": config.id,
             "resolution": res.id,
             "run_id": f"{config.id}@{res.id}",
@@ -61,18 +63,27 @@ def fake_measure(calls: list[str]):
             "epochs": train_config.epochs,
             "batch_size": train_config.batch_size,
             "seed": train_config.seed,
+            "lr": train_config.lr,
+            "val_fraction": val_fraction,
             "threads": 2,
             "accuracy": acc,
+            "train_samples": 48_000,
             "train_seconds": 1e-6 * config.macs * train_config.epochs + train_config.seed,
             "epoch_seconds": 1e-6 * config.macs + train_config.seed / train_config.epochs,
             "history": [
                 {"epoch": e, "val_accuracy": acc - 0.01 * (train_config.epochs - e)}
                 for e in range(1, train_config.epochs + 1)
             ],
-            "latency_us_p50": 10 + 1e-4 * config.macs,
+            "latency_us_p50": latency,
+            "latency_us_p90": 1.1 * latency,
+            "latency_us_p99": 1.2 * latency,
+            "latency_batched": {"per_sample_us": latency / 10},
+            "train_energy_j": 1.0,
             "train_co2_g": 1e-4 * config.macs,
+            "inference_co2_g": 1e-9,
+            "energy_model": {},
             "version": "test",
-        }
+        })  # fmt: skip
 
     return measure
 
@@ -136,7 +147,7 @@ def test_studies_share_one_run_store(tmp_path: Path) -> None:
     rows, computed = run_fake(depth, tmp_path, calls=calls)
     assert computed == len(depth.runs) - len(shared)
     assert len(calls) == len(width.runs) + computed
-    assert [r["series"] for r in rows] == [r.series for r in depth.runs]
+    assert [r.series for r in rows] == [r.series for r in depth.runs]
 
 
 def test_a_code_change_is_a_new_run_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,7 +176,7 @@ def test_interrupted_study_resumes_with_the_remaining_rows(tmp_path: Path) -> No
     rows, computed = run_fake(study, tmp_path, measure=measure)
     assert computed == len(study.runs) - 3
     assert calls[3:] == [f"mlp-{w}@28 bs64 s0" for w in (256, 512, 1024, 2048, 4096)]
-    assert [r["model"] for r in rows] == [r.model for r in study.runs]
+    assert [r.record.model for r in rows] == [r.model for r in study.runs]
 
 
 def test_without_a_progress_bar_each_run_logs_one_line(tmp_path: Path) -> None:
@@ -196,7 +207,7 @@ def test_corrupted_cache_entry_is_detected_and_recomputed(tmp_path: Path, damage
     calls: list[str] = []
     study = get_study("mlp-vs-lenet")
     rows, _ = run_fake(study, tmp_path, calls=calls)
-    key = rows[0]["key"]
+    key = rows[0].key
     path = _cache_file(tmp_path / "cache", key)
     text = path.read_text()
     assert damage(text) != text, "the damage must change the file"
@@ -211,9 +222,9 @@ def test_corrupted_cache_entry_is_detected_and_recomputed(tmp_path: Path, damage
 def test_repeats_give_mean_and_std(tmp_path: Path) -> None:
     rows, _ = run_fake(get_study("mlp-vs-lenet"), tmp_path, StudySettings(repeats=3))
     assert len(rows) == 9
-    summary = summarise(rows)
+    summary = summarise([r.table_row() for r in rows])
     assert [e["n"] for e in summary] == [3, 3, 3]
-    accs = [r["accuracy"] for r in rows if r["model"] == "lenet5"]
+    accs = [r.record.accuracy for r in rows if r.record.model == "lenet5"]
     entry = next(e for e in summary if e["run_id"] == "lenet5@28")
     assert math.isclose(entry["accuracy"], sum(accs) / 3)
     assert math.isclose(entry["accuracy_std"], 0.002)  # seeds 0, 1, 2 step by 0.002
@@ -224,7 +235,9 @@ def test_repeats_give_mean_and_std(tmp_path: Path) -> None:
 
 def test_outputs_are_complete_and_pngs_are_images(tmp_path: Path) -> None:
     rows, _ = run_fake(get_study("width"), tmp_path, StudySettings(epochs=3))
-    files = write_outputs(tmp_path, "Width", rows, command="mnist-models study width")
+    files = write_outputs(
+        tmp_path, "Width", [r.table_row() for r in rows], command="mnist-models study width"
+    )
     assert set(files) == {
         "json",
         "csv",
@@ -249,7 +262,7 @@ def test_outputs_are_complete_and_pngs_are_images(tmp_path: Path) -> None:
 
 def test_single_epoch_has_no_per_epoch_plot(tmp_path: Path) -> None:
     rows, _ = run_fake(get_study("cnn-depth"), tmp_path, StudySettings(epochs=1))
-    files = write_outputs(tmp_path, "Depth", rows, command="x")
+    files = write_outputs(tmp_path, "Depth", [r.table_row() for r in rows], command="x")
     assert "accuracy_per_epoch" not in files and "latency_vs_accuracy" in files
 
 
@@ -263,3 +276,47 @@ def test_single_epoch_has_no_per_epoch_plot(tmp_path: Path) -> None:
 )
 def test_pareto_front(points: list[tuple[float, float]], front: list[int]) -> None:
     assert pareto_front(points) == front
+
+
+def test_the_study_command_writes_typed_rows_and_names_its_study(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """results.json holds each run's record as stored plus the study's view; the CSV names the
+    study on every line."""
+    import csv
+
+    from mnist_models.measure import runs
+    from mnist_models.studies.records import StudyRow
+
+    monkeypatch.setattr(runs, "measure_run", fake_measure([]))
+    out = tmp_path / "out"
+    code, stdout, err = cli("study", "mlp-vs-lenet", "--out", str(out), "--runs", str(tmp_path))
+    assert code == 0, err
+    assert "3 runs (3 computed, 0 cached)" in stdout
+    rows = [StudyRow.from_dict(r) for r in json.loads((out / "results.json").read_text())["rows"]]
+    assert [r.series for r in rows] == ["MLP-1", "MLP-2", "LeNet-5"]
+    assert all(r.batch1 is not None and r.batch1.rounds == 5 for r in rows)
+    assert [r.record.latency_us_p50 for r in rows] == [
+        fake_measure([])(
+            m, None, runs.TrainConfig(), val_fraction=0.2, data_root=None
+        ).latency_us_p50
+        for m in ("mlp-1024", "mlp-1024x2", "lenet5")
+    ], "each run's own latency is kept as measured"
+    with open(out / "results.csv") as fh:
+        lines = list(csv.DictReader(fh))
+    assert [line["study"] for line in lines] == ["mlp-vs-lenet"] * 3
+    assert [float(line["latency_us_p50"]) for line in lines] == [r.batch1.p50_us for r in rows]
+
+
+def test_a_stored_entry_that_is_not_a_run_record_is_recomputed(tmp_path: Path) -> None:
+    from mnist_models.studies.catalog import write_cached
+
+    calls: list[str] = []
+    study = get_study("mlp-vs-lenet")
+    rows, _ = run_fake(study, tmp_path, calls=calls)
+    broken = {k: v for k, v in rows[0].record.to_dict().items() if k != "accuracy"}
+    write_cached(tmp_path / "cache", rows[0].key, broken)  # sound checksum, wrong schema
+    warnings: list[str] = []
+    again, computed = run_fake(study, tmp_path, calls=calls, warn=warnings.append)
+    assert computed == 1 and again == rows
+    assert len(warnings) == 1 and "is not a run record (a run record needs accuracy)" in warnings[0]

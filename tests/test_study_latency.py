@@ -7,7 +7,7 @@ import math
 import statistics
 from pathlib import Path
 
-from mnist_models.reporting.tables import reported
+from mnist_models.measure.record import RunRecord
 from mnist_models.studies.catalog import _cache_file
 from mnist_models.studies.latency import (
     calls_at,
@@ -15,6 +15,7 @@ from mnist_models.studies.latency import (
     time_side_by_side,
     with_side_by_side_latency,
 )
+from mnist_models.studies.records import StudyRow
 
 
 def test_every_entry_is_timed_once_per_round_and_summarised_by_the_median() -> None:
@@ -33,11 +34,18 @@ def test_every_entry_is_timed_once_per_round_and_summarised_by_the_median() -> N
     assert calls_at(1) == 100 and calls_at(64) == 31 and calls_at(4096) == 10
 
 
-def _rows(batches: tuple[int, ...] = (64,)) -> list[dict]:
+def _rows(batches: tuple[int, ...] = (64,), **fields) -> list[StudyRow]:
     return [
-        {"run_id": f"mlp-{w}@28", "model": f"mlp-{w}", "resolution": "28", "threads": 2,
-         "batch_size": b, "latency_batched": {"per_sample_us": 999.0},
-         "latency_us_p50": 1000.0 + w, "latency_us_p90": 2000.0, "latency_us_p99": 3000.0}
+        StudyRow(RunRecord.from_dict({
+            "model": f"mlp-{w}", "resolution": "28", "run_id": f"mlp-{w}@28", "params": w,
+            "macs": w, "flops": 2 * w, "size_bytes": 4 * w, "size_with_adam_bytes": 12 * w,
+            "epochs": 1, "batch_size": b, "lr": 1e-3, "seed": 0, "val_fraction": 0.2,
+            "threads": 2, "accuracy": 0.9, "train_samples": 100, "train_seconds": 1.0,
+            "epoch_seconds": 1.0, "history": [], "latency_batched": {"per_sample_us": 999.0},
+            "latency_us_p50": 1000.0 + w, "latency_us_p90": 2000.0, "latency_us_p99": 3000.0,
+            "train_energy_j": 1.0, "train_co2_g": 1e-4, "inference_co2_g": 1e-9,
+            "energy_model": {}, "version": "test", **fields,
+        }), series="MLP")
         for w in (8, 16)
         for b in batches
     ]  # fmt: skip
@@ -68,14 +76,14 @@ def test_the_side_by_side_figures_are_their_own_field(tmp_path: Path) -> None:
     calls: list = []
     rows = with_side_by_side_latency(_rows(), tmp_path, timer=_fake_timer(calls))
     assert calls == [[("mlp-8", "28", 1), ("mlp-16", "28", 1)]], "one batch size: batch 1 only"
-    assert [r["study_latency"]["batch1"]["p50_us"] for r in rows] == [12.0, 22.0]
-    assert rows[1]["study_latency"]["batch1"]["threads"] == 2
-    assert all("batched" not in r["study_latency"] for r in rows), "batch 64 was not retimed"
+    assert [r.batch1.p50_us for r in rows] == [12.0, 22.0]
+    assert rows[1].batch1.threads == 2
+    assert all(r.batched is None for r in rows), "batch 64 was not retimed"
     # what each run measured after its training is left as it was
-    assert [{k: v for k, v in r.items() if k != "study_latency"} for r in rows] == _rows()
+    assert [r.record for r in rows] == [r.record for r in _rows()]
     # a table reports the side-by-side figures
-    assert [reported(r)["latency_us_p50"] for r in rows] == [12.0, 22.0]
-    assert reported(rows[0])["latency_batched"] == {"per_sample_us": 999.0}
+    assert [r.table_row()["latency_us_p50"] for r in rows] == [12.0, 22.0]
+    assert rows[0].table_row()["latency_batched"] == {"per_sample_us": 999.0}
     again = with_side_by_side_latency(_rows(), tmp_path, timer=_fake_timer(calls))
     assert len(calls) == 1, "a finished timing is read from the cache"
     assert again == rows
@@ -87,11 +95,11 @@ def test_where_batch_size_varies_each_batch_is_timed_too(tmp_path: Path) -> None
     assert sorted(calls[0]) == sorted(
         [("mlp-8", "28", 1), ("mlp-16", "28", 1), ("mlp-8", "28", 16), ("mlp-16", "28", 16)]
     )
-    by = {(r["run_id"], r["batch_size"]): r for r in rows}
-    assert by[("mlp-8@28", 16)]["study_latency"]["batched"]["per_sample_us"] == 32.0 / 16
-    assert by[("mlp-8@28", 16)]["latency_batched"] == {"per_sample_us": 999.0}
-    assert reported(by[("mlp-8@28", 16)])["latency_batched"]["per_sample_us"] == 32.0 / 16
-    assert by[("mlp-16@28", 1)]["study_latency"]["batched"]["per_sample_us"] == 22.0
+    by = {(r.record.run_id, r.record.batch_size): r for r in rows}
+    assert by[("mlp-8@28", 16)].batched.per_sample_us == 32.0 / 16
+    assert by[("mlp-8@28", 16)].record.latency_batched == {"per_sample_us": 999.0}
+    assert by[("mlp-8@28", 16)].table_row()["latency_batched"]["per_sample_us"] == 32.0 / 16
+    assert by[("mlp-16@28", 1)].batched.per_sample_us == 22.0
 
 
 def test_damaged_timing_is_reported_and_retimed(tmp_path: Path) -> None:
@@ -103,7 +111,7 @@ def test_damaged_timing_is_reported_and_retimed(tmp_path: Path) -> None:
     rows = with_side_by_side_latency(
         _rows(), tmp_path, timer=_fake_timer(calls), warn=warnings.append
     )
-    assert len(calls) == 2 and rows[0]["study_latency"]["batch1"]["p50_us"] == 12.0
+    assert len(calls) == 2 and rows[0].batch1.p50_us == 12.0
     assert len(warnings) == 1 and "checksum" in warnings[0]
 
 
@@ -117,7 +125,7 @@ def test_a_timing_cached_without_some_figures_is_retimed(tmp_path: Path) -> None
     rows = with_side_by_side_latency(
         _rows(), tmp_path, timer=_fake_timer(calls), warn=warnings.append
     )
-    assert len(calls) == 1 and rows[0]["study_latency"]["batch1"]["p50_us"] == 12.0
+    assert len(calls) == 1 and rows[0].batch1.p50_us == 12.0
     assert len(warnings) == 1 and "lacks some of its figures" in warnings[0]
 
 
@@ -132,8 +140,9 @@ def test_another_set_of_models_is_timed_afresh(tmp_path: Path) -> None:
 def test_seeds_sharing_one_timing_show_no_latency_spread(tmp_path: Path) -> None:
     from mnist_models.reporting.tables import markdown_table, summarise
 
-    rows = [{**r, "seed": seed, "accuracy": 0.9 + seed / 100} for seed in (0, 1) for r in _rows()]
-    (entry, _) = summarise(with_side_by_side_latency(rows, tmp_path, timer=_fake_timer([])))
+    rows = [r for seed in (0, 1) for r in _rows(seed=seed, accuracy=0.9 + seed / 100)]
+    timed = with_side_by_side_latency(rows, tmp_path, timer=_fake_timer([]))
+    (entry, _) = summarise([r.table_row() for r in timed])
     assert entry["n"] == 2 and entry["latency_us_p50_std"] is None
     assert math.isclose(entry["accuracy_std"], 0.00707, rel_tol=1e-3)
     assert "12.0 |" in markdown_table([entry]) and "12.0 ±" not in markdown_table([entry])

@@ -64,7 +64,7 @@ def command(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
     )
-    payload = measure_run(
+    record = measure_run(
         args.model,
         args.resolution,
         train_config,
@@ -77,5 +77,5 @@ def command(args: argparse.Namespace) -> int:
         device=args.device,
         mode=args.mode,
     )
-    emit(args, payload, summary_table(payload))
+    emit(args, record.to_dict(), summary_table(record))
     return 0

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..console import progress_shown, say
 from .args import Parser, add_device_options, add_training_options, check_device, nonempty
+
+if TYPE_CHECKING:
+    from ..studies.records import StudyRow
 
 
 def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
@@ -96,7 +99,7 @@ def _write_study(
     study: Any,
     settings: Any,
     out: Any,
-    rows: list[dict[str, Any]],
+    rows: list[StudyRow],
     computed: int,
 ) -> None:
     """The study's tables, plots and index in `out`, and the summary on stdout."""
@@ -116,7 +119,7 @@ def _write_study(
         "study": study.name,
         "epochs": settings.epochs,
         "repeats": settings.repeats,
-        "threads": rows[0]["threads"] if rows else None,
+        "threads": rows[0].record.threads if rows else None,
         "device": settings.device,
         "mode": settings.mode,
         "runs": len(rows),
@@ -124,7 +127,15 @@ def _write_study(
         "from cache": len(rows) - computed,
         "version": __version__,
     }
-    files = write_outputs(out, study.title, rows, command=command, meta=meta, kind="study")
+    files = write_outputs(
+        out,
+        study.title,
+        [{**row.table_row(), "study": study.name} for row in rows],
+        command=command,
+        meta=meta,
+        kind="study",
+        records=[row.to_dict() for row in rows],
+    )
     print(f"{study.title}: {len(rows)} runs ({computed} computed, {len(rows) - computed} cached)")
     print((out / "summary.md").read_text())
     print(f"wrote {', '.join(sorted(p.name for p in files.values()))} in {out}")

@@ -2,75 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from .. import __version__
 from .energy import EnergyModel
+from .record import RunRecord
 from .train import TrainConfig
 
 DATA_BYTES = 70_000 * 28 * 28 * 4  # MNIST's 70,000 images as float32 at 28x28
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One measured run, as `run --json` prints it, studies store it and reports read it: the
-    one place its fields are defined. `from_dict` reads stored rows of older versions (fields
-    added since take their defaults) and newer ones (unknown fields are kept aside in `extra`)."""
-
-    model: str
-    resolution: str
-    run_id: str
-    params: int
-    macs: int
-    flops: int
-    size_bytes: int
-    size_with_adam_bytes: int
-    epochs: int
-    batch_size: int
-    lr: float
-    seed: int
-    val_fraction: float
-    threads: int
-    accuracy: float
-    train_samples: int
-    train_seconds: float
-    epoch_seconds: float
-    history: list[dict[str, Any]]
-    latency_us_p50: float
-    latency_us_p90: float
-    latency_us_p99: float
-    latency_batched: dict[str, Any]
-    train_energy_j: float
-    train_co2_g: float
-    inference_co2_g: float
-    energy_model: dict[str, float]
-    version: str
-    device: str = "cpu"
-    device_info: dict[str, Any] = field(default_factory=dict)
-    mode: str = "eager"
-    setup_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)  # fields of a newer version, kept
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        return {**self.extra, **out}
-
-    @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> RunRecord:
-        names = {f.name for f in fields(cls)} - {"extra"}
-        missing = [
-            f.name
-            for f in fields(cls)
-            if f.name in names
-            and f.name not in row
-            and f.default is MISSING
-            and f.default_factory is MISSING
-        ]
-        if missing:
-            raise ValueError(f"a run record needs {', '.join(missing)}")
-        known = {k: v for k, v in row.items() if k in names}
-        return cls(**known, extra={k: v for k, v in row.items() if k not in names})
 
 
 def count_payload(model_id: str, resolution: str | None) -> dict[str, Any]:
@@ -138,9 +77,9 @@ def measure_run(
     progress: bool = False,
     device: str = "cpu",
     mode: str = "eager",
-) -> dict[str, Any]:
+) -> RunRecord:
     """Counts, training (time per epoch, accuracy per epoch), test accuracy, batch-1 and batched
-    latency, and the energy/CO2eq estimate of one model, as one JSON-ready dict. On CUDA the
+    latency, and the energy/CO2eq estimate of one model, as one record. On CUDA the
     data stays resident on the GPU and the model trains and is timed there; `mode` is how the
     timed forward passes run (device.MODES)."""
     from ..zoo.memory_check import FLOAT_BYTES, activation_bytes, require_memory
@@ -178,7 +117,7 @@ def measure_run(
     )
     gpus = int(where.type == "cuda")
     keys = ("model", "resolution", "run_id", "params", "macs", "flops", "size_bytes")
-    record = RunRecord(
+    return RunRecord(
         **{k: counts[k] for k in keys},
         size_with_adam_bytes=counts["size_with_adam_bytes"],
         epochs=train_config.epochs,
@@ -211,25 +150,24 @@ def measure_run(
         },
         version=__version__,
     )
-    return record.to_dict()
 
 
-def summary_table(p: dict[str, Any]) -> str:
+def summary_table(r: RunRecord) -> str:
     """The run as `run` prints it: one row under a header."""
     from ..table import text_table
 
     header = ["model", "epochs", "train s", "s/epoch", "lat us", "acc %", "FLOPs", "params"]
     header += ["size B", "CO2eq g"]
     row = [
-        p["run_id"],
-        str(p["epochs"]),
-        f"{p['train_seconds']:.2f}",
-        f"{p['epoch_seconds']:.2f}",
-        f"{p['latency_us_p50']:.1f}",
-        f"{100 * p['accuracy']:.2f}",
-        f"{p['flops']:,}",
-        f"{p['params']:,}",
-        f"{p['size_with_adam_bytes']:,}",
-        f"{p['train_co2_g']:.4f}",
+        r.run_id,
+        str(r.epochs),
+        f"{r.train_seconds:.2f}",
+        f"{r.epoch_seconds:.2f}",
+        f"{r.latency_us_p50:.1f}",
+        f"{100 * r.accuracy:.2f}",
+        f"{r.flops:,}",
+        f"{r.params:,}",
+        f"{r.size_with_adam_bytes:,}",
+        f"{r.train_co2_g:.4f}",
     ]
     return "\n".join(text_table(header, [row]))

@@ -88,15 +88,18 @@ def write_outputs(
     command: str,
     meta: dict[str, Any] | None = None,
     kind: str = "study",
+    records: list[dict[str, Any]] | None = None,
 ) -> dict[str, Path]:
-    """Everything a reader needs in `out`; returns the files written by kind. Files a previous
-    run of the same command wrote and this one did not are removed; MARKER lists what is
-    written now."""
+    """Everything a reader needs in `out`; returns the files written by kind. `rows` are table
+    rows (tables.py); results.json holds `records` where given (a study's rows as stored),
+    else the rows. Files a previous run of the same command wrote and this one did not are
+    removed; MARKER lists what is written now."""
     out.mkdir(parents=True, exist_ok=True)
     before, command_kind = _marker(out) or {}, kind
     summary = summarise(rows)
     table = markdown_table(summary)
-    payload = {"title": title, "command": command, **(meta or {}), "summary": summary, "rows": rows}
+    payload = {"title": title, "command": command, **(meta or {}), "summary": summary}
+    payload["rows"] = rows if records is None else records
     files = {
         "json": write_text_atomic(out / "results.json", json.dumps(payload, indent=1) + "\n"),
         "csv": write_text_atomic(out / "results.csv", csv_text(rows)),

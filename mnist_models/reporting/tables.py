@@ -1,7 +1,9 @@
 """Summary tables of measured runs: mean and spread over seeds, as markdown and CSV.
 
-Rows come from `measure_run` (studies) or from a pytest-benchmark JSON (report); both carry the
-same keys, so one table, one CSV layout and one set of plots serve both.
+A table row is a flat mapping of the keys in COLUMNS and CSV_KEYS (a run's record fields, plus
+`series`, `history`, `latency_batched` and `latency_shared`): studies make them with
+`StudyRow.table_row`, `report` from a pytest-benchmark JSON, so one table, one CSV layout and
+one set of plots serve both.
 """
 
 from __future__ import annotations
@@ -60,22 +62,6 @@ CSV_KEYS = (
 )
 
 
-def reported(row: dict[str, Any]) -> dict[str, Any]:
-    """The row as a table reports it: latency from a study's side-by-side timing where the row
-    has one (`study_latency`, studies/latency.py), else the figures the run measured itself."""
-    study = row.get("study_latency")
-    if not study:
-        return row
-    one, batched = study["batch1"], study.get("batched")
-    return {
-        **row,
-        "latency_us_p50": one["p50_us"],
-        "latency_us_p90": one["p90_us"],
-        "latency_us_p99": one["p99_us"],
-        "latency_batched": batched if batched is not None else row.get("latency_batched"),
-    }
-
-
 def _label(row: dict[str, Any], batch_varies: bool) -> str:
     return batch_label(row["run_id"], row["batch_size"]) if batch_varies else row["run_id"]
 
@@ -91,10 +77,9 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         groups.setdefault((row["run_id"], row.get("batch_size")), []).append(row)
     out = []
-    for (_, _), raw in groups.items():
-        members = [reported(m) for m in raw]
-        # a study times each run side by side once, for all its seeds: one figure, no spread
-        timed_once = all("study_latency" in m for m in raw)
+    for members in groups.values():
+        # one latency timing shared by every seed (a study's side-by-side timing): no spread
+        shared = all(m.get("latency_shared") for m in members)
         first = members[0]
         entry: dict[str, Any] = {
             "label": _label(first, batch_varies),
@@ -107,7 +92,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             values = [m[key] for m in members if m.get(key) is not None]
             entry[key] = statistics.fmean(values) if values else None
             entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
-            if key.startswith("latency_us") and timed_once:
+            if key.startswith("latency_us") and shared:
                 entry[f"{key}_std"] = None
         per_sample = [
             m["latency_batched"]["per_sample_us"]
@@ -157,6 +142,6 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_KEYS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for row in map(reported, rows):
+    for row in rows:
         writer.writerow({k: row.get(k) for k in CSV_KEYS})
     return buf.getvalue()

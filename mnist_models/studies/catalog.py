@@ -1,9 +1,9 @@
 """The studies this tool generalises, as data: which runs each one makes, and how to run them.
 
 A study is a list of runs (model id, resolution, batch size) grouped into series for the plots.
-`run_study` trains and measures each run once per seed, caching every finished row under a key
-made of the run, the training settings and the package version, so an interrupted study
-resumes where it stopped and a finished one re-renders without training.
+`run_study` trains and measures each run once per seed, keeping every finished run's record in
+one store under a key made of the run, the training settings and the code version, so an
+interrupted study resumes where it stopped and a finished one re-renders without training.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from .. import __version__
 from ..console import say
 from ..errors import ConfigError
 from ..labels import batch_label
+from ..measure.record import RunRecord
+from .records import StudyRow
 
 WIDTHS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 DEPTHS = (1, 2, 3, 4, 8, 16)
@@ -255,6 +257,18 @@ def planned(study: Study, settings: StudySettings) -> Iterator[tuple[StudyRun, i
             yield run, seed, run_key(run, settings, seed)
 
 
+def read_run(cache: Path, key: str) -> tuple[RunRecord | None, str | None]:
+    """A stored run as its record: (record, None); (None, reason) for an entry that is damaged or
+    is not a run record; (None, None) if absent."""
+    row, problem = read_cached(cache, key)
+    if row is None:
+        return None, problem
+    try:
+        return RunRecord.from_dict(row), None
+    except (ValueError, TypeError) as err:
+        return None, f"{_cache_file(cache, key).name} is not a run record ({err})"
+
+
 def run_study(
     study: Study,
     settings: StudySettings,
@@ -262,11 +276,11 @@ def run_study(
     *,
     data_root: str | None = None,
     progress: bool = True,
-    measure: Callable[..., dict[str, Any]] | None = None,
+    measure: Callable[..., RunRecord] | None = None,
     warn: Callable[[str], None] = say,
     log: Callable[[str], None] | None = None,
-) -> tuple[list[dict[str, Any]], int]:
-    """(rows in study order, how many were computed now). Rows come from the run store
+) -> tuple[list[StudyRow], int]:
+    """(rows in study order, how many were computed now). Runs come from the run store
     (`store`, shared by every study) or are measured and stored at once, so Ctrl-C loses at
     most the run in progress. Without a progress bar (CI logs, files), `log`
     gets one line per run instead, so a long study still shows where it is."""
@@ -278,21 +292,21 @@ def run_study(
     measure = measure or measure_run
     cache = Path(store)
     todo = list(planned(study, settings))
-    rows: list[dict[str, Any]] = []
+    rows: list[StudyRow] = []
     computed = 0
     bar = tqdm(todo, desc=f"study {study.name}", unit="run", disable=not progress, leave=True)
     for n, (run, seed, key) in enumerate(bar, start=1):
         started = time.perf_counter()
-        row, problem = read_cached(cache, key)
+        record, problem = read_run(cache, key)
         outcome = "cached"
         if problem:
             warn(f"mnist-models: corrupted cache entry {problem}; recomputing it")
-        lock = _entry_lock(cache, key) if row is None else contextlib.nullcontext()
+        lock = _entry_lock(cache, key) if record is None else contextlib.nullcontext()
         with lock:  # closing the lock file releases it, whatever happens in the block
-            if row is None:
+            if record is None:
                 # another study on this folder may have computed this run while we waited
-                row, _ = read_cached(cache, key)
-            if row is None:
+                record, _ = read_run(cache, key)
+            if record is None:
                 bar.set_postfix_str(f"{run.model} {run.resolution or ''} bs{run.batch_size}")
                 config = TrainConfig(
                     epochs=settings.epochs,
@@ -301,7 +315,7 @@ def run_study(
                     seed=seed,
                     threads=settings.threads,
                 )
-                row = measure(
+                record = measure(
                     run.model,
                     run.resolution,
                     config,
@@ -310,15 +324,14 @@ def run_study(
                     device=settings.device,
                     mode=settings.mode,
                 )
-                row = {**row, "key": key}
-                write_cached(cache, key, row)
+                write_cached(cache, key, record.to_dict())
                 computed += 1
-                outcome = f"{row['accuracy']:.2%} in {time.perf_counter() - started:.0f} s"
+                outcome = f"{record.accuracy:.2%} in {time.perf_counter() - started:.0f} s"
         if log is not None:
             log(
                 f"study {study.name} [{n}/{len(todo)}] "
-                f"{batch_label(row['run_id'], run.batch_size)} seed {seed}: {outcome}"
+                f"{batch_label(record.run_id, run.batch_size)} seed {seed}: {outcome}"
             )
-        rows.append({**row, "series": run.series})  # the series is this study's view
+        rows.append(StudyRow(record, key=key, series=run.series))  # the series: this study's view
     bar.close()
     return rows, computed

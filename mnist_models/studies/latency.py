@@ -12,41 +12,17 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..console import say
 from ..labels import batch_label
+from .records import LatencyRecord, StudyRow
 
 ROUNDS = 5
 CALLS = 100
 WARMUP = 10
-
-
-@dataclass(frozen=True)
-class LatencyRecord:
-    """One (run id, batch size) timed side by side: p50/p90/p99 per call in us, each the median
-    over the rounds of that round's figure, and how it was timed. What a study reports as the
-    run's latency (`row["study_latency"]`); the run's own figures stay as it measured them."""
-
-    p50_us: float
-    p90_us: float
-    p99_us: float
-    per_sample_us: float
-    batch_size: int
-    rounds: int
-    calls: int
-    threads: int
-    round_p50_us: list[float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, entry: dict[str, Any]) -> LatencyRecord:
-        """A cached timing read back; a missing field is a KeyError (the entry is retimed)."""
-        return cls(**{f.name: entry[f.name] for f in fields(cls)})
 
 
 def calls_at(batch_size: int) -> int:
@@ -110,47 +86,43 @@ def time_side_by_side(
     }
 
 
-def _entries(rows: list[dict[str, Any]]) -> dict[str, tuple[str, str | None, int]]:
+def _entries(rows: list[StudyRow]) -> dict[str, tuple[str, str | None, int]]:
     """{"<run id> bs<batch>": (model, resolution, batch)}: batch 1 for every model; each training
     batch size too where the study varies it (the per-sample latency the batch-size plot shows)."""
-    entries = {batch_label(r["run_id"], 1): (r["model"], r["resolution"], 1) for r in rows}
-    if len({r.get("batch_size") for r in rows}) > 1:
-        for r in rows:
+    runs = [r.record for r in rows]
+    entries = {batch_label(r.run_id, 1): (r.model, r.resolution, 1) for r in runs}
+    if len({r.batch_size for r in runs}) > 1:
+        for r in runs:
             entries.setdefault(
-                batch_label(r["run_id"], r["batch_size"]),
-                (r["model"], r["resolution"], r["batch_size"]),
+                batch_label(r.run_id, r.batch_size), (r.model, r.resolution, r.batch_size)
             )
     return entries
 
 
-def _where(rows: list[dict[str, Any]]) -> tuple[str, str]:
-    """(device, mode) the rows were measured on (rows from before the device axis: cpu, eager)."""
-    return rows[0].get("device", "cpu"), rows[0].get("mode", "eager")
-
-
-def side_by_side_key(rows: list[dict[str, Any]]) -> str:
+def side_by_side_key(rows: list[StudyRow]) -> str:
     """Cache key of one side-by-side timing: what is timed, threads, device and mode where not
     cpu and eager, protocol, version."""
     from .. import __version__
     from ..measure.device import where_parts
 
+    first = rows[0].record
     names = ",".join(sorted(_entries(rows)))
-    where = "".join(f"|{part}" for part in where_parts(*_where(rows)))
-    return f"latency|t{rows[0]['threads']}{where}|r{ROUNDS}x{CALLS}|{names}|v{__version__}"
+    where = "".join(f"|{part}" for part in where_parts(first.device, first.mode))
+    return f"latency|t{first.threads}{where}|r{ROUNDS}x{CALLS}|{names}|v{__version__}"
 
 
 def with_side_by_side_latency(
-    rows: list[dict[str, Any]],
+    rows: list[StudyRow],
     cache: Path,
     *,
     timer: Callable[..., dict[str, dict[str, Any]]] | None = None,
     warn: Callable[[str], None] = say,
     log: Callable[[str], None] | None = None,
-) -> list[dict[str, Any]]:
-    """The rows, each with its own field `study_latency`: `batch1`, its model timed side by side
-    at batch 1, and `batched`, at its training batch size where the study varies it (a
-    LatencyRecord each, from one timing cached next to the rows and checked the same way). The
-    figures each run measured right after its training are left as they are."""
+) -> list[StudyRow]:
+    """The rows with their side-by-side latency: `batch1`, each model timed side by side at
+    batch 1, and `batched`, at its training batch size where the study varies it (from one
+    timing cached next to the study and checked the same way as the run store). The figures
+    each run measured right after its training are left as they are."""
     from .catalog import read_cached, write_cached
 
     if not rows:
@@ -166,22 +138,23 @@ def with_side_by_side_latency(
         entries = list(_entries(rows).values())
         if log is not None:
             log(f"timing {len(entries)} model/batch pairs side by side ({ROUNDS} rounds)")
-        device, mode = _where(rows)
+        first = rows[0].record
         timing = (timer or time_side_by_side)(
-            entries, threads=rows[0]["threads"], device=device, mode=mode
+            entries, threads=first.threads, device=first.device, mode=first.mode
         )
         records = _records(timing)
         if records is None:
             raise ValueError("the side-by-side timer returned incomplete figures")
         write_cached(cache, key, timing)
-    out = []
-    for row in rows:
-        study = {"batch1": records[batch_label(row["run_id"], 1)].to_dict()}
-        batched = records.get(batch_label(row["run_id"], row.get("batch_size")))
-        if batched is not None:  # timed where the study varies the batch size
-            study["batched"] = batched.to_dict()
-        out.append({**row, "study_latency": study})
-    return out
+    return [
+        replace(
+            row,
+            batch1=records[batch_label(row.record.run_id, 1)],
+            # timed where the study varies the batch size
+            batched=records.get(batch_label(row.record.run_id, row.record.batch_size)),
+        )
+        for row in rows
+    ]
 
 
 def _records(timing: dict[str, Any]) -> dict[str, LatencyRecord] | None:
