@@ -19,6 +19,7 @@ the rest are kept. Nothing is written if the run fails; the file is replaced ato
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -77,13 +78,11 @@ def strip_samples(bench: dict) -> dict:
 
 
 def _device_argument(argv: list[str]) -> str:
-    """The device a pytest argument list runs on (--device X or --device=X; default cpu)."""
-    for i, arg in enumerate(argv):
-        if arg == "--device" and i + 1 < len(argv):
-            return argv[i + 1].partition(":")[0]
-        if arg.startswith("--device="):
-            return arg.partition("=")[2].partition(":")[0]
-    return "cpu"
+    """The device type a pytest argument list runs on (the suite's --device; default cpu)."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--device", default="cpu")
+    known, _ = parser.parse_known_args(argv)
+    return known.device.partition(":")[0]
 
 
 def merge(old: dict | None, new: dict, alive: set[str]) -> dict:

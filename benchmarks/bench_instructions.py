@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.grid import BATCH_SIZE_TRAINING, BATCH_SIZES, GATE_TRAINING, architecture_cases
-from mnist_models.gates.rules import budget, lower
+from mnist_models.gates.rules import Metric, budget, lower
 from mnist_models.measure.instructions import InstructionCase
 
 pytestmark = [pytest.mark.instructions, pytest.mark.full]
@@ -50,6 +50,16 @@ INSTRUCTIONS_BATCHED = lower(
 INSTRUCTIONS_TRAINING = lower(
     "instructions", rel_tol=TOLERANCE_TRAINING, scope="instructions", two_sided=True
 )
+
+
+def instruction_rule(kind: str, batch_size: int) -> Metric:
+    """The band a case's count is gated with: training steps, forward passes at batch 1 (an
+    absolute floor for small calls), batched forward passes."""
+    if kind == "train":
+        return INSTRUCTIONS_TRAINING
+    return INSTRUCTIONS_BATCH_1 if batch_size == 1 else INSTRUCTIONS_BATCHED
+
+
 # Instruction budgets: a ceiling per forward pass at batch 1 for the named models, with or
 # without a baseline, on any machine (the ISA path is pinned, instructions.ISA_PINS). About 1.5x
 # what torch 2.14 counts here, so a torch or Python upgrade fits and a model doing half as much
@@ -101,10 +111,7 @@ def training_cases() -> list:
 
 
 def _check(icase: InstructionCase, benchmark, gate, instruction_counts) -> None:
-    if icase.kind == "train":
-        rule = INSTRUCTIONS_TRAINING
-    else:
-        rule = INSTRUCTIONS_BATCH_1 if icase.batch_size == 1 else INSTRUCTIONS_BATCHED
+    rule = instruction_rule(icase.kind, icase.batch_size)
     if instruction_counts.unavailable:
         gate.not_measured(rule, instruction_counts.unavailable)
         pytest.skip(f"instructions not measured: {instruction_counts.unavailable}")

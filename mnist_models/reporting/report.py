@@ -29,8 +29,8 @@ def _rid(extra: dict[str, Any]) -> str | None:
 
 
 def _epoch_seconds(extra: dict[str, Any]) -> float | None:
-    """Seconds per epoch of a training entry: `epoch_seconds` on the CPU, `epoch_s` (the gated
-    figure itself) in CUDA runs."""
+    """Seconds per epoch of a training entry: `epoch_seconds`; CUDA runs recorded before it was
+    recorded on every device (the committed CUDA baseline) have only the gated `epoch_s`."""
     return extra.get("epoch_seconds", extra.get("epoch_s"))
 
 
