@@ -18,28 +18,30 @@ import sys
 from pathlib import Path
 
 from benchmarks.bench_training import BATCH_SIZE, EPOCHS, SPREAD_FILE, THREADS
-from benchmarks.grid import GATE_TRAINING
-from mnist_models import get_config, get_model
 from mnist_models.atomic import write_text_atomic
 from mnist_models.measure.data import load_mnist
 from mnist_models.measure.train import TrainConfig, evaluate, train
+from mnist_models.table import text_table
+from mnist_models.zoo import REPRESENTATIVE_MODELS
+from mnist_models.zoo.registry import build_model, get_config, run_id
 
 
-def measure(run_id: str, seeds: int) -> list[float]:
-    model_id, _, resolution = run_id.partition("@")
-    _, res = get_config(model_id, resolution)
+def measure(model_id: str, seeds: int) -> tuple[str, list[float]]:
+    """(run id, test accuracy per seed) of one representative model."""
+    config, res = get_config(model_id)
+    rid = run_id(config, res)
     out = []
     for seed in range(seeds):
         data = load_mnist(res, seed=seed)
-        model = get_model(model_id, res, seed=seed)
+        model = build_model(config, seed=seed)
         train(
             model,
             data,
             TrainConfig(epochs=EPOCHS, batch_size=BATCH_SIZE, seed=seed, threads=THREADS),
         )
         out.append(evaluate(model, data.test_x, data.test_y)[1])
-        print(f"{run_id} seed {seed}: {100 * out[-1]:.2f}%", flush=True)
-    return out
+        print(f"{rid} seed {seed}: {100 * out[-1]:.2f}%", flush=True)
+    return rid, out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--output", type=Path, default=SPREAD_FILE)
     args = parser.parse_args(argv)
-    results = {run_id: measure(run_id, args.seeds) for run_id in GATE_TRAINING}
+    results = dict(measure(model_id, args.seeds) for model_id in REPRESENTATIVE_MODELS)
     rows = {
         k: {"accuracies": v, "mean": statistics.fmean(v), "std": statistics.stdev(v)}
         for k, v in results.items()
@@ -63,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         "rule": "3 x the largest per-config standard deviation, rounded up to 0.1 pp",
     }
     write_text_atomic(args.output, json.dumps(payload, indent=2) + "\n")
-    for k, r in rows.items():
-        print(f"{k:<16} mean {100 * r['mean']:.2f}%  std {100 * r['std']:.3f} pp")
+    body = [[k, f"{100 * r['mean']:.2f}%", f"{100 * r['std']:.3f} pp"] for k, r in rows.items()]
+    print("\n".join(text_table(["config", "mean accuracy", "std"], body)))
     print(f"tolerance: {100 * tolerance:.1f} pp -> {args.output}")
     return 0
 

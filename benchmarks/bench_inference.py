@@ -18,6 +18,7 @@ import torch
 from benchmarks.grid import BATCH_SIZES, COMPILE_GATE, Case, architecture_cases, parse_modes
 from mnist_models import get_model
 from mnist_models.gates.rules import budget, kind_name, lower
+from mnist_models.labels import case_id
 from mnist_models.measure.calibration import (
     REFERENCE_ID,
     device_reference_seconds,
@@ -79,7 +80,7 @@ def latency_params(modes: tuple[str, ...]) -> list:
     appended otherwise. Compiled cases are in the gate tier for COMPILE_GATE models only."""
     params = []
     for mode in modes:
-        suffix = "" if mode == "eager" else f"-{mode}"
+        suffix = () if mode == "eager" else (mode,)
         for case in architecture_cases():
             for bs in BATCH_SIZES:
                 gated = bs in GATE_BATCH_SIZES and (mode != "compile" or case.id in COMPILE_GATE)
@@ -88,7 +89,7 @@ def latency_params(modes: tuple[str, ...]) -> list:
                         case,
                         bs,
                         mode,
-                        id=f"{case.id}-bs{bs}{suffix}",
+                        id=case_id(case.id, bs, *suffix),
                         marks=[pytest.mark.gate] if gated else [],
                     )
                 )

@@ -14,6 +14,7 @@ import pytest
 
 from benchmarks.grid import BATCH_SIZE_TRAINING, BATCH_SIZES, GATE_TRAINING, architecture_cases
 from mnist_models.gates.rules import Metric, budget, lower
+from mnist_models.labels import case_id
 from mnist_models.measure.instructions import InstructionCase
 
 pytestmark = [pytest.mark.instructions, pytest.mark.full]
@@ -77,14 +78,14 @@ def forward_cases() -> list:
     return [
         pytest.param(
             InstructionCase(
-                key=f"{case.id}-bs{bs}",
+                key=case_id(case.id, bs),
                 kind="forward",
                 model=case.model,
                 resolution=case.res.id,
                 batch_size=bs,
                 calls=FORWARD_CALLS.get(bs, 1),
             ),
-            id=f"{case.id}-bs{bs}",
+            id=case_id(case.id, bs),
             marks=[pytest.mark.gate] if bs in GATE_BATCH_SIZES else [],
         )
         for case in architecture_cases()
@@ -96,14 +97,14 @@ def training_cases() -> list:
     return [
         pytest.param(
             InstructionCase(
-                key=f"{case.id}-bs{BATCH_SIZE_TRAINING}-train",
+                key=case_id(case.id, BATCH_SIZE_TRAINING, "train"),
                 kind="train",
                 model=case.model,
                 resolution=case.res.id,
                 batch_size=BATCH_SIZE_TRAINING,
                 steps=TRAIN_STEPS,
             ),
-            id=f"{case.id}-bs{BATCH_SIZE_TRAINING}",
+            id=case_id(case.id, BATCH_SIZE_TRAINING),
             marks=[pytest.mark.gate] if case.id in GATE_TRAINING else [],
         )
         for case in architecture_cases()

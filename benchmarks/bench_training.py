@@ -29,6 +29,7 @@ from benchmarks.grid import (
 )
 from mnist_models import get_model
 from mnist_models.gates.rules import higher, lower
+from mnist_models.labels import case_id
 from mnist_models.measure.calibration import REFERENCE_ID, reference_seconds
 from mnist_models.measure.data import load_mnist
 from mnist_models.measure.energy import EnergyModel
@@ -80,7 +81,7 @@ def _params() -> list:
     cases += [(Case(model), bs) for model in (DEFAULT_MLP, mlp_id(1024, 2)) for bs in BATCH_SIZES]
     seen, out = set(), []
     for case, bs in cases:
-        key = f"{case.id}-bs{bs}-e{EPOCHS}"
+        key = case_id(case.id, bs, f"e{EPOCHS}")
         if key not in seen:
             seen.add(key)
             gate = case.id in GATE_TRAINING and bs == BATCH_SIZE

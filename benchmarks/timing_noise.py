@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 from mnist_models.gates.rules import gated_metrics
+from mnist_models.measure.timing import quantile
+from mnist_models.table import text_table
 
 
 def timed_values(run: dict) -> dict[tuple[str, str], float]:
@@ -30,6 +32,9 @@ def timed_values(run: dict) -> dict[tuple[str, str], float]:
     return out
 
 
+RATIOS = ("median_ratio", "p5_ratio", "p95_ratio")
+
+
 def noise_table(runs: list[dict]) -> dict[str, dict[str, float]]:
     first, *later = (timed_values(r) for r in runs)
     ratios: dict[str, list[float]] = {}
@@ -40,12 +45,11 @@ def noise_table(runs: list[dict]) -> dict[str, dict[str, float]]:
     table = {}
     for metric, values in sorted(ratios.items()):
         worst = max(max(values) - 1, 1 - min(values))
-        q = statistics.quantiles(values, n=20) if len(values) > 1 else [values[0]] * 19
         table[metric] = {
             "pairs": len(values),
             "median_ratio": statistics.median(values),
-            "p5_ratio": q[0],
-            "p95_ratio": q[-1],
+            "p5_ratio": float(quantile(values, 0.05)),
+            "p95_ratio": float(quantile(values, 0.95)),
             "min_ratio": min(values),
             "max_ratio": max(values),
             "worst_change": worst,
@@ -61,16 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     if len(args.runs) < 2:
         parser.error("give at least two runs of the same code")
     table = noise_table([json.loads(p.read_text()) for p in args.runs])
-    print(
-        f"{'metric':<20} {'pairs':>5} {'median':>7} {'p5':>6} {'p95':>6} {'min':>6} "
-        f"{'max':>6} {'suggested tolerance':>20}"
-    )
-    for metric, row in table.items():
-        print(
-            f"{metric:<20} {row['pairs']:>5} {row['median_ratio']:>7.3f} {row['p5_ratio']:>6.3f} "
-            f"{row['p95_ratio']:>6.3f} {row['min_ratio']:>6.3f} {row['max_ratio']:>6.3f} "
-            f"{'+' + format(row['suggested_tolerance'], '.0%'):>20}"
-        )
+    header = ["metric", "pairs", "median", "p5", "p95", "min", "max", "suggested tolerance"]
+    body = [
+        [
+            metric,
+            str(row["pairs"]),
+            *(f"{row[k]:.3f}" for k in (*RATIOS, "min_ratio", "max_ratio")),
+            f"+{row['suggested_tolerance']:.0%}",
+        ]
+        for metric, row in table.items()
+    ]
+    print("\n".join(text_table(header, body)))
     return 0
 
 

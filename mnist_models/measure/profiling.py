@@ -47,7 +47,7 @@ def profile_model(
     import torch.nn.functional as F
     from torch.profiler import ProfilerActivity
 
-    from ..zoo.registry import get_config, get_model, run_id
+    from ..zoo.registry import build_model, get_config, run_id
     from .device import quiet_profile, resolve_device, synchronize
     from .metrics import example_input
     from .threads import num_threads
@@ -56,7 +56,7 @@ def profile_model(
     if "device" in sort_by and where.type != "cuda":
         raise ConfigError(f"--sort-by {sort_by} needs --device cuda")
     config, res = get_config(model_id, resolution)
-    model = get_model(model_id, res, seed=0).to(where)
+    model = build_model(config, seed=0).to(where)
     x = example_input((1, res.size, res.size), batch_size, device=str(where))
     y = torch.zeros(batch_size, dtype=torch.long, device=where)
     if train:

@@ -45,14 +45,14 @@ def time_side_by_side(
     per round in turn, on `device` in execution mode `mode`."""
     from ..measure.device import resolve_device
     from ..measure.metrics import measure_latency
-    from ..zoo.registry import get_config, get_model, run_id
+    from ..zoo.registry import build_model, get_config, run_id
 
     where = resolve_device(device)
     built = {}
     for model_id, resolution, batch in entries:
-        config, res = get_config(model_id, resolution)
+        config, res = get_config(model_id, resolution)  # parsed once, built once
         built[batch_label(run_id(config, res), batch)] = (
-            get_model(model_id, res).to(where),
+            build_model(config).to(where),
             (1, res.size, res.size),
             batch,
         )
