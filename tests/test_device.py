@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fakes import run_row
 from pytest_benchmark.utils import get_machine_id
 
 import benchmarks.baseline as baseline_script
@@ -73,9 +74,7 @@ def test_only_non_default_device_and_mode_enter_names() -> None:
     assert where_parts("cpu", "compile") == ("compile",)
 
 
-def test_cache_keys_tell_devices_apart_and_keep_cpu_keys(run_row) -> None:
-    from dataclasses import replace
-
+def test_cache_keys_tell_devices_apart_and_keep_cpu_keys() -> None:
     from mnist_models.measure.record import RunRecord
     from mnist_models.studies.records import StudyRow
 
@@ -86,10 +85,11 @@ def test_cache_keys_tell_devices_apart_and_keep_cpu_keys(run_row) -> None:
     assert cpu.startswith("mlp-128@28|bs64|e2|seed0|lr0.001|tdefault|val0.2|v")  # as before
     assert len({cpu, cuda, graph}) == 3
     assert "|cuda|" in cuda and "|cuda|cuda-graph|" in graph
-    older = RunRecord.from_dict(run_row(run_id="mlp-128@28", model="mlp-128", threads=1))
-    rows = [StudyRow(older)]  # a run from before the device axis: cpu
-    assert side_by_side_key(rows) != side_by_side_key([StudyRow(replace(older, device="cuda"))])
-    assert side_by_side_key(rows) == side_by_side_key([StudyRow(replace(older, device="cpu"))])
+    fields = {"run_id": "mlp-128@28", "model": "mlp-128", "threads": 1}
+    older = StudyRow(RunRecord.from_dict(run_row(**fields)))  # stored before the device axis
+    on = {d: StudyRow(RunRecord.from_dict(run_row(**fields, device=d))) for d in ("cpu", "cuda")}
+    assert side_by_side_key([older]) != side_by_side_key([on["cuda"]])
+    assert side_by_side_key([older]) == side_by_side_key([on["cpu"]])
 
 
 def test_study_settings_refuse_an_unknown_device() -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fakes import run_row
 
 from mnist_models.gates.rules import Direction, Metric, gated_metrics, lower
 from mnist_models.gates.session import GateRecord
@@ -47,7 +48,7 @@ def test_every_committed_declaration_loads_and_writes_back_unchanged(path: Path)
     assert checked > 0
 
 
-def test_a_run_record_round_trips_and_older_rows_load(run_row) -> None:
+def test_a_run_record_round_trips_and_older_rows_load() -> None:
     from mnist_models.measure.record import RunRecord
 
     older = run_row()  # from before the device axis: no device, device_info, mode, setup_s
@@ -86,7 +87,7 @@ def test_a_gate_record_round_trips_and_older_gate_reports_load() -> None:
     assert (back.now, back.baseline, back.note) == (0.9841, 0.9849, "")
 
 
-def test_a_study_row_round_trips_and_rows_without_side_by_side_latency_load(run_row) -> None:
+def test_a_study_row_round_trips_and_rows_without_side_by_side_latency_load() -> None:
     from mnist_models.studies.records import LatencyRecord, StudyRow
 
     older = {**run_row(), "key": "mlp-16@28|bs64", "series": "MLP"}  # no study_latency yet

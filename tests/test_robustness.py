@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fakes import run_row
 
 from mnist_models.ab.revision import package_changed
 from mnist_models.errors import ConfigError, DataError, OutputError
@@ -137,7 +138,7 @@ def test_a_failed_command_leaves_no_empty_folders(tmp_path: Path) -> None:
         pass
 
 
-def test_two_studies_on_one_folder_share_the_work(tmp_path: Path, run_row) -> None:
+def test_two_studies_on_one_folder_share_the_work(tmp_path: Path) -> None:
     from mnist_models.measure.record import RunRecord
 
     calls: list[str] = []

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import pytest
+from fakes import run_row
 
 from mnist_models import get_config
 from mnist_models.errors import ConfigError
@@ -51,39 +52,37 @@ def fake_measure(calls: list[str]):
         calls.append(f"{config.id}@{res.id} bs{train_config.batch_size} s{train_config.seed}")
         acc = 0.9 + 0.001 * (config.params % 50) + 0.002 * train_config.seed
         latency = 10 + 1e-4 * config.macs
-        return RunRecord.from_dict({
-            "model": config.id,
-            "resolution": res.id,
-            "run_id": f"{config.id}@{res.id}",
-            "params": config.params,
-            "macs": config.macs,
-            "flops": 2 * config.macs,
-            "size_bytes": 4 * config.params + 1000,
-            "size_with_adam_bytes": 12 * config.params + 3000,
-            "epochs": train_config.epochs,
-            "batch_size": train_config.batch_size,
-            "seed": train_config.seed,
-            "lr": train_config.lr,
-            "val_fraction": val_fraction,
-            "threads": 2,
-            "accuracy": acc,
-            "train_samples": 48_000,
-            "train_seconds": 1e-6 * config.macs * train_config.epochs + train_config.seed,
-            "epoch_seconds": 1e-6 * config.macs + train_config.seed / train_config.epochs,
-            "history": [
-                {"epoch": e, "val_accuracy": acc - 0.01 * (train_config.epochs - e)}
-                for e in range(1, train_config.epochs + 1)
-            ],
-            "latency_us_p50": latency,
-            "latency_us_p90": 1.1 * latency,
-            "latency_us_p99": 1.2 * latency,
-            "latency_batched": {"per_sample_us": latency / 10},
-            "train_energy_j": 1.0,
-            "train_co2_g": 1e-4 * config.macs,
-            "inference_co2_g": 1e-9,
-            "energy_model": {},
-            "version": "test",
-        })  # fmt: skip
+        return RunRecord.from_dict(
+            run_row(
+                model=config.id,
+                resolution=res.id,
+                run_id=f"{config.id}@{res.id}",
+                params=config.params,
+                macs=config.macs,
+                flops=2 * config.macs,
+                size_bytes=4 * config.params + 1000,
+                size_with_adam_bytes=12 * config.params + 3000,
+                epochs=train_config.epochs,
+                batch_size=train_config.batch_size,
+                seed=train_config.seed,
+                lr=train_config.lr,
+                val_fraction=val_fraction,
+                threads=2,
+                accuracy=acc,
+                train_seconds=1e-6 * config.macs * train_config.epochs + train_config.seed,
+                epoch_seconds=1e-6 * config.macs + train_config.seed / train_config.epochs,
+                history=[
+                    {"epoch": e, "val_accuracy": acc - 0.01 * (train_config.epochs - e)}
+                    for e in range(1, train_config.epochs + 1)
+                ],
+                latency_us_p50=latency,
+                latency_us_p90=1.1 * latency,
+                latency_us_p99=1.2 * latency,
+                latency_batched={"per_sample_us": latency / 10},
+                train_co2_g=1e-4 * config.macs,
+                version="test",
+            )
+        )
 
     return measure
 

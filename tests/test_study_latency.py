@@ -7,6 +7,8 @@ import math
 import statistics
 from pathlib import Path
 
+from fakes import run_row
+
 from mnist_models.measure.record import RunRecord
 from mnist_models.studies.catalog import _cache_file
 from mnist_models.studies.latency import (
@@ -36,19 +38,25 @@ def test_every_entry_is_timed_once_per_round_and_summarised_by_the_median() -> N
 
 def _rows(batches: tuple[int, ...] = (64,), **fields) -> list[StudyRow]:
     return [
-        StudyRow(RunRecord.from_dict({
-            "model": f"mlp-{w}", "resolution": "28", "run_id": f"mlp-{w}@28", "params": w,
-            "macs": w, "flops": 2 * w, "size_bytes": 4 * w, "size_with_adam_bytes": 12 * w,
-            "epochs": 1, "batch_size": b, "lr": 1e-3, "seed": 0, "val_fraction": 0.2,
-            "threads": 2, "accuracy": 0.9, "train_samples": 100, "train_seconds": 1.0,
-            "epoch_seconds": 1.0, "history": [], "latency_batched": {"per_sample_us": 999.0},
-            "latency_us_p50": 1000.0 + w, "latency_us_p90": 2000.0, "latency_us_p99": 3000.0,
-            "train_energy_j": 1.0, "train_co2_g": 1e-4, "inference_co2_g": 1e-9,
-            "energy_model": {}, "version": "test", **fields,
-        }), series="MLP")
+        StudyRow(
+            RunRecord.from_dict(
+                run_row(
+                    model=f"mlp-{w}",
+                    run_id=f"mlp-{w}@28",
+                    threads=2,
+                    batch_size=b,
+                    latency_batched={"per_sample_us": 999.0},
+                    latency_us_p50=1000.0 + w,
+                    latency_us_p90=2000.0,
+                    latency_us_p99=3000.0,
+                    **fields,
+                )
+            ),
+            series="MLP",
+        )
         for w in (8, 16)
         for b in batches
-    ]  # fmt: skip
+    ]
 
 
 def _fake_timer(calls: list):

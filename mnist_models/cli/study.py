@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..console import progress_shown, say
 from .args import Parser, add_device_options, add_training_options, check_device, nonempty
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..studies.catalog import Study, StudySettings
     from ..studies.records import StudyRow
 
 
@@ -96,9 +99,9 @@ def command(args: argparse.Namespace) -> int:
 
 def _write_study(
     args: argparse.Namespace,
-    study: Any,
-    settings: Any,
-    out: Any,
+    study: Study,
+    settings: StudySettings,
+    out: Path,
     rows: list[StudyRow],
     computed: int,
 ) -> None:
