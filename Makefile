@@ -31,8 +31,9 @@ valgrind:
 	    echo "valgrind is missing: install it (apt-get install valgrind) for the instruction lane"; \
 	  fi; }
 
+# Every test, a test file per worker on every core (the slow end-to-end files run beside the rest).
 test: data valgrind
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -n auto --dist loadfile $(PYTEST_ARGS)
 
 bench: data valgrind
 	$(BIN)/python -m pytest benchmarks --benchmark-compare $(PYTEST_ARGS)
@@ -45,12 +46,13 @@ BASE ?= main
 compare: env
 	$(BIN)/mnist-models compare --baseline $(BASE) $(ARGS)
 
-# After an intended change: re-record the gate tier's baseline (or TESTS=... only), then commit.
+# After an intended change: re-record the gate tier's baseline (or TESTS='NODEID ...' only), then
+# commit. TESTS reaches the command through the environment, never through the shell's parser.
 baseline: data valgrind
-	$(BIN)/python benchmarks/baseline.py $(PYTEST_ARGS)
+	$(BIN)/mnist-models baseline -- $(PYTEST_ARGS)
 
 accept: data valgrind
-	$(BIN)/python benchmarks/baseline.py $(TESTS)
+	$(BIN)/mnist-models baseline --tests "$$TESTS"
 
 lint: env
 	$(BIN)/ruff check .

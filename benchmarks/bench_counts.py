@@ -18,6 +18,7 @@ SIZE = exact("size_bytes", "B")
 SIZE_WITH_ADAM = exact("size_with_adam_bytes", "B")
 
 
+@pytest.mark.benchmark(group="counts")
 @pytest.mark.parametrize("case", architecture_cases(), ids=lambda c: c.id)
 def test_counts(case: Case, benchmark, gate) -> None:
     config = case.config

@@ -33,9 +33,12 @@ pytestmark = [pytest.mark.memory, pytest.mark.full]
 THREADS = 1
 TRAIN_STEPS = 300  # enough steps that a leak of a few KiB per step shows
 INFERENCE_BATCH = 64
-TRAIN_PEAK = exact("train_peak_tensor_bytes", "B")
-TRAIN_RETAINED = exact("train_retained_tensor_bytes", "B")
-INFERENCE_PEAK = exact("inference_peak_tensor_bytes", "B")
+# Exact on the machine kind the baseline was recorded on, not applied on another: oneDNN picks
+# its convolution kernels and scratch buffers by CPU, and on an Intel Xeon (AVX-512) the LeNet-5
+# inference peak was 57% above the AMD EPYC baseline's (the MLPs' were identical).
+TRAIN_PEAK = exact("train_peak_tensor_bytes", "B", scope="machine")
+TRAIN_RETAINED = exact("train_retained_tensor_bytes", "B", scope="machine")
+INFERENCE_PEAK = exact("inference_peak_tensor_bytes", "B", scope="machine")
 
 
 def _gpu_bytes(name: str, rel_tol: float = 0.0):

@@ -10,11 +10,11 @@ its own baselines (baselines/cuda/), never against the CPU's.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from benchmarks.baseline import baseline_storage
 from benchmarks.grid import parse_modes
 from mnist_models.errors import ConfigError
 from mnist_models.measure.instructions import (
@@ -30,7 +30,6 @@ from mnist_models.measure.machine import add_machine_info
 if TYPE_CHECKING:
     import torch
 
-PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
 SYNC_TIMER = "mnist_models.measure.device.sync_perf_counter"
 
 
@@ -66,10 +65,6 @@ def pytest_configure(config: pytest.Config) -> None:
         parse_modes(config.getoption("exec_mode"), device.type)
     except ConfigError as err:
         raise pytest.UsageError(str(err)) from None
-    # Point pytest-benchmark at the baselines committed in the repo unless told otherwise, so
-    # that `pytest benchmarks --benchmark-compare` works from a fresh clone with no other flag.
-    if config.getoption("benchmark_storage") == PYTEST_BENCHMARK_DEFAULT_STORAGE:
-        config.option.benchmark_storage = f"file://{baseline_storage(device.type)}"
     if not (config.getoption("benchmark_tables") or config.option.verbose > 0):
         # 465 rows of 250-character tables bury the gate summary: pytest-benchmark's own
         # reporting is quiet unless asked for (the statistics are still measured and saved)
@@ -144,6 +139,13 @@ def instruction_counts(
         yield InstructionCounts(run)
     finally:
         run.stop()
+
+
+def pytest_gate_storage(config: pytest.Config, storage: Path) -> Path | None:
+    """CUDA's baselines apart from the CPU's (baselines/cuda/), so that the two are never
+    compared (the gates also refuse a baseline of another device)."""
+    device = config.getoption("device")
+    return storage / "cuda" if device.partition(":")[0] == "cuda" else None
 
 
 def pytest_report_header(config: pytest.Config) -> str:

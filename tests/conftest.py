@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
 from mnist_models.measure import data as data_mod
+
+XDIST_VARIABLES = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _inner_runs_are_not_xdist_workers() -> Iterator[None]:
+    """`make test` runs on xdist workers, and pytest-benchmark turns itself off in any process
+    that sees PYTEST_XDIST_WORKER: the pytest runs these tests start (in-process or as
+    subprocesses) are not workers, so they do not see it."""
+    saved = {name: os.environ.pop(name) for name in XDIST_VARIABLES if name in os.environ}
+    yield
+    os.environ.update(saved)
 
 
 def write_idx(path: Path, tensor: torch.Tensor) -> None:

@@ -207,3 +207,30 @@ def test_every_package_folder_has_an_init_that_git_keeps() -> None:
         text=True,
     )
     assert ignored.returncode == 1, f"ignored by git: {ignored.stdout.split()}"
+
+
+def _defined(name: str) -> list[str]:
+    """The modules of the gates' consumers (gates, reporting, cli) defining `name`."""
+    found = []
+    for module, path in ALL.items():
+        if layer(module) not in ("gates", "reporting", "cli"):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        if any(
+            isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name == name
+            for node in ast.walk(tree)
+        ):
+            found.append(module)
+    return found
+
+
+def test_one_gate_evaluator_one_record_one_store() -> None:
+    """Gate semantics live in the engine alone: one evaluator and one record type, and only the
+    store reads or writes a saved run (every consumer goes through them)."""
+    assert _defined("evaluate") == ["mnist_models.gates.engine"]
+    assert _defined("_verdict") == ["mnist_models.gates.engine"]
+    assert _defined("GateRecord") == ["mnist_models.gates.engine"]
+    assert _defined("scope_mismatch") == ["mnist_models.gates.engine"]
+    for name in ("load_run_file", "find_baseline", "baseline_file", "merge", "median_run"):
+        assert _defined(name) == ["mnist_models.gates.store"], name
+    assert not (REPO / "benchmarks" / "baseline.py").exists()  # the old second writer

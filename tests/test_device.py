@@ -3,13 +3,13 @@ and the CUDA paths themselves where a GPU is present (skipped with the reason el
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from fakes import run_row
 from pytest_benchmark.utils import get_machine_id
 
-import benchmarks.baseline as baseline_script
-from benchmarks.baseline import BASELINE_NAME, BASELINES, _device_argument, baseline_storage
 from benchmarks.bench_inference import latency_params
 from benchmarks.grid import COMPILE_GATE, parse_modes
 from mnist_models import get_model
@@ -123,31 +123,30 @@ def test_latency_ids_keep_eager_names_and_gate_few_compiles() -> None:
 
 
 def test_cuda_baselines_are_stored_apart() -> None:
-    assert baseline_storage("cpu") == BASELINES
-    assert baseline_storage("cuda") == BASELINES / "cuda"
-    assert [_device_argument(a) for a in ([], ["-k", "x"], ["--device", "cuda"])] == [
-        "cpu",
-        "cpu",
-        "cuda",
-    ]
-    assert _device_argument(["--device=cuda:1"]) == "cuda"
+    from types import SimpleNamespace
+
+    from benchmarks.conftest import pytest_gate_storage
+
+    def config(device: str) -> SimpleNamespace:
+        return SimpleNamespace(getoption=lambda name: device)
+
+    root = Path("baselines")
+    assert pytest_gate_storage(config("cpu"), root) is None  # the ini's folder as it is
+    assert pytest_gate_storage(config("cuda"), root) == root / "cuda"
+    assert pytest_gate_storage(config("cuda:1"), root) == root / "cuda"
 
 
 def test_a_baseline_that_cannot_be_written_is_refused_before_the_run(
-    tmp_path, monkeypatch, capsys
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # a GPU session once ran the whole CUDA gate tier into a read-only baseline file
-    target = tmp_path / get_machine_id() / BASELINE_NAME
+    target = tmp_path / get_machine_id() / "0001_baseline.json"
     target.parent.mkdir()
     target.write_text("{}")
     target.chmod(0o444)
-    monkeypatch.setattr(
-        baseline_script, "run_benchmarks", lambda argv: pytest.fail("the benchmarks ran")
-    )
-    assert baseline_script.main(["--storage", str(tmp_path), "--device", "cuda"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("baseline not recorded: cannot write") and "chmod u+w" in err
-    assert target.read_text() == "{}"
+    code = main(["baseline", "--storage", str(tmp_path), "--", "benchmarks/no_such_file.py"])
+    assert code == 2, capsys.readouterr()
+    assert "cannot write" in capsys.readouterr().err and target.read_text() == "{}"
 
 
 def test_device_and_gpu_are_part_of_the_machine_kind() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fakes import run_row
 
+from mnist_models.gates.engine import GateRecord
 from mnist_models.gates.rules import Direction, Metric, gated_metrics, lower
-from mnist_models.gates.session import GateRecord
 from mnist_models.verdicts import FAILING, Verdict
 
 BASELINES = sorted((Path(__file__).resolve().parents[1] / "benchmarks/baselines").rglob("*.json"))
@@ -72,7 +72,7 @@ def test_one_verdict_vocabulary_and_the_older_words_still_load() -> None:
 
 def test_a_gate_record_round_trips_and_older_gate_reports_load() -> None:
     metric = lower("latency_cpu_rel", rel_tol=1.0, unit="x ref", timed=True)
-    record = GateRecord("b.py::t[x]", metric, 2.5, 1.0, Verdict.FAIL, "re-measured")
+    record = GateRecord("b.py::t[x]", metric, 2.5, 1.0, Verdict.FAIL, "re-measured", "latency")
     entry = json.loads(json.dumps(record.to_dict()))
     assert entry["status"] == "FAIL" and entry["allowed"] == record.metric.allowed_text(1.0)
     assert GateRecord.from_dict(entry) == record

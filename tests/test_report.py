@@ -70,7 +70,7 @@ def test_each_direction_is_judged_by_its_gate(run: dict) -> None:
     lat = _find(new, "test_latency[mlp-1024@28-bs1]")["extra_info"]
     lat["latency_cpu_rel"] *= 0.5  # faster
     changes, _ = compare_runs(run, new)
-    verdicts = {(c.benchmark.split("::")[-1], c.metric.name): c.verdict for c in changes}
+    verdicts = {(c.nodeid.split("::")[-1], c.metric.name): c.verdict for c in changes}
     assert verdicts[("test_counts[lenet5@28]", "params")] == "FAIL"
     # the same environment: seeded training repeats exactly, so any drop is beyond the gate
     assert verdicts[("test_training[lenet5@28-bs64-e2]", "accuracy")] == "FAIL"
@@ -78,7 +78,7 @@ def test_each_direction_is_judged_by_its_gate(run: dict) -> None:
     # another torch version: the seed-spread tolerance applies instead
     new["machine_info"]["torch"] = "9.9.9"
     changes, _ = compare_runs(run, new)
-    verdicts = {(c.benchmark.split("::")[-1], c.metric.name): c.verdict for c in changes}
+    verdicts = {(c.nodeid.split("::")[-1], c.metric.name): c.verdict for c in changes}
     assert verdicts[("test_training[lenet5@28-bs64-e2]", "accuracy")] == "worse (allowed)"
 
 

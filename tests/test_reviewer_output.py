@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from mnist_models.cli import main
+from mnist_models.gates.engine import GateRecord
 from mnist_models.gates.machine_notes import machine_note
 from mnist_models.gates.rules import exact, lower
-from mnist_models.gates.session import GateRecord, GateSession, summary_lines
+from mnist_models.gates.session import GateSession, summary_lines
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "benchmarks/baselines/Linux-CPython-3.11-64bit/0001_baseline.json"
@@ -46,12 +47,14 @@ def _rows() -> list[GateRecord]:
     latency = lower("latency_cpu_rel", rel_tol=1.0, timed=True)
     node = "benchmarks/bench_{}.py::test_x[{}]"
     rows = [GateRecord(node.format("counts", f"m{i}"), params, 100, 100, "ok") for i in range(300)]
-    # GateRecord(nodeid, metric, now, baseline, status)
+    # GateRecord(nodeid, metric, now, baseline, verdict, note, lane): the lane is the group the
+    # benchmark declares, else its module's name (bench_counts: counts)
     rows += [
-        GateRecord(node.format("inference", f"m{i}"), latency, 1.1, 1.0, "ok") for i in range(150)
+        GateRecord(node.format("inference", f"m{i}"), latency, 1.1, 1.0, "ok", "", "latency")
+        for i in range(150)
     ]
-    rows += [GateRecord(node.format("inference", "moved"), latency, 1.8, 1.0, "ok")]
-    rows += [GateRecord(node.format("inference", "slow"), latency, 2.5, 1.0, "FAIL")]
+    rows += [GateRecord(node.format("inference", "moved"), latency, 1.8, 1.0, "ok", "", "latency")]
+    rows += [GateRecord(node.format("inference", "slow"), latency, 2.5, 1.0, "FAIL", "", "latency")]
     rows += [
         GateRecord(node.format("counts", f"bad{i}"), params, 101 + i, 100, "FAIL")
         for i in range(20)

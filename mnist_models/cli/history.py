@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
 def command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..gates.schema import load_run_file
+    from ..gates.store import load_run_file
     from ..reporting import history
 
     store = Path(args.store)

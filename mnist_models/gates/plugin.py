@@ -2,46 +2,57 @@
 
 pytest-benchmark compares only times and ignores `extra_info`. Here each benchmark records its
 metrics through the `gate` fixture, each with the direction and tolerance declared beside the
-test (`exact`, `higher`, `lower`); they are stored in `extra_info` and checked against the same
-baseline file that `--benchmark-compare` selects. A failure prints a table (metric, baseline,
-now, change, allowed) and the command that accepts the change. Time metrics are not applied
-against a baseline recorded on another kind of machine, and say so.
+test (`exact`, `higher`, `lower`); they are stored in `extra_info`, judged by the engine
+(engine.py) against the baseline that `--benchmark-compare` selects, and a failure prints a
+table and the command that accepts the change. `--gate-accept` records the run into the
+baseline instead (store.py, the one writer).
 
-Loaded through the `pytest11` entry point; inert unless a test uses the `gate` fixture.
+A guest in every pytest session of the environment (its `pytest11` entry point): a session
+opts in with the ini key `gate_storage` (where its baselines live); without it, nothing of
+pytest-benchmark's options or output changes, and the `gate` fixture checks declared bounds only.
+Each hook is one call into the session (session.py).
 """
 
 from __future__ import annotations
 
-import json
-import re
+import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..verdicts import Verdict
-from .session import (
-    DEFAULT_BASELINE_COMMAND,
-    Baseline,
-    BaselineError,
-    Gate,
-    GateSession,
-    find_baseline,
-    render_table,
-    storage_path,
-    summary_lines,
-)
+from ..errors import MnistBenchError
+from .session import DEFAULT_BASELINE_COMMAND, Gate, GateSession, render_table
+from .store import Baseline, BaselineError, baseline_file, find_baseline, record, storage_path
 
 _SESSION = pytest.StashKey[GateSession]()
-
-
 _GATE = pytest.StashKey[Gate]()
+_ACCEPT = pytest.StashKey[Path]()  # --gate-accept: the baseline file the run is merged into
+PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def _tolerance(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(text)  # argparse turns this into "invalid _tolerance value"
+    return value
+
+
+_tolerance.__name__ = "finite, non-negative fraction"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mnist-bench gates", "metric gates against the stored baseline")
     group.addoption(
         "--gate-time-tolerance",
-        type=float,
+        type=_tolerance,
         default=None,
         metavar="FRACTION",
         help="override the relative tolerance of every time metric, e.g. 0.5 for +50%% "
@@ -51,7 +62,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--gate-report",
         metavar="PATH",
         default=None,
-        help="write every gated metric (metric, baseline, now, status) as JSON to PATH",
+        help="write every gated metric (metric, baseline, now, verdict, rule) as JSON to PATH",
+    )
+    group.addoption(
+        "--gate-accept",
+        action="store_true",
+        help="run the selection without comparing and merge its results into the baseline "
+        "(gate_storage/<machine id>/0001_baseline.json; nothing is written if the run fails)",
+    )
+    parser.addini(
+        "gate_storage",
+        "folder of this project's baselines (relative to the ini file); setting it opts the "
+        "session into the gates",
+        default="",
     )
     parser.addini(
         "gate_baseline_command",
@@ -65,36 +88,71 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _check_markexpr(config: pytest.Config) -> None:
-    """An unknown word in -m selects nothing silently in pytest; in a gated run it is a typo."""
-    expr = config.getoption("markexpr", "") or ""
-    known = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
-    for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr):
-        if word not in ("and", "or", "not", "True", "False") and word not in known:
-            raise pytest.UsageError(
-                f"unknown marker {word!r} in -m {expr!r}; registered markers: "
-                f"{', '.join(sorted(known))} (see `pytest --markers`)"
-            )
+def _storage(config: pytest.Config) -> Path | None:
+    """The opted-in session's storage: --benchmark-storage where given, else the ini's
+    gate_storage, as a project's `pytest_gate_storage` hook may refine it (per device, say)."""
+    option = config.getoption("benchmark_storage", PYTEST_BENCHMARK_DEFAULT_STORAGE)
+    if option != PYTEST_BENCHMARK_DEFAULT_STORAGE:
+        return storage_path(option)
+    base = config.inipath.parent if config.inipath else config.rootpath
+    folder = base / config.getini("gate_storage")
+    chosen = config.hook.pytest_gate_storage(config=config, storage=folder)
+    folder = Path(chosen) if chosen is not None else folder
+    config.option.benchmark_storage = f"file://{folder}"
+    return folder
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Pick the baseline before pytest-benchmark loads it (so both use one file)."""
+    """An opted-in session picks its baseline before pytest-benchmark loads it, so that both
+    read one file; `--gate-accept` prepares the file it will write."""
     session = GateSession(
         time_tolerance=config.getoption("gate_time_tolerance"),
         baseline_command=config.getini("gate_baseline_command"),
         accept_command=config.getini("gate_accept_command"),
+        no_baseline_reason="no baseline compared (pass --benchmark-compare): only declared "
+        "bounds applied",
     )
     config.stash[_SESSION] = session
-    compare = config.getoption("benchmark_compare", None)
-    if not compare:
-        return
-    storage = storage_path(config.getoption("benchmark_storage"))
-    if storage is None:
-        session.not_applied_reason = "metric gates need a file:// benchmark storage"
-        return
+    report = config.getoption("gate_report")
+    try:
+        if report:
+            from ..atomic import check_writable
+
+            check_writable(report)  # minutes of benchmarks must not end in an unwritable file
+        if not config.getini("gate_storage") or not hasattr(config.option, "benchmark_storage"):
+            return
+        _configure_gates(config, session)
+    except MnistBenchError as err:
+        raise pytest.UsageError(str(err)) from None
+
+
+def _configure_gates(config: pytest.Config, session: GateSession) -> None:
     from pytest_benchmark.utils import get_machine_id
 
+    storage = _storage(config)
+    compare = config.getoption("benchmark_compare", None)
+    if config.getoption("gate_accept"):
+        if compare:
+            raise pytest.UsageError("--gate-accept records a baseline; drop --benchmark-compare")
+        if storage is None:
+            raise pytest.UsageError("--gate-accept needs a file:// benchmark storage")
+        from ..atomic import check_writable
+
+        target = baseline_file(storage, get_machine_id())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(target)
+        config.stash[_ACCEPT] = target
+        if not config.getoption("benchmark_json", None):
+            tmp = Path(tempfile.mkdtemp(prefix="gate-accept-"))
+            config.option.benchmark_json = tmp / "run.json"
+        session.no_baseline_reason = f"recording the baseline {target} (--gate-accept)"
+        return
+    if not compare:
+        return
+    if storage is None:
+        session.no_baseline_reason = "metric gates need a file:// benchmark storage"
+        return
     path = find_baseline(storage, get_machine_id(), compare)
     if path is None:
         what = "baseline" if compare is True else f"baseline matching {compare!r}"
@@ -106,19 +164,15 @@ def pytest_configure(config: pytest.Config) -> None:
         session.baseline = Baseline.load(path, session.baseline_command)
     except BaselineError as err:
         raise pytest.UsageError(str(err)) from None
+    if not isinstance(session.baseline.machine_info.get("cpu", {}), dict):
+        raise pytest.UsageError(f"baseline {path}: machine_info.cpu must be an object")
     config.option.benchmark_compare = str(path)  # pytest-benchmark compares the same file
-    # until this run's machine info is known (below), time gates do not apply
-    session.same_machine = False
-    session.not_applied_reason = (
-        "time gates not applied: this run's machine info was never gathered "
-        "(pytest-benchmark's update_machine_info hook did not run)"
-    )
 
 
 @pytest.hookimpl(optionalhook=True, trylast=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """This run's machine info as pytest-benchmark stores it (after every other plugin and
-    conftest added to it): compared with the baseline's, it decides whether time gates apply."""
+    conftest added to it): the engine compares it with the baseline's."""
     session = config.stash.get(_SESSION, None)
     if session is None or session.baseline is None or session.machine_info:
         return
@@ -131,22 +185,59 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
             f"with --device {recorded}, or record a {device} baseline"
         )
     session.machine_info = dict(machine_info)
-    session.not_applied_reason = ""
-    session.compare_machines()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_json(config: pytest.Config, output_json: dict) -> None:
+    """An opted-in run's JSON says what it selected (so `report` can tell a benchmark that
+    vanished from one left out) and which format it is."""
+    session = config.stash.get(_SESSION, None)
+    if session is not None and config.getini("gate_storage"):
+        from .schema import FORMAT
+
+        output_json["mnist_bench"] = {"format": FORMAT, "selected": sorted(session.selected)}
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Remember what was collected (before -k/-m deselect); check -m where gates are used (a
-    session of another project in the same environment is left alone)."""
+    """Remember what was collected, before -k/-m deselect; check -m where our gates are used
+    (in a session of another project, pytest's own answer stands)."""
     config.stash[_SESSION].collected = {item.nodeid for item in items}
-    if any("gate" in getattr(item, "fixturenames", ()) for item in items):
+    if any(_uses_our_gate(item) for item in items):
         _check_markexpr(config)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Remember what the run set out to run."""
+    gates = session.config.stash[_SESSION]
+    gates.selected = {item.nodeid for item in session.items}
+    gates.whole_modules = not any("::" in arg for arg in session.config.args)
+
+
+def _uses_our_gate(item: pytest.Item) -> bool:
+    """The item asks for this plugin's `gate` fixture (not another of that name)."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.get("gate", ()) if info is not None else ()
+    return bool(defs) and getattr(defs[-1].func, "__module__", "") == __name__
+
+
+def _check_markexpr(config: pytest.Config) -> None:
+    """An unknown word in -m selects nothing silently in pytest; in a gated run it is a typo."""
+    import re
+
+    expr = config.getoption("markexpr", "") or ""
+    known = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+    for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr):
+        if word not in ("and", "or", "not", "True", "False") and word not in known:
+            raise pytest.UsageError(
+                f"unknown marker {word!r} in -m {expr!r}; registered markers: "
+                f"{', '.join(sorted(known))} (see `pytest --markers`)"
+            )
 
 
 @pytest.fixture
 def gate(request: pytest.FixtureRequest, benchmark: Any) -> Gate:
-    """Record gated metrics into the benchmark's extra_info and check them against the baseline."""
+    """Record gated metrics into the benchmark's extra_info; judged when the test returns."""
     session = request.config.stash[_SESSION]
     session.used_gate = True
     recorder = Gate(session, request.node.nodeid, benchmark)
@@ -156,75 +247,78 @@ def gate(request: pytest.FixtureRequest, benchmark: Any) -> Gate:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    """Judge what the test recorded once its body has returned (its fixtures still alive, so
+    a failing time can be re-measured); a failure is the table a user reads."""
     result = yield
     recorder = pyfuncitem.stash.get(_GATE, None)
-    if recorder is not None and recorder.failures():
+    if recorder is not None and recorder.finish():
         session = recorder.session
         source = session.baseline.path if session.baseline else "the declared bounds"
         pytest.fail(
             f"{pyfuncitem.nodeid} regressed against {source}:\n"
-            f"{render_table(recorder.rows)}\n"
+            f"{render_table(recorder.failures())}\n"
             "If the change is intended, accept it: " + session.accept_hint(pyfuncitem.nodeid),
             pytrace=False,
         )
     return result
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
+    """Remember why a test was skipped: its gated metrics are then `not measured`, with it."""
+    report = yield
+    if report.skipped and report.when in ("setup", "call"):
+        longrepr = report.longrepr
+        why = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        item.config.stash[_SESSION].skipped[item.nodeid] = why.removeprefix("Skipped: ")
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """MISSING for gated benchmarks that recorded nothing (failing the run); with
+    --gate-accept, the run merged into the baseline if it passed."""
+    config = session.config
+    gates = config.stash.get(_SESSION, None)
+    if gates is None:
+        return
+    gates.add(gates.missing_rows())
+    if any(r.failed for r in gates.rows) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    target = config.stash.get(_ACCEPT, None)
+    if target is not None:
+        _accept(config, gates, target, session.exitstatus)
+
+
+def _accept(config: pytest.Config, gates: GateSession, target: Path, exitstatus: int) -> None:
+    writer = config.get_terminal_writer()
+    if exitstatus != pytest.ExitCode.OK:
+        writer.line(
+            f"baseline not saved: the run failed (exit {int(exitstatus)}); fix the failures "
+            "first (declared bounds hold with or without a baseline)",
+            red=True,
+        )
+        return
+    from .store import load_run_file
+
+    try:
+        done = record(target, [load_run_file(config.option.benchmark_json)], gates.is_stale)
+    except MnistBenchError as err:
+        writer.line(f"baseline not saved: {err}", red=True)
+        return
+    writer.line(
+        f"baseline {done.path}: {done.recorded} results recorded, {done.total} in all; "
+        "review with `git diff --stat` and commit it",
+        green=True,
+    )
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     session: GateSession | None = config.stash.get(_SESSION, None)
-    if session is None or not session.used_gate:
+    if session is None or not (session.used_gate or session.rows):
         return
-    tr = terminalreporter
-    failed = [r for r in session.rows if r.status == Verdict.FAIL]
-    tr.section("mnist-bench gates")
-    if session.baseline:
-        tr.write_line(f"baseline: {session.baseline.path}")
-    else:
-        tr.write_line(
-            "no baseline compared (pass --benchmark-compare): only declared bounds applied"
-        )
-    if session.not_applied_reason:
-        tr.write_line(session.not_applied_reason, yellow=True)
-    for line in summary_lines(session):
-        tr.write_line(line, red=line.startswith("FAILED"))
-    statuses = (Verdict.OK, Verdict.NEW, Verdict.NOT_APPLIED, Verdict.NOT_MEASURED)
-    counts = {s: sum(r.status == s for r in session.rows) for s in statuses}
-    for status in (Verdict.NOT_MEASURED, Verdict.NOT_APPLIED):
-        reasons: dict[tuple[str, str], int] = {}
-        for row in session.rows:
-            if row.status == status and row.note:
-                key = (row.metric.name, row.note)
-                reasons[key] = reasons.get(key, 0) + 1
-        for (name, note), n in sorted(reasons.items())[:4]:
-            tr.write_line(f"{name}: {status} for {n} benchmarks ({note})", yellow=True)
-        if len(reasons) > 4:
-            tr.write_line(f"... {len(reasons) - 4} more reasons (--gate-report FILE)", yellow=True)
-    tr.write_line(
-        f"{len(session.rows)} metrics: {counts['ok']} ok, {len(failed)} failed, "
-        f"{counts['new']} without baseline, {counts['not applied']} not applied, "
-        f"{counts['not measured']} not measured"
-    )
-    if failed:
-        one = f", or {session.accept_hint('NODEID')} (one test)" if session.accept_command else ""
-        tr.write_line(f"Accept intended changes: {session.baseline_command} (all){one}")
-    if session.baseline and not any("::" in arg for arg in config.args):
-        # only whole modules tell which tests exist; a run of single tests cannot
-        modules = {nodeid.split("::")[0] for nodeid in session.collected}
-        stale = sorted(
-            name
-            for name in set(session.baseline.entries) - session.collected
-            if name.split("::")[0] in modules
-        )
-        if stale:
-            shown = ", ".join(stale[:3]) + (" ..." if len(stale) > 3 else "")
-            tr.write_line(
-                f"the baseline has {len(stale)} entries for tests that no longer exist "
-                f"({shown}); `{session.baseline_command}` drops them",
-                yellow=True,
-            )
+    terminalreporter.section("mnist-bench gates")
+    for line, colour in session.summary():
+        terminalreporter.write_line(line, **({colour: True} if colour else {}))
     report = config.getoption("gate_report")
     if report:
-        from ..atomic import write_text_atomic
-
-        rows = [r.to_dict() for r in session.rows]
-        write_text_atomic(report, json.dumps(rows, indent=2) + "\n")
+        session.write_report(report)

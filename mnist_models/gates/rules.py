@@ -150,15 +150,6 @@ class Metric:
         return f"{rel:+.3%}" if 0 < abs(rel) < 0.001 else f"{rel:+.1%}"
 
 
-def drift(metric: Metric, baseline: float | None, now: float | None) -> float:
-    """How far a figure moved from its baseline, in units of its tolerance (0: not at all or
-    nothing to compare; inf: any move of a figure allowed none)."""
-    if now is None or baseline is None or now == baseline:
-        return 0.0
-    scale = max(metric.rel_tol * abs(baseline), metric.abs_tol)
-    return abs(now - baseline) / scale if scale else float("inf")
-
-
 def _format_seconds(value: float) -> str:
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         if abs(value) >= scale:
@@ -166,8 +157,8 @@ def _format_seconds(value: float) -> str:
     return f"{value / 1e-9:.3g} ns"
 
 
-def exact(name: str, unit: str = "") -> Metric:
-    return Metric(name, "exact", unit)
+def exact(name: str, unit: str = "", *, scope: str | None = None) -> Metric:
+    return Metric(name, "exact", unit, scope=scope)
 
 
 def higher(
@@ -248,38 +239,3 @@ def same_machine(info_then: dict[str, Any], info_now: dict[str, Any]) -> bool:
 def budget(name: str, ceiling: float, *, unit: str = "", scope: str | None = None) -> Metric:
     """A ceiling declared beside a test that holds with or without a stored baseline."""
     return Metric(name, "lower", unit, bound=ceiling, scope=scope, uses_baseline=False)
-
-
-def scope_mismatch(
-    scope: str | None,
-    machines: tuple[dict[str, Any], dict[str, Any]],
-    entries: tuple[dict[str, Any], dict[str, Any]],
-) -> str:
-    """Why a figure recorded (machine_info, extra_info) says nothing about one measured under
-    the second pair, for a metric of this scope; "" where it does. One rule for the pytest
-    plugin and `report`."""
-    if scope is None:
-        return ""
-    (info_then, info_now), (then, now) = machines, entries
-    if scope == "instructions":
-        old, new = then.get("instruction_key"), now.get("instruction_key")
-        return "" if old == new else f"instruction key {old or 'none'} vs {new} here"
-    kind_then, kind_now = machine_kind(info_then), machine_kind(info_now)
-    if kind_then != kind_now:
-        diff = [
-            f"{k} {kind_then[k]!r} vs {kind_now[k]!r}"
-            for k in kind_now
-            if kind_then[k] != kind_now[k]
-        ]
-        return "another kind of machine: " + "; ".join(diff)
-    if scope == "environment":
-        versions = [
-            f"{k} {info_then.get(k)} vs {info_now.get(k)} here"
-            for k in ("torch", "torchvision")
-            if info_then.get(k) != info_now.get(k)
-        ]
-        if versions:
-            return "; ".join(versions)
-        if then.get("threads") != now.get("threads"):
-            return f"{then.get('threads')} threads vs {now.get('threads')} here"
-    return ""

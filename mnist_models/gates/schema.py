@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 from ..errors import MnistBenchError
+
+# The version of the files this tool writes (baselines, gate reports, run JSON's `mnist_bench`
+# block); files without one are format 0 and read as they are.
+FORMAT = 1
 
 # pytest-benchmark's statistics: numbers wherever they appear
 NUMERIC_STATS = (
@@ -146,25 +149,3 @@ def validate_run(data: Any, source: str, *, allow_empty: bool = False) -> dict[s
                     f"got {_kind(extra[metric])}"
                 )
     return data
-
-
-def load_run_file(path: str | Path, hint: str, *, allow_empty: bool = False) -> dict[str, Any]:
-    """Read and validate a saved run; every problem is a SchemaError naming the file and `hint`
-    (what to give instead)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SchemaError(f"no such file: {path}; {hint}") from None
-    except IsADirectoryError:
-        raise SchemaError(f"{path} is a folder; {hint}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SchemaError(f"cannot read {path} ({err}); {hint}") from None
-    try:
-        data = loads(text)
-    except ValueError as err:  # JSONDecodeError is a ValueError
-        raise SchemaError(f"{path} is not valid JSON ({err}); {hint}") from None
-    try:
-        return validate_run(data, str(path), allow_empty=allow_empty)
-    except SchemaError as err:
-        raise SchemaError(f"{err}; {hint}") from None

@@ -1,11 +1,15 @@
-"""The gate session: what a run checks (rows of metric, baseline, now, verdict), the baseline
-it checks against, the per-test recorder behind the `gate` fixture and the summary it prints.
+"""The gate session: everything one pytest run checks, owned in one place (the hooks in
+plugin.py are one call each into it, as pytest-benchmark's plugin is into its session).
 
-No pytest hooks here (plugin.py has them) and no torch: a reader of saved results can use it.
+It holds the baseline (gates/store.py loads it), both machines' info, the rows the engine judged,
+what was collected and selected, and it writes the summary and the `--gate-report` file. The
+per-test recorder behind the `gate` fixture stores figures as the test makes them and has them
+judged when the test body returns, when every fact a rule needs is known. No torch, no pytest.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -14,204 +18,175 @@ from typing import Any
 
 from ..table import text_table
 from ..verdicts import Verdict
-from .rules import Metric, machine_kind, same_machine, scope_mismatch
-from .rules import drift as rules_drift
+from .engine import GateRecord, evaluate, judge_entry, kind_difference, lane_of, render_table
+from .rules import Metric, machine_kind
+from .store import Baseline
+
+__all__ = ["Gate", "GateRecord", "GateSession", "render_table", "summary_lines"]
 
 # Named in messages; a project sets its own in its ini file (gate_baseline_command).
-DEFAULT_BASELINE_COMMAND = "pytest --benchmark-save=baseline"
-
-
-@dataclass
-class GateRecord:
-    """One metric of one benchmark, as checked: a row of the gate table and of `--gate-report`."""
-
-    nodeid: str
-    metric: Metric
-    now: float | None
-    baseline: float | None
-    status: Verdict  # ok, FAIL, new, not applied, not measured
-    note: str = ""  # which rule applied, or why the baseline did not apply / nothing was measured
-
-    def to_dict(self) -> dict[str, Any]:
-        """The `--gate-report` entry: the figures, the verdict, and the whole rule applied."""
-        return {
-            "nodeid": self.nodeid,
-            "metric": self.metric.name,
-            "direction": str(self.metric.direction),
-            "baseline": self.baseline,
-            "now": self.now,
-            "status": str(self.status),
-            "allowed": self.metric.allowed_text(self.baseline),
-            "note": self.note,
-            "rule": self.metric.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, entry: dict[str, Any]) -> GateRecord:
-        """An entry of a gate report; reports written before `rule` was recorded give the
-        metric's name and direction only."""
-        rule = entry.get("rule") or {"name": entry["metric"], "direction": entry["direction"]}
-        return cls(
-            entry["nodeid"],
-            Metric.from_dict(rule),
-            entry.get("now"),
-            entry.get("baseline"),
-            Verdict(entry["status"]),
-            entry.get("note", ""),
-        )
-
-    def cells(self) -> list[str]:
-        m = self.metric
-        allowed = m.allowed_text(self.baseline)
-        return [
-            m.name,
-            m.format(self.baseline),
-            m.format(self.now),
-            m.change_text(self.now, self.baseline) if self.now is not None else "-",
-            f"{allowed} ({self.note})" if self.note else allowed,
-        ]
-
-
-def render_table(rows: list[GateRecord]) -> str:
-    header = ["metric", "baseline", "now", "change", "allowed"]
-    return "\n".join(text_table(header, [r.cells() for r in rows]))
-
-
-# --- machines and baselines --------------------------------------------------------------------
-
-
-class BaselineError(Exception):
-    pass
-
-
-@dataclass
-class Baseline:
-    path: Path
-    entries: dict[str, dict[str, Any]]
-    machine_info: dict[str, Any]
-
-    @classmethod
-    def load(cls, path: Path, baseline_command: str = "") -> Baseline:
-        """The baseline file, checked (schema.py); a BaselineError names file, entry, field."""
-        from .schema import SchemaError, load_run_file
-
-        fix = f"restore it with `git checkout -- {path}`" + (
-            f" or record a new one with `{baseline_command}`" if baseline_command else ""
-        )
-        try:
-            data = load_run_file(path, fix)
-        except SchemaError as err:
-            raise BaselineError(f"baseline {err}") from None
-        entries = {bench["fullname"]: bench for bench in data["benchmarks"]}
-        return cls(path, entries, data.get("machine_info") or {})
-
-
-def storage_path(storage: str) -> Path | None:
-    """The folder of a file:// pytest-benchmark storage (None for elasticsearch)."""
-    if "://" not in storage:
-        return Path(storage)
-    if storage.startswith("file://"):
-        return Path(storage[len("file://") :])
-    return None
-
-
-def find_baseline(storage: Path, machine_id: str, compare: str | bool) -> Path | None:
-    """The newest run, or run `compare`, this machine id's first, else any machine's; whether
-    its times apply is decided by machine kind (rules.same_machine), not by the folder."""
-    pattern = "[0-9][0-9][0-9][0-9]_*.json" if compare is True else f"{compare}*.json"
-    if compare is not True and Path(str(compare)).is_file():
-        return Path(str(compare))
-    own = sorted((storage / machine_id).glob(pattern))
-    if own:
-        return own[-1]
-    others = sorted(storage.glob(f"*/{pattern}"), key=lambda p: (p.name, p.stat().st_mtime))
-    return others[-1] if others else None
-
-
-# --- the plugin --------------------------------------------------------------------------------
+DEFAULT_BASELINE_COMMAND = "pytest --gate-accept"
+SUMMARY_ROWS = 12  # failures shown in the summary; --gate-report FILE lists every row
+REASONS_SHOWN = 4
 
 
 @dataclass
 class GateSession:
-    """What one pytest run checks: its baseline, this machine, the rows recorded so far."""
+    """What one pytest run checks: its baseline, both machines, the rows judged so far."""
 
     baseline: Baseline | None = None
-    same_machine: bool = True
-    not_applied_reason: str = ""
-    machine_info: dict[str, Any] = field(default_factory=dict)  # this machine's, as recorded
+    machine_info: dict[str, Any] = field(default_factory=dict)  # this run's, as recorded
     time_tolerance: float | None = None
     rows: list[GateRecord] = field(default_factory=list)
-    collected: set[str] = field(default_factory=set)
+    collected: set[str] = field(default_factory=set)  # before -k/-m deselect
+    selected: set[str] = field(default_factory=set)  # what the run set out to run
+    whole_modules: bool = True  # the run named modules or folders, not single tests
+    recorded: set[str] = field(default_factory=set)  # tests whose gate recorder finished
+    skipped: dict[str, str] = field(default_factory=dict)  # nodeid: why
     used_gate: bool = False
+    no_baseline_reason: str = ""  # why nothing is compared (no --benchmark-compare, ...)
     # named in messages: ini gate_baseline_command, gate_accept_command ("{nodeid}" replaced)
     baseline_command: str = DEFAULT_BASELINE_COMMAND
     accept_command: str = ""
 
-    def compare_machines(self) -> None:
-        """Decide whether time gates apply: the baseline's machine kind against this run's."""
-        if self.baseline is None or not self.machine_info:
-            return
-        self.same_machine = same_machine(self.baseline.machine_info, self.machine_info)
-        if self.same_machine:
-            return
-        current = machine_kind(self.machine_info)
-        recorded = machine_kind(self.baseline.machine_info)
-        diff = [
-            f"{k}: {recorded.get(k)!r} here {current.get(k)!r}"
-            for k in current
-            if current[k] != recorded.get(k)
-        ]
-        self.not_applied_reason = (
-            f"time gates not applied: the baseline {self.baseline.path.name} was recorded on "
-            f"another kind of machine ({'; '.join(diff)}); exact, "
-            "accuracy and memory gates still ran"
-        )
+    @property
+    def machines(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (self.baseline.machine_info if self.baseline else {}, self.machine_info)
 
     def accept_hint(self, nodeid: str) -> str:
         """How to accept an intended change of one test (or of all, where no command is set)."""
         if self.accept_command:
             return self.accept_command.format(nodeid=nodeid)
-        return self.baseline_command
+        return (
+            f"{self.baseline_command} {nodeid}"
+            if "--gate-accept" in self.baseline_command
+            else (self.baseline_command)
+        )
 
     def baseline_entry(self, nodeid: str) -> dict[str, Any] | None:
-        return self.baseline.entries.get(nodeid) if self.baseline else None
+        entry = self.baseline.entries.get(nodeid) if self.baseline else None
+        return (entry.get("extra_info") or {}) if entry is not None else None
 
-    def mismatch(self, scope: str | None, recorded: dict[str, Any], now: dict[str, Any]) -> str:
-        """Why a baseline entry's figure says nothing here ("" where it does), for a scope."""
-        if scope in ("machine", "environment") and not self.same_machine:
-            return "another kind of machine"
-        info = self.baseline.machine_info if self.baseline else {}
-        return scope_mismatch(scope, (info, self.machine_info), (recorded, now))
+    def time_note(self) -> str:
+        """The headline about time gates: not applied against another machine kind, and why."""
+        if self.baseline is None or not self.used_gate:
+            return ""
+        reason = kind_difference(self.machines)
+        if not reason:
+            return ""
+        if not self.machine_info:
+            return (
+                "time gates not applied: this run's machine info was never gathered "
+                "(pytest-benchmark's update_machine_info hook did not run)"
+            )
+        now, then = machine_kind(self.machine_info), machine_kind(self.baseline.machine_info)
+        diff = [f"{k}: {then.get(k)!r} here {now.get(k)!r}" for k in now if now[k] != then.get(k)]
+        return (
+            f"time gates not applied: the baseline {self.baseline.path.name} was recorded on "
+            f"another kind of machine ({'; '.join(diff)}); exact, accuracy and memory gates "
+            "still ran"
+        )
+
+    def add(self, rows: list[GateRecord]) -> None:
+        self.rows.extend(rows)
+
+    def missing_rows(self) -> list[GateRecord]:
+        """MISSING for every gated benchmark of the baseline that the run selected and that
+        recorded nothing through its gate (a deselected test is not missing; one skipped is
+        `not measured`, with its reason)."""
+        rows: list[GateRecord] = []
+        if self.baseline is None:
+            return rows
+        for nodeid in sorted(self.selected - self.recorded):
+            then = self.baseline_entry(nodeid)
+            if not then or not then.get("gates"):
+                continue
+            group = self.baseline.entries[nodeid].get("group")
+            for row in judge_entry(nodeid, then, None, self.machines, lane=lane_of(nodeid, group)):
+                if nodeid in self.skipped:
+                    why = f"skipped: {self.skipped[nodeid]}"
+                    row = replace(row, verdict=Verdict.NOT_MEASURED, note=why)
+                rows.append(row)
+        return rows
+
+    def is_stale(self, nodeid: str) -> bool:
+        """A baseline entry of a test that no longer exists: in a module this run collected
+        whole (a run of single tests cannot tell), and not collected."""
+        modules = {name.split("::")[0] for name in self.collected}
+        return (
+            self.whole_modules and nodeid.split("::")[0] in modules and nodeid not in self.collected
+        )
+
+    def stale_entries(self) -> list[str]:
+        return sorted(filter(self.is_stale, self.baseline.entries)) if self.baseline else []
+
+    def summary(self) -> list[tuple[str, str]]:
+        """The gate summary as (line, colour) pairs: the baseline, the time-gate headline, the
+        failures worst first, moved figures, one line per lane, the reasons for rows not
+        applied or not measured, the totals, how to accept, stale entries."""
+        out: list[tuple[str, str]] = []
+        if self.baseline:
+            out.append((f"baseline: {self.baseline.path}", ""))
+        else:
+            out.append((self.no_baseline_reason or "no baseline compared", ""))
+        note = self.time_note()
+        if note:
+            out.append((note, "yellow"))
+        out += [(line, "red" if line.startswith("FAILED") else "") for line in summary_lines(self)]
+        for status in (Verdict.NOT_MEASURED, Verdict.NOT_APPLIED):
+            reasons: dict[tuple[str, str], int] = {}
+            for row in self.rows:
+                if row.status == status and row.note:
+                    key = (row.metric.name, row.note)
+                    reasons[key] = reasons.get(key, 0) + 1
+            for (name, why), n in sorted(reasons.items())[:REASONS_SHOWN]:
+                out.append((f"{name}: {status} for {n} benchmarks ({why})", "yellow"))
+            if len(reasons) > REASONS_SHOWN:
+                more = len(reasons) - REASONS_SHOWN
+                out.append((f"... {more} more reasons (--gate-report FILE)", "yellow"))
+        counts = {s: sum(r.status == s for r in self.rows) for s in Verdict}
+        failed = counts[Verdict.FAIL] + counts[Verdict.MISSING]
+        out.append(
+            (
+                f"{len(self.rows)} metrics: {counts[Verdict.OK]} ok, {failed} failed"
+                + (f" ({counts[Verdict.MISSING]} missing)" if counts[Verdict.MISSING] else "")
+                + f", {counts[Verdict.NEW]} without baseline, "
+                f"{counts[Verdict.NOT_APPLIED]} not applied, "
+                f"{counts[Verdict.NOT_MEASURED]} not measured",
+                "",
+            )
+        )
+        if failed:
+            one = f", or {self.accept_hint('NODEID')} (one test)" if self.accept_command else ""
+            out.append((f"Accept intended changes: {self.baseline_command} (all){one}", ""))
+        stale = self.stale_entries()
+        if stale:
+            shown = ", ".join(stale[:3]) + (" ..." if len(stale) > 3 else "")
+            out.append(
+                (
+                    f"the baseline has {len(stale)} entries for tests that no longer exist "
+                    f"({shown}); `{self.baseline_command}` drops them",
+                    "yellow",
+                )
+            )
+        return out
+
+    def write_report(self, path: str | Path) -> None:
+        """Every row, as JSON, atomically (`--gate-report`)."""
+        from ..atomic import write_text_atomic
+
+        rows = [r.to_dict() for r in self.rows]
+        write_text_atomic(path, json.dumps({"format": 1, "rows": rows}, indent=2) + "\n")
 
 
 class Gate:
-    """Per-test recorder: `gate.record(metric, value)`; checked when the test body returns."""
+    """Per-test recorder: `gate.record(metric, value)` stores the figure in the benchmark's
+    extra_info; `finish()`, called when the test body has returned, has every figure judged."""
 
     def __init__(self, session: GateSession, nodeid: str, benchmark: Any) -> None:
         self.session, self.nodeid, self.benchmark = session, nodeid, benchmark
         self.rows: list[GateRecord] = []
-
-    def _rule(self, metric: Metric) -> tuple[Metric, float | None, str, bool]:
-        """(the rule that applies, baseline value, note for the table, whether it applies)."""
-        if metric.timed and self.session.time_tolerance is not None:
-            metric = replace(metric, rel_tol=self.session.time_tolerance)
-        if not metric.uses_baseline:
-            return metric, None, "budget", True
-        entry = self.session.baseline_entry(self.nodeid)
-        if entry is None:
-            return metric, None, "", True
-        recorded = entry.get("extra_info", {})
-        now = self.benchmark.extra_info
-        baseline = recorded.get(metric.name)
-        reason = self.session.mismatch(metric.scope, recorded, now)
-        if reason:
-            return metric, None, reason, False
-        if metric.exact_within is not None:
-            other = self.session.mismatch(metric.exact_within, recorded, now)
-            if not other:
-                return metric.as_exact(), baseline, "same environment: exact", True
-            return metric, baseline, f"tolerance: {other}", True
-        return metric, baseline, "", True
+        self._pending: list[tuple[Metric, Callable[[], float] | None, int]] = []
 
     def record(
         self,
@@ -220,77 +195,78 @@ class Gate:
         *,
         remeasure: Callable[[], float] | None = None,
         attempts: int = 2,
-    ) -> float:
-        """Store `value` in extra_info and check it against the baseline and the bound.
+    ) -> None:
+        """Store `value` in extra_info, to be judged against the baseline and the bound.
 
         With `remeasure`, a failing value is measured again up to `attempts` times and the best
         is kept: a real regression persists, a slow stretch of a shared machine does not.
         """
         if not math.isfinite(value):
             raise ValueError(f"{metric.name} is {value}; a gated metric must be finite")
-        rule, baseline, note, applies = self._rule(metric)
-        tried = [value]
-        while remeasure is not None and not rule.passes(value, baseline) and len(tried) <= attempts:
-            tried.append(remeasure())
-            value = min(tried) if rule.direction == "lower" else max(tried)
         extra = self.benchmark.extra_info
         extra[metric.name] = value
         extra.setdefault("gates", {})[metric.name] = metric.to_dict()
-        if len(tried) > 1:
-            extra[f"{metric.name}_attempts"] = tried
-        if not rule.passes(value, baseline):
-            status = Verdict.FAIL
-        elif not applies:
-            status = Verdict.NOT_APPLIED  # another machine's or build's figure says nothing here
-        else:
-            status = Verdict.OK if baseline is not None or not rule.uses_baseline else Verdict.NEW
-        self._add(GateRecord(self.nodeid, rule, value, baseline, status, note))
-        return value
+        self._pending.append((metric, remeasure, attempts))
 
     def not_measured(self, metric: Metric, why: str) -> None:
         """A lane that could not run here: a row that says so, never a silent pass."""
-        self._add(GateRecord(self.nodeid, metric, None, None, Verdict.NOT_MEASURED, why))
+        self._add(GateRecord(self.nodeid, metric, None, None, Verdict.NOT_MEASURED, why, self.lane))
 
     def not_applied(self, metric: Metric, value: float, why: str) -> None:
         """A figure measured and stored whose gate does not hold here (a budget for another
         machine kind): recorded, shown as not applied."""
         self.benchmark.extra_info[metric.name] = value
-        self._add(GateRecord(self.nodeid, metric, value, None, Verdict.NOT_APPLIED, why))
+        self._add(GateRecord(self.nodeid, metric, value, None, Verdict.NOT_APPLIED, why, self.lane))
+
+    @property
+    def lane(self) -> str:
+        return lane_of(self.nodeid, getattr(self.benchmark, "group", None))
+
+    def finish(self) -> list[GateRecord]:
+        """Judge every recorded figure (re-measuring failing ones that can be), then every
+        metric the baseline gates that the test did not record (MISSING); the failures."""
+        session, extra = self.session, self.benchmark.extra_info
+        then = session.baseline_entry(self.nodeid)
+        done: set[str] = {row.metric.name for row in self.rows}
+        for metric, remeasure, attempts in self._pending:
+            row = self._judge(metric, then, extra)
+            tried = [extra[metric.name]]
+            while remeasure is not None and row.failed and len(tried) <= attempts:
+                tried.append(remeasure())
+                best = min(tried) if metric.direction == "lower" else max(tried)
+                extra[metric.name] = best
+                row = self._judge(metric, then, extra)
+            if len(tried) > 1:
+                extra[f"{metric.name}_attempts"] = tried
+            self._add(row)
+            done.add(metric.name)
+        for row in judge_entry(self.nodeid, then, extra, session.machines, declared={}):
+            if row.metric.name not in done and row.verdict == Verdict.MISSING:
+                self._add(replace(row, lane=self.lane))
+        self._pending.clear()
+        session.recorded.add(self.nodeid)
+        return self.failures()
+
+    def _judge(self, metric: Metric, then: dict[str, Any] | None, extra: dict) -> GateRecord:
+        s = self.session
+        return evaluate(
+            metric, self.nodeid, then, extra, s.machines, time_tolerance=s.time_tolerance,
+            lane=self.lane,
+        )  # fmt: skip
 
     def _add(self, row: GateRecord) -> None:
         self.rows.append(row)
         self.session.rows.append(row)
 
     def failures(self) -> list[GateRecord]:
-        return [r for r in self.rows if r.status == Verdict.FAIL]
-
-
-LANES = {
-    "bench_counts": "counts",
-    "bench_inference": "latency",
-    "bench_instructions": "instructions",
-    "bench_training": "training",
-    "bench_memory": "memory",
-}
-SUMMARY_ROWS = 12  # failures shown in the summary; --gate-report FILE lists every row
-
-
-def lane(nodeid: str) -> str:
-    """The lane (concern) of a benchmark: its module's name without bench_."""
-    stem = nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
-    return LANES.get(stem, stem.removeprefix("bench_"))
-
-
-def drift(row: GateRecord) -> float:
-    """How far a row's figure moved, in units of its tolerance (rules.drift)."""
-    return rules_drift(row.metric, row.baseline, row.now)
+        return [r for r in self.rows if r.failed]
 
 
 def summary_lines(session: GateSession) -> list[str]:
-    """The gate summary: failures worst first, figures that moved beyond half their tolerance,
-    one line of totals per lane, the reasons for rows not applied or not measured."""
+    """The gate summary's body: failures worst first, figures that moved beyond half their
+    tolerance, one line of totals per lane."""
     rows = session.rows
-    failed = sorted((r for r in rows if r.status == Verdict.FAIL), key=drift, reverse=True)
+    failed = sorted((r for r in rows if r.failed), key=GateRecord.drift, reverse=True)
     lines: list[str] = []
     if failed:
         lines.append(f"FAILED ({len(failed)}), worst first:")
@@ -298,8 +274,8 @@ def summary_lines(session: GateSession) -> list[str]:
         if len(failed) > SUMMARY_ROWS:
             lines.append(f"... and {len(failed) - SUMMARY_ROWS} more (--gate-report FILE has all)")
     moved = sorted(
-        (r for r in rows if r.status == Verdict.OK and 0.5 < drift(r) < float("inf")),
-        key=drift,
+        (r for r in rows if r.status == Verdict.OK and 0.5 < r.drift() < float("inf")),
+        key=GateRecord.drift,
         reverse=True,
     )
     if moved:
@@ -307,8 +283,9 @@ def summary_lines(session: GateSession) -> list[str]:
         lines += _table(moved[:5])
     by_lane: dict[str, dict[str, int]] = {}
     for row in rows:
-        counts = by_lane.setdefault(lane(row.nodeid), {})
-        counts[row.status] = counts.get(row.status, 0) + 1
+        counts = by_lane.setdefault(row.lane_name, {})
+        word = Verdict.FAIL if row.failed else row.status
+        counts[word] = counts.get(word, 0) + 1
     width = max((len(name) for name in by_lane), default=0)
     order = (Verdict.FAIL, Verdict.OK, Verdict.NEW, Verdict.NOT_APPLIED, Verdict.NOT_MEASURED)
     for name, counts in sorted(by_lane.items()):

@@ -3,12 +3,12 @@ tables and plots, and a metric-by-metric comparison of two runs using each metri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..gates.rules import Metric, gated_metrics, same_machine, scope_mismatch
+from ..gates import engine
+from ..gates.engine import GateRecord
 from ..table import markdown_table, text_table
 from ..verdicts import FAILING, Verdict
 
@@ -16,10 +16,9 @@ from ..verdicts import FAILING, Verdict
 def load_run(path: str | Path) -> dict[str, Any]:
     """A pytest-benchmark JSON file, checked (schema.py), or a SchemaError naming the file, the
     entry and the field."""
-    from ..gates.schema import load_run_file
+    from ..gates.store import load_run_file
 
-    hint = "give a file written by `pytest benchmarks --benchmark-json=FILE` or a saved baseline"
-    return load_run_file(path, hint)
+    return load_run_file(path)
 
 
 def _rid(extra: dict[str, Any]) -> str | None:
@@ -105,15 +104,6 @@ def rows_from_run(run: dict[str, Any]) -> list[dict[str, Any]]:
 # --- comparing two runs ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Change:
-    benchmark: str
-    metric: Metric
-    baseline: float
-    now: float | None  # None: the new run lacks a metric the baseline gates
-    verdict: Verdict  # same, better, worse (allowed), FAIL (beyond its gate), MISSING, not applied
-
-
 def _verdict_of(result: dict[str, Any]) -> Verdict | None:
     """The verdict an A/B result file recorded (older files wrote `slower`/`faster`)."""
     try:
@@ -122,56 +112,12 @@ def _verdict_of(result: dict[str, Any]) -> Verdict | None:
         return None
 
 
-def _verdict(metric: Metric, baseline: float, now: float, applies: bool) -> Verdict:
-    if not applies:
-        return Verdict.NOT_APPLIED
-    if now == baseline:
-        return Verdict.SAME
-    if metric.direction == "exact":
-        return Verdict.FAIL
-    better = now > baseline if metric.direction == "higher" else now < baseline
-    if better:
-        return Verdict.BETTER
-    return Verdict.WORSE_ALLOWED if metric.passes(now, baseline) else Verdict.FAIL
-
-
-def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change], dict[str, Any]]:
-    """Every gated metric of every benchmark in both runs. The gate is the baseline's, as it
-    was recorded (a new run that drops or loosens a gate does not switch it off); a metric only
-    the new run declares is judged by its own gate. A metric the baseline gates and the new run
-    lacks is MISSING, a failure. Time metrics are not applied across kinds of machine."""
-    machines = (base.get("machine_info") or {}, new.get("machine_info") or {})
-    same_kind = same_machine(*machines)
-    old = {b["fullname"]: b for b in base["benchmarks"]}
-    changes = []
-    for bench in new["benchmarks"]:
-        before = old.get(bench["fullname"])
-        if before is None:
-            continue
-        extra, extra0 = bench.get("extra_info") or {}, before.get("extra_info") or {}
-        declared = {**gated_metrics(extra), **gated_metrics(extra0)}  # the baseline's rule
-        for name, metric in declared.items():
-            if name not in extra0:
-                continue  # a new gate: nothing recorded to compare with
-            if name not in extra:
-                changes.append(
-                    Change(bench["fullname"], metric, extra0[name], None, Verdict.MISSING)
-                )
-                continue
-            reason = scope_mismatch(metric.scope, machines, (extra0, extra))
-            applies = not reason
-            if metric.exact_within and not scope_mismatch(
-                metric.exact_within, machines, (extra0, extra)
-            ):
-                metric = metric.as_exact()
-            verdict = _verdict(metric, extra0[name], extra[name], applies)
-            changes.append(Change(bench["fullname"], metric, extra0[name], extra[name], verdict))
-    names_new = {b["fullname"] for b in new["benchmarks"]}
-    info = {
-        "same_machine": same_kind,
-        "only_in_baseline": sorted(set(old) - names_new),
-        "only_in_new": sorted(names_new - set(old)),
-    }
+def compare_runs(
+    base: dict[str, Any], new: dict[str, Any]
+) -> tuple[list[GateRecord], dict[str, Any]]:
+    """Every gated metric of two saved runs, judged by the one engine (gates/engine.py); an
+    error when nothing could be compared (runs of different suites)."""
+    changes, info = engine.compare_runs(base, new)
     if not changes:
         raise ConfigError(
             "nothing to compare: no gated metric of the baseline is in the new run "
@@ -181,19 +127,21 @@ def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change
     return changes, info
 
 
-def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same: bool) -> str:
+# verdicts listed only with --all: nothing moved, or nothing to compare with
+QUIET = (Verdict.SAME, Verdict.OK, Verdict.NEW, Verdict.NOT_APPLIED)
+
+
+def render_comparison(changes: list[GateRecord], info: dict[str, Any], *, show_same: bool) -> str:
     """Changed metrics (all with show_same) as a table, then counts per verdict."""
-    shown = [
-        c for c in changes if show_same or c.verdict not in (Verdict.SAME, Verdict.NOT_APPLIED)
-    ]
+    shown = [c for c in changes if show_same or c.verdict not in QUIET]
     header = ["benchmark", "metric", "baseline", "now", "change", "allowed", "verdict"]
     body = [
         [
-            c.benchmark.split("::", 1)[-1],
+            c.nodeid.split("::", 1)[-1],
             c.metric.name,
             c.metric.format(c.baseline),
             c.metric.format(c.now),
-            c.metric.change_text(c.now, c.baseline) if c.now is not None else "missing",
+            c.change_text(),
             c.metric.allowed_text(c.baseline),
             c.verdict,
         ]
@@ -209,6 +157,7 @@ def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same:
             Verdict.SAME,
             Verdict.NOT_APPLIED,
             Verdict.MISSING,
+            Verdict.NEW,
         )
     }
     lines.append(
@@ -216,6 +165,7 @@ def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same:
         f"{counts[Verdict.MISSING]} missing from the new run, "
         f"{counts[Verdict.WORSE_ALLOWED]} worse within it, {counts[Verdict.BETTER]} better, "
         f"{counts[Verdict.SAME]} the same"
+        + (f", {counts[Verdict.NEW]} new (no baseline figure)" if counts[Verdict.NEW] else "")
         + (
             f", {counts[Verdict.NOT_APPLIED]} time metrics not applied (another kind of machine)"
             if counts[Verdict.NOT_APPLIED]
@@ -233,27 +183,21 @@ def render_comparison(changes: list[Change], info: dict[str, Any], *, show_same:
 MARKDOWN_ROWS = 30
 
 
-def notable(changes: list[Change]) -> list[Change]:
+def notable(changes: list[GateRecord]) -> list[GateRecord]:
     """What a reviewer must see, worst first: failures, then figures that moved beyond half
     their tolerance (better or worse)."""
-    from ..gates.rules import drift
-
-    failed = [c for c in changes if c.verdict in FAILING]
+    failed = [c for c in changes if c.failed]
     moved = [
         c
         for c in changes
-        if c.verdict in (Verdict.BETTER, Verdict.WORSE_ALLOWED)
-        and drift(c.metric, c.baseline, c.now) > 0.5
+        if c.verdict in (Verdict.BETTER, Verdict.WORSE_ALLOWED) and c.drift() > 0.5
     ]
-
-    def key(c: Change) -> float:
-        return drift(c.metric, c.baseline, c.now) if c.now is not None else float("inf")
-
+    key = GateRecord.drift
     return sorted(failed, key=key, reverse=True) + sorted(moved, key=key, reverse=True)
 
 
 def render_markdown(
-    changes: list[Change],
+    changes: list[GateRecord],
     info: dict[str, Any],
     *,
     new: str,
@@ -265,8 +209,6 @@ def render_markdown(
     """The pull-request summary: verdict, failures and notable changes worst first, totals per
     lane, the A/B table of `compare --json` when given, links to the plots. The first line is a
     marker a workflow finds its earlier comment by; `changed=` says whether to post at all."""
-    from ..gates.session import lane
-
     shown = notable(changes)
     failed = [c for c in changes if c.verdict in FAILING]
     slower = [r["label"] for r in (ab or {}).get("results", []) if _verdict_of(r) == Verdict.FAIL]
@@ -288,11 +230,11 @@ def render_markdown(
             ["benchmark", "metric", "baseline", "now", "change", "allowed", "verdict"],
             [
                 [
-                    f"`{c.benchmark.split('::', 1)[-1]}`",
+                    f"`{c.nodeid.split('::', 1)[-1]}`",
                     c.metric.name,
                     c.metric.format(c.baseline),
                     c.metric.format(c.now),
-                    c.metric.change_text(c.now, c.baseline) if c.now is not None else "missing",
+                    c.change_text(),
                     c.metric.allowed_text(c.baseline),
                     f"**{c.verdict}**",
                 ]
@@ -313,7 +255,7 @@ def render_markdown(
     )
     per_lane: dict[str, dict[str, int]] = {}
     for c in changes:
-        counts = per_lane.setdefault(lane(c.benchmark), {})
+        counts = per_lane.setdefault(c.lane_name, {})
         counts[c.verdict] = counts.get(c.verdict, 0) + 1
     lines += ["### Totals per lane", ""]
     lines += markdown_table(

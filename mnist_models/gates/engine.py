@@ -1,0 +1,300 @@
+"""The one gate engine: a metric's rule, the baseline's entry, the new run's entry and both
+machines in; one `GateRecord` (verdict, rule applied, note) out.
+
+Every consumer calls it: the pytest plugin for each test as it finishes, `report` and the
+pull-request summary for two saved runs, `history` for its points. Whatever a rule depends on
+(both machines' info, both entries' scope facts such as the instruction key or the thread
+count) is passed in whole, never read from a recorder half-way through a test. No torch, no
+pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..table import text_table
+from ..verdicts import FAILING, Verdict
+from .rules import Metric, gated_metrics, machine_kind
+
+# The verdicts of a gate that held, shown as `ok` in the gate table (the plugin's word); `report`
+# and the pull-request summary show the finer word (same, better, worse (allowed)).
+PASSED = frozenset({Verdict.OK, Verdict.SAME, Verdict.BETTER, Verdict.WORSE_ALLOWED})
+
+Machines = tuple[dict[str, Any], dict[str, Any]]  # (the baseline's machine_info, the new run's)
+
+
+@dataclass(frozen=True)
+class GateRecord:
+    """One metric of one benchmark, judged: a row of the gate table, of `--gate-report`, of
+    `report` and of the pull-request summary."""
+
+    nodeid: str
+    metric: Metric  # the rule that applied (exact where the figure repeats, say)
+    now: float | None  # None: not measured here, or MISSING from the new run
+    baseline: float | None
+    verdict: Verdict
+    note: str = ""  # which rule applied, or why the baseline did not apply
+    lane: str = ""  # the benchmark's group (its lane); "" for the module's name
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict", Verdict(self.verdict))
+
+    @property
+    def status(self) -> Verdict:
+        """The gate table's word: `ok` for every verdict of a gate that held."""
+        return Verdict.OK if self.verdict in PASSED else self.verdict
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in FAILING
+
+    @property
+    def lane_name(self) -> str:
+        return self.lane or lane_of(self.nodeid)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--gate-report` entry: the figures, the verdict, and the whole rule applied."""
+        return {
+            "nodeid": self.nodeid,
+            "metric": self.metric.name,
+            "direction": str(self.metric.direction),
+            "baseline": self.baseline,
+            "now": self.now,
+            "status": str(self.status),
+            "verdict": str(self.verdict),
+            "allowed": self.metric.allowed_text(self.baseline),
+            "note": self.note,
+            "lane": self.lane_name,
+            "rule": self.metric.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any]) -> GateRecord:
+        """An entry of a gate report; reports written before `rule` (or `verdict`, `lane`) was
+        recorded give the metric's name and direction and the table's word only."""
+        rule = entry.get("rule") or {"name": entry["metric"], "direction": entry["direction"]}
+        return cls(
+            entry["nodeid"],
+            Metric.from_dict(rule),
+            entry.get("now"),
+            entry.get("baseline"),
+            Verdict(entry.get("verdict") or entry["status"]),
+            entry.get("note", ""),
+            entry.get("lane", ""),
+        )
+
+    def change_text(self) -> str:
+        if self.now is None:
+            return "missing" if self.verdict == Verdict.MISSING else "-"
+        return self.metric.change_text(self.now, self.baseline)
+
+    def cells(self) -> list[str]:
+        """metric, baseline, now, change, allowed (with the note): the gate table's columns."""
+        m = self.metric
+        allowed = m.allowed_text(self.baseline)
+        return [
+            m.name,
+            m.format(self.baseline),
+            m.format(self.now),
+            self.change_text(),
+            f"{allowed} ({self.note})" if self.note else allowed,
+        ]
+
+    def drift(self) -> float:
+        """How far the figure moved, in units of its tolerance (inf: MISSING, or any move of a
+        figure allowed none)."""
+        if self.verdict == Verdict.MISSING:
+            return float("inf")
+        return drift(self.metric, self.baseline, self.now)
+
+
+def render_table(rows: Iterable[GateRecord]) -> str:
+    header = ["metric", "baseline", "now", "change", "allowed"]
+    return "\n".join(text_table(header, [r.cells() for r in rows]))
+
+
+def lane_of(nodeid: str, group: str | None = None) -> str:
+    """A benchmark's lane: the group it declares (`@pytest.mark.benchmark(group=...)`), else its
+    module's name without `bench_`/`test_`. Nothing here knows any project's file names."""
+    if group:
+        return group
+    stem = nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+    return stem.removeprefix("bench_").removeprefix("test_")
+
+
+def drift(metric: Metric, baseline: float | None, now: float | None) -> float:
+    """How far a figure moved from its baseline, in units of its tolerance (0: not at all or
+    nothing to compare; inf: any move of a figure allowed none)."""
+    if now is None or baseline is None or now == baseline:
+        return 0.0
+    scale = max(metric.rel_tol * abs(baseline), metric.abs_tol)
+    return abs(now - baseline) / scale if scale else float("inf")
+
+
+# --- where a baseline's figure says something about a new one ----------------------------------
+
+
+def kind_difference(machines: Machines) -> str:
+    """Why two runs' times are not comparable ("" where they are): the machine kinds differ,
+    or one run's machine info was never gathered."""
+    then, now = machines
+    if not then or not now:
+        which = "the baseline's" if not then else "this run's"
+        return f"{which} machine info was never gathered"
+    kind_then, kind_now = machine_kind(then), machine_kind(now)
+    diff = [
+        f"{k} {kind_then[k]!r} vs {kind_now[k]!r}" for k in kind_now if kind_then[k] != kind_now[k]
+    ]
+    return "another kind of machine: " + "; ".join(diff) if diff else ""
+
+
+def scope_mismatch(
+    scope: str | None, machines: Machines, entries: tuple[dict[str, Any], dict[str, Any]]
+) -> str:
+    """Why a figure recorded under (machine_info, extra_info) says nothing about one measured
+    under the second pair, for a metric of this scope (rules.SCOPES); "" where it does."""
+    if scope is None:
+        return ""
+    then, now = entries
+    if scope == "instructions":
+        old, new = then.get("instruction_key"), now.get("instruction_key")
+        return "" if old == new else f"instruction key {old or 'none'} vs {new} here"
+    kind = kind_difference(machines)
+    if kind or scope == "machine":
+        return kind
+    info_then, info_now = machines
+    versions = [
+        f"{k} {info_then.get(k)} vs {info_now.get(k)} here"
+        for k in ("torch", "torchvision")
+        if info_then.get(k) != info_now.get(k)
+    ]
+    if versions:
+        return "; ".join(versions)
+    if then.get("threads") != now.get("threads"):
+        return f"{then.get('threads')} threads vs {now.get('threads')} here"
+    return ""
+
+
+# --- the evaluator -----------------------------------------------------------------------------
+
+
+def evaluate(
+    metric: Metric,
+    nodeid: str,
+    then: dict[str, Any] | None,
+    now: dict[str, Any] | None,
+    machines: Machines,
+    *,
+    time_tolerance: float | None = None,
+    lane: str = "",
+) -> GateRecord:
+    """Judge one metric: `then` is the baseline entry's extra_info (None: no baseline entry),
+    `now` the new entry's (None: the run lacks the benchmark). The rule is `metric` as declared;
+    `time_tolerance` overrides the tolerance of timed metrics (`--gate-time-tolerance`).
+
+    Declared bounds hold with or without a baseline; a baseline's figure applies only within
+    the metric's scope (another machine kind's time says nothing here: `not applied`, with the
+    reason); within `exact_within` the figure must repeat exactly.
+    """
+    if metric.timed and time_tolerance is not None:
+        metric = replace(metric, rel_tol=time_tolerance)
+    then, now = then or {}, now or {}
+    value, base = now.get(metric.name), then.get(metric.name) if metric.uses_baseline else None
+
+    def row(verdict: Verdict, note: str = "", rule: Metric = metric) -> GateRecord:
+        return GateRecord(nodeid, rule, value, base, verdict, note, lane)
+
+    if value is None:
+        return row(Verdict.MISSING, "the baseline gates it; this run did not record it")
+    if not metric.uses_baseline:  # a budget: its ceiling, whatever the baseline recorded
+        held = Verdict.SAME if then.get(metric.name) == value else Verdict.OK
+        return row(held if metric.passes(value, None) else Verdict.FAIL, "budget")
+    if base is None:
+        return row(Verdict.NEW if metric.passes(value, None) else Verdict.FAIL)
+    reason = scope_mismatch(metric.scope, machines, (then, now))
+    if reason:  # the bound still holds; the baseline's figure says nothing here
+        return row(Verdict.NOT_APPLIED if metric.passes(value, None) else Verdict.FAIL, reason)
+    rule, note = metric, ""
+    if metric.exact_within is not None:
+        other = scope_mismatch(metric.exact_within, machines, (then, now))
+        rule, note = (
+            (metric.as_exact(), "same environment: exact")
+            if not other
+            else (
+                metric,
+                f"tolerance: {other}",
+            )
+        )
+    return row(_verdict(rule, base, value), note, rule)
+
+
+def _verdict(rule: Metric, baseline: float, now: float) -> Verdict:
+    if not rule.passes(now, baseline):
+        return Verdict.FAIL
+    if now == baseline:
+        return Verdict.SAME
+    better = now > baseline if rule.direction == "higher" else now < baseline
+    return Verdict.BETTER if better else Verdict.WORSE_ALLOWED
+
+
+def judge_entry(
+    nodeid: str,
+    then: dict[str, Any] | None,
+    now: dict[str, Any] | None,
+    machines: Machines,
+    *,
+    declared: dict[str, Metric] | None = None,
+    time_tolerance: float | None = None,
+    lane: str = "",
+) -> list[GateRecord]:
+    """Every gated metric of one benchmark: those the baseline entry gates, judged by the
+    baseline's rule as it was recorded (a run that drops or loosens a gate does not switch it
+    off), and those only the new run declares (`declared`, else its extra_info's), by its own."""
+    rules = {**(declared if declared is not None else gated_metrics(now or {}))}
+    rules.update(gated_metrics(then or {}))
+    return [
+        evaluate(metric, nodeid, then, now, machines, time_tolerance=time_tolerance, lane=lane)
+        for name, metric in rules.items()
+        if then is None or name in then or (now and name in now)
+    ]
+
+
+def compare_runs(
+    base: dict[str, Any], new: dict[str, Any], *, selected: set[str] | None = None
+) -> tuple[list[GateRecord], dict[str, Any]]:
+    """Two saved runs (validated) judged benchmark by benchmark. A gated benchmark of the
+    baseline that the new run lacks is MISSING where the new run selected it (`selected`, or
+    the run's own record of its selection); otherwise it is listed as only in the baseline."""
+    machines = ((base.get("machine_info") or {}), (new.get("machine_info") or {}))
+    old = {b["fullname"]: b for b in base["benchmarks"]}
+    fresh = {b["fullname"]: b for b in new["benchmarks"]}
+    if selected is None:
+        recorded = (new.get("mnist_bench") or {}).get("selected")
+        selected = set(recorded) if isinstance(recorded, list) else set()
+    rows: list[GateRecord] = []
+    for name, bench in fresh.items():
+        before = old.get(name)
+        if before is None:
+            continue
+        rows += judge_entry(
+            name,
+            before.get("extra_info") or {},
+            bench.get("extra_info") or {},
+            machines,
+            lane=lane_of(name, bench.get("group")),
+        )
+    vanished = sorted(set(old) - set(fresh))
+    for name in vanished:
+        extra = old[name].get("extra_info") or {}
+        if name in selected and gated_metrics(extra):
+            rows += judge_entry(
+                name, extra, None, machines, lane=lane_of(name, old[name].get("group"))
+            )
+    info = {
+        "same_machine": not kind_difference(machines),
+        "only_in_baseline": [n for n in vanished if n not in selected],
+        "only_in_new": sorted(set(fresh) - set(old)),
+    }
+    return rows, info

@@ -1,0 +1,183 @@
+"""The one store of saved runs and baselines: find, load (validated), merge and save.
+
+The only module that opens a baseline or a saved run. Its readers are the plugin, `report`,
+`history` and `mnist-models baseline`; its one writer, `record`, merges runs into a baseline
+under a lock (read, merge and write again, so that two accepts never lose an update),
+validated before and atomically written. Layout: pytest-benchmark's own
+(`STORAGE/<machine id>/0001_baseline.json`), so its CLI reads the same files. No torch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .schema import FORMAT, SchemaError, loads, validate_run
+
+BASELINE_NAME = "0001_baseline.json"
+RUN_HINT = "give a file written by `pytest --benchmark-json=FILE` or a saved baseline"
+
+
+class BaselineError(SchemaError):
+    """A baseline that cannot be found, read or trusted; the message names file and fix."""
+
+
+def load_run_file(path: str | Path, hint: str = RUN_HINT, *, allow_empty: bool = False) -> dict:
+    """Read and validate a saved run; every problem is a SchemaError naming the file and
+    `hint` (what to give instead)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SchemaError(f"no such file: {path}; {hint}") from None
+    except IsADirectoryError:
+        raise SchemaError(f"{path} is a folder; {hint}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SchemaError(f"cannot read {path} ({err}); {hint}") from None
+    try:
+        data = loads(text)
+    except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
+        raise SchemaError(
+            f"{path} is not valid JSON ({type(err).__name__}: {err}); {hint}"
+        ) from None
+    try:
+        return validate_run(data, str(path), allow_empty=allow_empty)
+    except SchemaError as err:
+        raise SchemaError(f"{err}; {hint}") from None
+
+
+@dataclass
+class Baseline:
+    path: Path
+    entries: dict[str, dict[str, Any]]
+    machine_info: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path, baseline_command: str = "") -> Baseline:
+        """The baseline file, checked (schema.py); a BaselineError names file, entry, field."""
+        fix = f"restore it with `git checkout -- {path}`" + (
+            f" or record a new one with `{baseline_command}`" if baseline_command else ""
+        )
+        try:
+            data = load_run_file(path, fix)
+        except SchemaError as err:
+            raise BaselineError(f"baseline {err}") from None
+        entries = {bench["fullname"]: bench for bench in data["benchmarks"]}
+        return cls(path, entries, data.get("machine_info") or {})
+
+
+def storage_path(storage: str) -> Path | None:
+    """The folder of a file:// pytest-benchmark storage (None for elasticsearch)."""
+    if "://" not in storage:
+        return Path(storage)
+    if storage.startswith("file://"):
+        return Path(storage[len("file://") :])
+    return None
+
+
+def find_baseline(storage: Path, machine_id: str, compare: str | bool) -> Path | None:
+    """The file `--benchmark-compare[=NAME]` means, as pytest-benchmark reads it: the newest run
+    (or run NAME, a number, a file name prefix, `PLATFORM/NUMBER` or a path) of this machine
+    id's folder first, else any machine's. Whether its times apply is the engine's to say."""
+    if compare is not True:
+        given = Path(str(compare))
+        for candidate in (given, storage / given):
+            if candidate.is_file():
+                return candidate
+        if "/" in str(compare):  # PLATFORM/0001: pytest-benchmark's documented form
+            folder, _, prefix = str(compare).rpartition("/")
+            found = sorted((storage / folder).glob(f"{prefix}*.json"))
+            return found[-1] if found else None
+    pattern = "[0-9][0-9][0-9][0-9]_*.json" if compare is True else f"{compare}*.json"
+    own = sorted((storage / machine_id).glob(pattern))
+    if own:
+        return own[-1]
+    others = sorted(storage.glob(f"*/{pattern}"), key=lambda p: (p.name, p.stat().st_mtime))
+    return others[-1] if others else None
+
+
+def baseline_file(storage: Path, machine_id: str) -> Path:
+    """Where `record` writes this machine id's baseline."""
+    return storage / machine_id / BASELINE_NAME
+
+
+# --- merging -----------------------------------------------------------------------------------
+
+
+def strip_samples(bench: dict) -> dict:
+    """Keep the statistics, drop the raw per-round timings (megabytes, not needed to compare)."""
+    return {**bench, "stats": {k: v for k, v in bench["stats"].items() if k != "data"}}
+
+
+def median_run(runs: list[dict]) -> dict:
+    """One run from several of the same code: per benchmark, the entry at the median of its
+    first measured (non-exact) metric, timed metrics first; exact metrics must agree."""
+    by_name = [{b["fullname"]: b for b in run["benchmarks"]} for run in runs]
+    chosen = []
+    for name, first in by_name[0].items():
+        entries = [run[name] for run in by_name if name in run]
+        gates = first.get("extra_info", {}).get("gates", {})
+        exact = [m for m, spec in gates.items() if spec.get("direction") == "exact"]
+        measured = sorted(
+            (m for m in gates if m not in exact), key=lambda m: not gates[m].get("timed")
+        )
+        for metric in exact:
+            values = {json.dumps(e["extra_info"].get(metric)) for e in entries}
+            if len(values) > 1:
+                raise SchemaError(
+                    f"{name}: {metric} differs between the runs ({values}); "
+                    "were they made from the same code?"
+                )
+        if measured:
+            entries.sort(key=lambda e: e["extra_info"][measured[0]])
+        chosen.append(entries[(len(entries) - 1) // 2])
+    return {**runs[-1], "benchmarks": chosen}
+
+
+def _never(name: str) -> bool:
+    return False
+
+
+def merge(old: dict | None, new: dict, stale: Callable[[str], bool] = _never) -> dict:
+    """The baseline after recording `new`: its entries replace those of the same tests, the
+    entries that are `stale` (tests that no longer exist) go, the rest are kept."""
+    kept = {b["fullname"]: b for b in (old or {}).get("benchmarks", []) if not stale(b["fullname"])}
+    kept.update({b["fullname"]: strip_samples(b) for b in new["benchmarks"]})
+    merged = {**new, "benchmarks": sorted(kept.values(), key=lambda b: b["fullname"])}
+    merged.pop("mnist_bench", None)
+    merged["mnist_bench"] = {"format": FORMAT}
+    return merged
+
+
+@dataclass(frozen=True)
+class Recorded:
+    path: Path
+    recorded: int
+    total: int
+
+
+def record(target: Path, runs: list[dict], stale: Callable[[str], bool] = _never) -> Recorded:
+    """Merge validated runs (their median per benchmark, when several) into the baseline at
+    `target`, under a lock on its folder: the file is read again under the lock, validated, and
+    replaced atomically. A SchemaError (nothing written) when the existing file or a run is
+    unsound; an OutputError when it cannot be written."""
+    from ..atomic import check_writable, locked, write_text_atomic
+
+    for i, run in enumerate(runs):
+        validate_run(run, f"run {i + 1}")
+    new = median_run(runs) if len(runs) > 1 else runs[0]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(target)
+    with locked(target.parent):
+        old = None
+        if target.exists():
+            old = load_run_file(
+                target, f"restore it (`git checkout -- {target}`) or move it away first"
+            )
+        merged = merge(old, new, stale)
+        validate_run(merged, str(target))
+        write_text_atomic(target, json.dumps(merged, indent=1, sort_keys=True) + "\n")
+    return Recorded(target, len(new["benchmarks"]), len(merged["benchmarks"]))

@@ -1,0 +1,279 @@
+"""The gates plugin tested as pytest-benchmark tests itself: small synthetic test files run
+in-process (pytester), no torch, no model. Each run records a baseline with `--gate-accept` (the
+one writer) and compares against it, so the whole cycle a user goes through is exercised.
+
+The real suite with injected regressions is run end to end in test_gates.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pytest_benchmark.utils import get_machine_id
+
+pytest_plugins = ["pytester"]
+# pytest-benchmark's own warnings of the inner runs ("can't compare", "machine_info differs")
+pytestmark = pytest.mark.filterwarnings("ignore::pytest_benchmark.logger.PytestBenchmarkWarning")
+
+# A synthetic suite: each test records the figures of values.json under its id, through the
+# gate fixture; `extra` goes into extra_info after the figures are recorded (scope facts).
+SUITE = """
+import json, pathlib
+import pytest
+from mnist_models.gates.rules import budget, exact, higher, lower
+
+def values():
+    return json.loads(pathlib.Path(__file__).with_name("values.json").read_text())
+
+RULES = {
+    "params": exact("params"),
+    "accuracy": higher("accuracy", abs_tol=0.01, floor=0.5, unit="%"),
+    "seconds": lower("seconds", rel_tol=1.0, timed=True),
+    "instructions": lower("instructions", rel_tol=0.01, scope="instructions", two_sided=True),
+    "ceiling": budget("ceiling", 10.0),
+}
+
+@pytest.mark.benchmark(group="widgets")
+@pytest.mark.parametrize("name", ["a", "b"])
+def test_widget(name, benchmark, gate):
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    mine = values().get(name, {})
+    for metric, value in mine.get("figures", {}).items():
+        gate.record(RULES[metric], value)
+    benchmark.extra_info.update(mine.get("extra", {}))
+"""
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini(
+        "[pytest]\ngate_storage = baselines\n"
+        "gate_baseline_command = record-all\ngate_accept_command = accept '{nodeid}'\n"
+    )
+    pytester.makepyfile(test_suite=SUITE)
+    return pytester
+
+
+def set_values(pytester: pytest.Pytester, **by_name: dict) -> None:
+    (pytester.path / "values.json").write_text(json.dumps(by_name))
+
+
+def baseline_path(pytester: pytest.Pytester) -> Path:
+    return pytester.path / "baselines" / get_machine_id() / "0001_baseline.json"
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("-p", "no:cacheprovider", *args)
+
+
+A = {"figures": {"params": 100, "accuracy": 0.9, "seconds": 1.0}}
+B = {"figures": {"params": 200, "accuracy": 0.8}}
+
+
+def accepted(pytester: pytest.Pytester, **by_name: dict) -> dict:
+    set_values(pytester, **by_name)
+    result = run(pytester, "--gate-accept")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*baseline *0001_baseline.json: 2 results recorded, 2 in all*"])
+    return json.loads(baseline_path(pytester).read_text())
+
+
+def test_unchanged_passes_and_a_change_fails_with_the_table(suite: pytest.Pytester) -> None:
+    accepted(suite, a=A, b=B)
+    assert run(suite, "--benchmark-compare").ret == 0
+    set_values(suite, a={"figures": {**A["figures"], "params": 101}}, b=B)
+    result = run(suite, "--benchmark-compare")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*test_suite.py::test_widget?a? regressed against *0001_baseline.json:",
+            "metric*baseline*now*change*allowed",
+            "params*100*101*+1.0%*exact",
+            "If the change is intended, accept it: accept 'test_suite.py::test_widget[[]a[]]'",
+        ]
+    )
+    result.stdout.fnmatch_lines(["widgets  5 metrics: 1 failed, 4 ok"])  # the declared group
+
+
+def test_a_gated_metric_the_run_stops_recording_is_missing_and_fails(
+    suite: pytest.Pytester,
+) -> None:
+    accepted(suite, a=A, b=B)
+    set_values(suite, a={"figures": {"accuracy": 0.9, "seconds": 1.0}}, b={})
+    result = run(suite, "--benchmark-compare")
+    assert result.ret == 1, result.stdout.str()
+    out = result.stdout.str()
+    assert "test_widget[a] regressed" in out and "missing" in out
+    # b records nothing at all: its two gated metrics are MISSING in the summary
+    assert "5 metrics: 2 ok, 3 failed (3 missing)" in out
+
+
+def test_a_deselected_benchmark_is_not_missing(suite: pytest.Pytester) -> None:
+    accepted(suite, a=A, b=B)
+    result = run(suite, "--benchmark-compare", "--deselect", "test_suite.py::test_widget[b]")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["3 metrics: 3 ok, 0 failed*"])
+
+
+def test_accept_merges_one_test_and_drops_only_tests_that_no_longer_exist(
+    suite: pytest.Pytester,
+) -> None:
+    accepted(suite, a=A, b=B)
+    set_values(suite, a={"figures": {**A["figures"], "params": 150}}, b=B)
+    result = run(suite, "test_suite.py::test_widget[a]", "--gate-accept")
+    assert result.ret == 0
+    data = json.loads(baseline_path(suite).read_text())
+    by_name = {b["fullname"]: b["extra_info"] for b in data["benchmarks"]}
+    assert by_name["test_suite.py::test_widget[a]"]["params"] == 150
+    assert by_name["test_suite.py::test_widget[b]"]["params"] == 200  # kept
+    assert data["mnist_bench"]["format"] == 1 and "data" not in data["benchmarks"][0]["stats"]
+    assert [p.name for p in baseline_path(suite).parent.iterdir()] == ["0001_baseline.json"]
+    suite.makepyfile(test_suite=SUITE.replace('["a", "b"]', '["a"]'))  # b is removed
+    assert run(suite, "--gate-accept").ret == 0
+    data = json.loads(baseline_path(suite).read_text())
+    assert [b["fullname"] for b in data["benchmarks"]] == ["test_suite.py::test_widget[a]"]
+
+
+def test_a_failing_run_writes_no_baseline(suite: pytest.Pytester) -> None:
+    before = accepted(suite, a=A, b=B)
+    set_values(suite, a={"figures": {**A["figures"], "accuracy": 0.4}}, b=B)  # below the floor
+    result = run(suite, "--gate-accept")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*baseline not saved: the run failed*"])
+    assert json.loads(baseline_path(suite).read_text()) == before
+
+
+def test_scope_facts_recorded_after_the_figure_still_apply(suite: pytest.Pytester) -> None:
+    key = {"instruction_key": "torch=1"}
+    accepted(suite, a={"figures": {"instructions": 1000}, "extra": key}, b=B)
+    set_values(suite, a={"figures": {"instructions": 1100}, "extra": key}, b=B)
+    result = run(suite, "--benchmark-compare")
+    assert result.ret == 1, result.stdout.str()  # +10%: judged, not `not applied`
+    result.stdout.fnmatch_lines(["instructions*1,000*1,100*+10.0%*990 .. 1,010"])
+    set_values(suite, a={"figures": {"instructions": 1100}, "extra": {"instruction_key": "x"}}, b=B)
+    result = run(suite, "--benchmark-compare")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["instructions: not applied for 1 benchmarks (instruction key*"])
+
+
+def test_another_machine_kind_skips_time_gates_only(suite: pytest.Pytester) -> None:
+    data = accepted(suite, a=A, b=B)
+    data["machine_info"]["cpu_model"] = "Some Other CPU 9000"
+    baseline_path(suite).write_text(json.dumps(data))
+    set_values(suite, a={"figures": {**A["figures"], "seconds": 9.0}}, b={"figures": {"params": 1}})
+    result = run(suite, "--benchmark-compare")
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "time gates not applied" in out and "Some Other CPU 9000" in out
+    assert "test_widget[b] regressed" in out and "test_widget[a] regressed" not in out
+    assert "1 not applied" in out
+
+
+def test_a_baseline_of_another_device_is_never_compared(suite: pytest.Pytester) -> None:
+    data = accepted(suite, a=A, b=B)
+    data["machine_info"].update(device="cuda", gpu_name="NVIDIA H100 80GB HBM3")
+    baseline_path(suite).write_text(json.dumps(data))
+    result = run(suite, "--benchmark-compare")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "recorded with --device cuda and this run is --device cpu" in err
+    assert "never compared" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "--benchmark-compare found no baseline"),
+        ('{"benchmarks": [{"fullname": "x"', "is not valid JSON"),
+        ('{"benchmarks": [{"name": "x"}]}', "benchmarks[0]: 'fullname' must be a non-empty"),
+        ('{"benchmarks": []}', "'benchmarks' is empty"),
+        ('{"benchmarks": [{"fullname": "t", "stats": "x"}]}', "t: 'stats' must be an object"),
+        ('{"machine_info": [], "benchmarks": [{"fullname": "t", "stats": {}}]}', "machine_info"),
+        (
+            '{"benchmarks": [{"fullname": "t", "stats": {}, "extra_info": {"params": null, '
+            '"gates": {"params": {"name": "params", "direction": "exact"}}}}]}',
+            "t: extra_info.params must be a finite number, got null",
+        ),
+        (
+            '{"benchmarks": [{"fullname": "t", "stats": {"median": NaN}}]}',
+            "NaN is not a number JSON allows",
+        ),
+        ("[" * 100_000 + "]" * 100_000, "is not valid JSON (RecursionError"),
+    ],
+    ids=["missing", "truncated", "malformed", "empty", "stats", "machine_info", "null", "nan",
+         "deep"],
+)  # fmt: skip
+def test_a_bad_baseline_is_a_clear_usage_error(
+    suite: pytest.Pytester, content: str | None, message: str
+) -> None:
+    if content is not None:
+        baseline_path(suite).parent.mkdir(parents=True)
+        baseline_path(suite).write_text(content)
+    set_values(suite, a=A, b=B)
+    result = run(suite, "--benchmark-compare")
+    err = result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert message in err and "record-all" in err
+    assert "Traceback" not in err + result.stdout.str()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "abc"])
+def test_a_time_tolerance_that_is_not_a_finite_fraction_is_refused(
+    suite: pytest.Pytester, value: str
+) -> None:
+    result = run(suite, "--gate-time-tolerance", value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--gate-time-tolerance" in result.stderr.str()
+
+
+def test_an_unwritable_gate_report_is_refused_before_any_work(suite: pytest.Pytester) -> None:
+    set_values(suite, a=A, b=B)
+    result = run(suite, f"--gate-report={suite.path / 'no' / 'such' / 'folder' / 'r.json'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "passed" not in result.stdout.str()
+
+
+def test_the_gate_report_holds_every_row_with_a_format(suite: pytest.Pytester) -> None:
+    accepted(suite, a=A, b=B)
+    report = suite.path / "report.json"
+    assert run(suite, "--benchmark-compare", f"--gate-report={report}").ret == 0
+    data = json.loads(report.read_text())
+    assert data["format"] == 1 and len(data["rows"]) == 5
+    assert {r["verdict"] for r in data["rows"]} == {"same"} and {
+        r["lane"] for r in data["rows"]
+    } == {"widgets"}
+
+
+def test_an_unknown_marker_is_refused_where_our_gates_are_used(suite: pytest.Pytester) -> None:
+    result = run(suite, "-m", "fulll")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown marker 'fulll'" in result.stderr.str()
+
+
+def test_another_fixture_named_gate_is_left_alone(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("import pytest\n@pytest.fixture\ndef gate():\n    return 1\n")
+    pytester.makepyfile("def test_x(gate):\n    assert gate == 1\n")
+    result = run(pytester, "-m", "not_registered_here")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED  # pytest's own answer, not ours
+
+
+def test_a_session_that_did_not_opt_in_keeps_pytest_benchmarks_behaviour(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_x(benchmark):\n    benchmark(lambda: None)\n")
+    result = run(pytester, "--benchmark-compare", "-W", "ignore::pytest.PytestUnknownMarkWarning")
+    assert result.ret == 0, result.stderr.str()  # pytest-benchmark warns and runs on
+    assert "mnist-bench gates" not in result.stdout.str()
+    assert not (pytester.path / "baselines").exists()
+
+
+def test_baseline_entries_of_removed_tests_are_reported(suite: pytest.Pytester) -> None:
+    data = accepted(suite, a=A, b=B)
+    ghost = dict(data["benchmarks"][0], fullname="test_suite.py::test_widget[gone]")
+    data["benchmarks"].append(ghost)
+    baseline_path(suite).write_text(json.dumps(data))
+    result = run(suite, "--benchmark-compare")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*1 entries for tests that no longer exist*gone*record-all*"])
