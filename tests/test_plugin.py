@@ -201,9 +201,18 @@ def test_a_baseline_of_another_device_is_never_compared(suite: pytest.Pytester) 
             "NaN is not a number JSON allows",
         ),
         ("[" * 100_000 + "]" * 100_000, "is not valid JSON (RecursionError"),
+        (
+            '{"benchmarks": [{"fullname": "t", "stats": {}, "extra_info": {"params": 1, "gates": '
+            '{"params": {"name": "params", "direction": "lower", "rel_tol": "abc"}}}}]}',
+            "rel_tol must be a finite number >= 0, got 'abc'",
+        ),
+        (
+            '{"benchmarks": [{"fullname": "t", "stats": {"median": 1' + "0" * 4000 + "}}]}",
+            "t: stats.median must be a finite number",
+        ),
     ],
     ids=["missing", "truncated", "malformed", "empty", "stats", "machine_info", "null", "nan",
-         "deep"],
+         "deep", "rel_tol", "huge"],
 )  # fmt: skip
 def test_a_bad_baseline_is_a_clear_usage_error(
     suite: pytest.Pytester, content: str | None, message: str

@@ -187,3 +187,19 @@ def test_comparing_nothing_is_an_error(cli, run: dict, tmp_path: Path) -> None:
     }
     code, _, err = cli("report", _write(tmp_path, "other.json", other), "--against", str(BASELINE))
     assert code == 2 and "nothing to compare" in err
+
+
+def test_benchmarks_that_vanished_from_what_the_run_selected_are_missing(run: dict) -> None:
+    new = copy.deepcopy(run)
+    kept = new["benchmarks"][:1]
+    new["benchmarks"] = kept
+    # a run of the plugin records what it selected: everything it selected must be there
+    new["mnist_bench"] = {"format": 1, "selected": [b["fullname"] for b in run["benchmarks"]]}
+    changes, info = compare_runs(run, new)
+    missing = {c.nodeid for c in changes if c.verdict == "MISSING"}
+    assert len(missing) == len(run["benchmarks"]) - 1 and not info["only_in_baseline"]
+    # a run that selected only what it kept: the rest was left out, not lost
+    new["mnist_bench"]["selected"] = [kept[0]["fullname"]]
+    changes, info = compare_runs(run, new)
+    assert not any(c.failed for c in changes)
+    assert len(info["only_in_baseline"]) == len(run["benchmarks"]) - 1

@@ -58,7 +58,9 @@ Cli = Callable[..., tuple[int, str, str]]
         "modifiers",
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(cli: Cli, argv: list[str], message: str) -> None:
+def test_bad_numbers_paths_and_sizes_are_one_line_and_exit_2(
+    cli: Cli, argv: list[str], message: str
+) -> None:
     started = time.perf_counter()
     code, out, err = cli(*argv)
     assert code == 2, (out, err)
@@ -225,3 +227,16 @@ def test_untracked_package_files_count_as_changes(tmp_path: Path) -> None:
     assert not package_changed("HEAD", repo)
     (repo / "mnist_models" / "new_module.py").write_text("x = 1\n")
     assert package_changed("HEAD", repo)
+
+
+def test_accept_refuses_an_empty_selection_and_never_runs_a_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mnist_models.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["baseline", "--tests", "  "]) == 2
+    assert "--tests is empty" in capsys.readouterr().err
+    # `make accept TESTS='x; touch pwned'`: the words reach pytest as paths, no shell runs them
+    code = main(["baseline", "--storage", str(tmp_path), "--tests", "x.py; touch pwned"])
+    assert code == 2 and not (tmp_path / "pwned").exists()

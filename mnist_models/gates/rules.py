@@ -3,6 +3,7 @@ comparable. Shared by the pytest plugin (gates.py) and `mnist-models report`; no
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from dataclasses import asdict, dataclass, fields, replace
@@ -54,7 +55,22 @@ class Metric:
     uses_baseline: bool = True  # False: a budget, only the bound applies
 
     def __post_init__(self) -> None:
-        if self.direction not in tuple(Direction):
+        # a declaration read back from a file is checked as strictly as one written in code: a
+        # tolerance of "abc" or null must be refused, not crash a comparison or pass it
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.unit, str):
+            raise ValueError(f"unit must be a string, got {self.unit!r}")
+        for name in ("rel_tol", "abs_tol"):
+            value = getattr(self, name)
+            if not is_finite_number(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.bound is not None and not is_finite_number(self.bound):
+            raise ValueError(f"bound must be a finite number or null, got {self.bound!r}")
+        for name in ("timed", "two_sided", "uses_baseline"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.direction, str) or self.direction not in tuple(Direction):
             raise ValueError(f"direction must be exact, higher or lower, got {self.direction!r}")
         object.__setattr__(self, "direction", Direction(self.direction))
         if self.timed and self.scope is None:
@@ -148,6 +164,16 @@ class Metric:
             return "+inf" if now else "0"
         rel = (now - baseline) / abs(baseline)
         return f"{rel:+.3%}" if 0 < abs(rel) < 0.001 else f"{rel:+.1%}"
+
+
+def is_finite_number(value: object) -> bool:
+    """A finite int or float (not a bool; a 4,000-digit integer is refused, not overflowed)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _format_seconds(value: float) -> str:

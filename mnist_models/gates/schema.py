@@ -10,7 +10,6 @@ the entry and the field (`SchemaError`: exit 2 in the CLI, a usage error, exit 4
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from ..errors import MnistBenchError
@@ -73,8 +72,10 @@ def loads(text: str) -> Any:
 
 
 def is_number(value: object) -> bool:
-    """A finite int or float (not a bool, not NaN, not infinite)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float (not a bool, not NaN, not infinite, not too large for a float)."""
+    from .rules import is_finite_number
+
+    return is_finite_number(value)
 
 
 def _kind(value: object) -> str:

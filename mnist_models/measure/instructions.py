@@ -79,10 +79,6 @@ class InstructionCase:
         """Images processed by the counted work (for instructions per sample)."""
         return self.batch_size * (self.calls if self.kind == "forward" else self.steps)
 
-    @property
-    def repetitions(self) -> int:
-        return self.calls if self.kind == "forward" else 1
-
 
 def valgrind_path() -> str | None:
     return shutil.which("valgrind")
@@ -199,7 +195,6 @@ class CallgrindRun:
         self.cases, self.workdir = cases, Path(workdir)
         self.proc: subprocess.Popen[bytes] | None = None
         self._counts: dict[str, InstructionCount] | None = None
-        self.seconds = 0.0
 
     @property
     def log(self) -> Path:
@@ -232,7 +227,6 @@ class CallgrindRun:
                 env=env,
                 cwd=Path(__file__).resolve().parents[2],
             )
-        self._started = time.perf_counter()
         return self
 
     def counts(self, timeout: float = 3600.0) -> dict[str, InstructionCount]:
@@ -248,7 +242,6 @@ class CallgrindRun:
             raise InstructionLaneError(
                 f"the instruction worker took over {timeout:.0f} s and was stopped; log: {self.log}"
             ) from None
-        self.seconds = time.perf_counter() - self._started
         result_file = self.workdir / "result.json"
         if code != 0 or not result_file.is_file():
             tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-15:])
