@@ -83,7 +83,7 @@ class GateSession:
         diff = [f"{k}: {then.get(k)!r} here {now.get(k)!r}" for k in now if now[k] != then.get(k)]
         return (
             f"time gates not applied: the baseline {self.baseline.path.name} was recorded on "
-            f"another kind of machine ({'; '.join(diff)}); exact, accuracy and memory gates "
+            f"another kind of machine ({'; '.join(diff)}); exact and accuracy gates "
             "still ran"
         )
 
