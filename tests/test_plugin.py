@@ -8,6 +8,7 @@ The real suite with injected regressions is run end to end in test_gates.py.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -136,13 +137,17 @@ def test_accept_merges_one_test_and_drops_only_tests_that_no_longer_exist(
     assert [b["fullname"] for b in data["benchmarks"]] == ["test_suite.py::test_widget[a]"]
 
 
-def test_a_failing_run_writes_no_baseline(suite: pytest.Pytester) -> None:
+def test_a_failing_run_writes_no_baseline(
+    suite: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where accept puts the run's JSON
     before = accepted(suite, a=A, b=B)
     set_values(suite, a={"figures": {**A["figures"], "accuracy": 0.4}}, b=B)  # below the floor
     result = run(suite, "--gate-accept")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*baseline not saved: the run failed*"])
     assert json.loads(baseline_path(suite).read_text()) == before
+    assert not list(tmp_path.glob("gate-accept-*"))  # nothing left behind, either way
 
 
 def test_scope_facts_recorded_after_the_figure_still_apply(suite: pytest.Pytester) -> None:
@@ -210,9 +215,14 @@ def test_a_baseline_of_another_device_is_never_compared(suite: pytest.Pytester) 
             '{"benchmarks": [{"fullname": "t", "stats": {"median": 1' + "0" * 4000 + "}}]}",
             "t: stats.median must be a finite number",
         ),
+        ('{"benchmarks": [{"fullname": "t", "stats": {}}]}', "'machine_info' (with 'cpu' an"),
+        (
+            '{"machine_info": {"cpu": "x"}, "benchmarks": [{"fullname": "t", "stats": {}}]}',
+            "'machine_info' (with 'cpu' an object) is missing or malformed",
+        ),
     ],
     ids=["missing", "truncated", "malformed", "empty", "stats", "machine_info", "null", "nan",
-         "deep", "rel_tol", "huge"],
+         "deep", "rel_tol", "huge", "no-machine-info", "cpu-not-an-object"],
 )  # fmt: skip
 def test_a_bad_baseline_is_a_clear_usage_error(
     suite: pytest.Pytester, content: str | None, message: str
@@ -266,6 +276,13 @@ def test_another_fixture_named_gate_is_left_alone(pytester: pytest.Pytester) -> 
     pytester.makepyfile("def test_x(gate):\n    assert gate == 1\n")
     result = run(pytester, "-m", "not_registered_here")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED  # pytest's own answer, not ours
+
+
+def test_accept_without_a_storage_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(benchmark):\n    benchmark(lambda: None)\n")
+    result = run(pytester, "--gate-accept")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "set the ini key gate_storage" in result.stderr.str()
 
 
 def test_a_session_that_did_not_opt_in_keeps_pytest_benchmarks_behaviour(

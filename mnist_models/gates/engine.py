@@ -245,34 +245,27 @@ def judge_entry(
     now: dict[str, Any] | None,
     machines: Machines,
     *,
-    declared: dict[str, Metric] | None = None,
-    time_tolerance: float | None = None,
     lane: str = "",
 ) -> list[GateRecord]:
-    """Every gated metric of one benchmark: those the baseline entry gates, judged by the
-    baseline's rule as it was recorded (a run that drops or loosens a gate does not switch it
-    off), and those only the new run declares (`declared`, else its extra_info's), by its own."""
-    rules = {**(declared if declared is not None else gated_metrics(now or {}))}
-    rules.update(gated_metrics(then or {}))
-    return [
-        evaluate(metric, nodeid, then, now, machines, time_tolerance=time_tolerance, lane=lane)
-        for name, metric in rules.items()
-        if then is None or name in then or (now and name in now)
-    ]
+    """Every gated metric of one benchmark in two saved runs: those the baseline entry gates,
+    judged by the baseline's rule as it was recorded (a run that drops or loosens a gate does
+    not switch it off), and those only the new run declares, by its own."""
+    rules = {**gated_metrics(now or {}), **gated_metrics(then or {})}
+    return [evaluate(metric, nodeid, then, now, machines, lane=lane) for metric in rules.values()]
 
 
 def compare_runs(
-    base: dict[str, Any], new: dict[str, Any], *, selected: set[str] | None = None
+    base: dict[str, Any], new: dict[str, Any]
 ) -> tuple[list[GateRecord], dict[str, Any]]:
     """Two saved runs (validated) judged benchmark by benchmark. A gated benchmark of the
-    baseline that the new run lacks is MISSING where the new run selected it (`selected`, or
-    the run's own record of its selection); otherwise it is listed as only in the baseline."""
+    baseline that the new run lacks is MISSING where the new run selected it (the plugin
+    records its selection in the run's `mnist_bench` block); otherwise it is listed as only in
+    the baseline."""
     machines = ((base.get("machine_info") or {}), (new.get("machine_info") or {}))
     old = {b["fullname"]: b for b in base["benchmarks"]}
     fresh = {b["fullname"]: b for b in new["benchmarks"]}
-    if selected is None:
-        recorded = (new.get("mnist_bench") or {}).get("selected")
-        selected = set(recorded) if isinstance(recorded, list) else set()
+    recorded = (new.get("mnist_bench") or {}).get("selected")
+    selected = set(recorded) if isinstance(recorded, list) else set()
     rows: list[GateRecord] = []
     for name, bench in fresh.items():
         before = old.get(name)

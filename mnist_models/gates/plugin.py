@@ -16,6 +16,7 @@ Each hook is one call into the session (session.py).
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,12 @@ import pytest
 
 from ..errors import MnistBenchError
 from .session import DEFAULT_BASELINE_COMMAND, Gate, GateSession, render_table
-from .store import Baseline, BaselineError, baseline_file, find_baseline, record, storage_path
+from .store import Baseline, baseline_file, find_baseline, record, storage_path
 
 _SESSION = pytest.StashKey[GateSession]()
 _GATE = pytest.StashKey[Gate]()
 _ACCEPT = pytest.StashKey[Path]()  # --gate-accept: the baseline file the run is merged into
+_ACCEPT_TMP = pytest.StashKey[Path]()  # --gate-accept: our folder for pytest-benchmark's JSON
 PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
 
 
@@ -121,6 +123,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
             check_writable(report)  # minutes of benchmarks must not end in an unwritable file
         if not config.getini("gate_storage") or not hasattr(config.option, "benchmark_storage"):
+            if config.getoption("gate_accept"):
+                raise pytest.UsageError(
+                    "--gate-accept needs to know where the baselines live: set the ini key "
+                    "gate_storage (and install pytest-benchmark)"
+                )
             return
         _configure_gates(config, session)
     except MnistBenchError as err:
@@ -144,7 +151,9 @@ def _configure_gates(config: pytest.Config, session: GateSession) -> None:
         check_writable(target)
         config.stash[_ACCEPT] = target
         if not config.getoption("benchmark_json", None):
+            # pytest-benchmark writes the run here at session finish; removed once merged
             tmp = Path(tempfile.mkdtemp(prefix="gate-accept-"))
+            config.stash[_ACCEPT_TMP] = tmp
             config.option.benchmark_json = tmp / "run.json"
         session.no_baseline_reason = f"recording the baseline {target} (--gate-accept)"
         return
@@ -160,12 +169,7 @@ def _configure_gates(config: pytest.Config, session: GateSession) -> None:
             f"--benchmark-compare found no {what} in {storage}; record one with "
             f"`{session.baseline_command}` (or pass --benchmark-storage)"
         )
-    try:
-        session.baseline = Baseline.load(path, session.baseline_command)
-    except BaselineError as err:
-        raise pytest.UsageError(str(err)) from None
-    if not isinstance(session.baseline.machine_info.get("cpu", {}), dict):
-        raise pytest.UsageError(f"baseline {path}: machine_info.cpu must be an object")
+    session.baseline = Baseline.load(path, session.baseline_command)  # a usage error if unsound
     config.option.benchmark_compare = str(path)  # pytest-benchmark compares the same file
 
 
@@ -286,7 +290,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     target = config.stash.get(_ACCEPT, None)
     if target is not None:
-        _accept(config, gates, target, session.exitstatus)
+        try:
+            _accept(config, gates, target, session.exitstatus)
+        finally:
+            tmp = config.stash.get(_ACCEPT_TMP, None)
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _accept(config: pytest.Config, gates: GateSession, target: Path, exitstatus: int) -> None:

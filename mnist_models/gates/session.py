@@ -9,6 +9,7 @@ judged when the test body returns, when every fact a rule needs is known. No tor
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 from ..table import text_table
 from ..verdicts import Verdict
 from .engine import GateRecord, evaluate, judge_entry, kind_difference, lane_of, render_table
-from .rules import Metric, machine_kind
+from .rules import Metric, gated_metrics
 from .store import Baseline
 
 __all__ = ["Gate", "GateRecord", "GateSession", "render_table", "summary_lines"]
@@ -57,11 +58,9 @@ class GateSession:
         """How to accept an intended change of one test (or of all, where no command is set)."""
         if self.accept_command:
             return self.accept_command.format(nodeid=nodeid)
-        return (
-            f"{self.baseline_command} {nodeid}"
-            if "--gate-accept" in self.baseline_command
-            else (self.baseline_command)
-        )
+        if self.baseline_command == DEFAULT_BASELINE_COMMAND:  # pytest takes the test's id
+            return f"{self.baseline_command} {nodeid}"
+        return self.baseline_command
 
     def baseline_entry(self, nodeid: str) -> dict[str, Any] | None:
         entry = self.baseline.entries.get(nodeid) if self.baseline else None
@@ -71,20 +70,12 @@ class GateSession:
         """The headline about time gates: not applied against another machine kind, and why."""
         if self.baseline is None or not self.used_gate:
             return ""
-        reason = kind_difference(self.machines)
+        reason = kind_difference(self.machines)  # the engine's own words, one rule
         if not reason:
             return ""
-        if not self.machine_info:
-            return (
-                "time gates not applied: this run's machine info was never gathered "
-                "(pytest-benchmark's update_machine_info hook did not run)"
-            )
-        now, then = machine_kind(self.machine_info), machine_kind(self.baseline.machine_info)
-        diff = [f"{k}: {then.get(k)!r} here {now.get(k)!r}" for k in now if now[k] != then.get(k)]
         return (
-            f"time gates not applied: the baseline {self.baseline.path.name} was recorded on "
-            f"another kind of machine ({'; '.join(diff)}); exact and accuracy gates "
-            "still ran"
+            f"time gates not applied against {self.baseline.path.name}: {reason}; exact and "
+            "accuracy gates still ran"
         )
 
     def add(self, rows: list[GateRecord]) -> None:
@@ -112,10 +103,14 @@ class GateSession:
     def is_stale(self, nodeid: str) -> bool:
         """A baseline entry of a test that no longer exists: in a module this run collected
         whole (a run of single tests cannot tell), and not collected."""
-        modules = {name.split("::")[0] for name in self.collected}
-        return (
-            self.whole_modules and nodeid.split("::")[0] in modules and nodeid not in self.collected
-        )
+        if not self.whole_modules or nodeid in self.collected:
+            return False
+        return nodeid.split("::")[0] in self.collected_modules
+
+    @functools.cached_property
+    def collected_modules(self) -> set[str]:
+        """The test files of what was collected (known once collection is done)."""
+        return {name.split("::")[0] for name in self.collected}
 
     def stale_entries(self) -> list[str]:
         return sorted(filter(self.is_stale, self.baseline.entries)) if self.baseline else []
@@ -225,8 +220,8 @@ class Gate:
     def finish(self) -> list[GateRecord]:
         """Judge every recorded figure (re-measuring failing ones that can be), then every
         metric the baseline gates that the test did not record (MISSING); the failures."""
-        session, extra = self.session, self.benchmark.extra_info
-        then = session.baseline_entry(self.nodeid)
+        extra = self.benchmark.extra_info
+        then = self.session.baseline_entry(self.nodeid)
         done: set[str] = {row.metric.name for row in self.rows}
         for metric, remeasure, attempts in self._pending:
             row = self._judge(metric, then, extra)
@@ -240,11 +235,11 @@ class Gate:
                 extra[f"{metric.name}_attempts"] = tried
             self._add(row)
             done.add(metric.name)
-        for row in judge_entry(self.nodeid, then, extra, session.machines, declared={}):
-            if row.metric.name not in done and row.verdict == Verdict.MISSING:
-                self._add(replace(row, lane=self.lane))
+        for name, metric in gated_metrics(then or {}).items():
+            if name not in done:  # the baseline gates it; this test did not record it: MISSING
+                self._add(self._judge(metric, then, extra))
         self._pending.clear()
-        session.recorded.add(self.nodeid)
+        self.session.recorded.add(self.nodeid)
         return self.failures()
 
     def _judge(self, metric: Metric, then: dict[str, Any] | None, extra: dict) -> GateRecord:

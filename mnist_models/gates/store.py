@@ -65,8 +65,15 @@ class Baseline:
             data = load_run_file(path, fix)
         except SchemaError as err:
             raise BaselineError(f"baseline {err}") from None
+        # pytest-benchmark compares this file's machine info with the run's itself
+        info = data.get("machine_info")
+        if not isinstance(info, dict) or not isinstance(info.get("cpu", {}), dict):
+            raise BaselineError(
+                f"baseline {path}: 'machine_info' (with 'cpu' an object) is missing or "
+                f"malformed; {fix}"
+            )
         entries = {bench["fullname"]: bench for bench in data["benchmarks"]}
-        return cls(path, entries, data.get("machine_info") or {})
+        return cls(path, entries, info)
 
 
 def storage_path(storage: str) -> Path | None:
@@ -146,10 +153,8 @@ def merge(old: dict | None, new: dict, stale: Callable[[str], bool] = _never) ->
     entries that are `stale` (tests that no longer exist) go, the rest are kept."""
     kept = {b["fullname"]: b for b in (old or {}).get("benchmarks", []) if not stale(b["fullname"])}
     kept.update({b["fullname"]: strip_samples(b) for b in new["benchmarks"]})
-    merged = {**new, "benchmarks": sorted(kept.values(), key=lambda b: b["fullname"])}
-    merged.pop("mnist_bench", None)
-    merged["mnist_bench"] = {"format": FORMAT}
-    return merged
+    benchmarks = sorted(kept.values(), key=lambda b: b["fullname"])
+    return {**new, "benchmarks": benchmarks, "mnist_bench": {"format": FORMAT}}
 
 
 @dataclass(frozen=True)
@@ -160,14 +165,13 @@ class Recorded:
 
 
 def record(target: Path, runs: list[dict], stale: Callable[[str], bool] = _never) -> Recorded:
-    """Merge validated runs (their median per benchmark, when several) into the baseline at
-    `target`, under a lock on its folder: the file is read again under the lock, validated, and
-    replaced atomically. A SchemaError (nothing written) when the existing file or a run is
-    unsound; an OutputError when it cannot be written."""
+    """Merge runs (read with load_run_file, so validated; their median per benchmark when
+    several) into the baseline at `target`, under a lock on its folder: the file is read again
+    under the lock, the merge validated, and the file replaced atomically. A SchemaError
+    (nothing written) when the existing file or the merge is unsound, an OutputError when it
+    cannot be written."""
     from ..atomic import check_writable, locked, write_text_atomic
 
-    for i, run in enumerate(runs):
-        validate_run(run, f"run {i + 1}")
     new = median_run(runs) if len(runs) > 1 else runs[0]
     target.parent.mkdir(parents=True, exist_ok=True)
     check_writable(target)
