@@ -4,6 +4,7 @@ left-aligned, the rest right-aligned (numbers)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 
@@ -44,3 +45,38 @@ def markdown_table(
         "|" + "|".join(rule) + "|",
         *("| " + " | ".join(row) + " |" for row in rows),
     ]
+
+
+# --- text that reaches Markdown -----------------------------------------------------------------
+# Benchmark names, metric names and units come from files a contributor controls (test ids, gate
+# declarations); the pull-request workflow posts what they become with write permission. Every
+# such value goes through one of these: nothing in it can end a cell, a line or a code span, or
+# become a heading, a link, an image, HTML or an @mention.
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()<>#!|~&])")
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9/:._~%?=+-]+")
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())  # newlines, tabs and runs of spaces folded to one
+
+
+def md_text(value: object) -> str:
+    """Any value as literal inline Markdown text (a table cell's too)."""
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", _one_line(value))
+    return text.replace("@", "@\u200b")  # a zero-width space: `@name` mentions nobody
+
+
+def md_code(value: object) -> str:
+    """Any value as one inline code span (mentions, HTML and emphasis are inert inside): the
+    fence is longer than any run of backticks in it; `|` escaped, as GitHub tables need."""
+    text = _one_line(value).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_link(value: object) -> str:
+    """A plain http(s) URL as an autolink; anything else as literal text."""
+    text = _one_line(value)
+    return f"<{text}>" if _PLAIN_URL.fullmatch(text) else md_text(text)

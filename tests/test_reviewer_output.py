@@ -137,7 +137,7 @@ def test_markdown_summary_of_a_regression(capsys, tmp_path: Path) -> None:
     assert f"| `test_training[lenet5@28-bs64-e2]` | accuracy | {was} | {now} |" in out
     # an A/B file of an older version ("slower") reads in today's words
     assert (
-        "| lenet5@28 bs1 | 500.0 | +20.0% [+10.0%, +30.0%] | +20.0% [+10.0%, +30.0%] | **FAIL** |"
+        "| `lenet5@28 bs1` | 500.0 | +20.0% [+10.0%, +30.0%] | +20.0% [+10.0%, +30.0%] | **FAIL** |"
         in out
     )
     assert "| training | 1 | 0 |" in out and "Plots and tables: artifacts" in out

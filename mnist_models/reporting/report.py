@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..gates import engine
 from ..gates.engine import GateRecord
-from ..table import markdown_table, text_table
+from ..table import markdown_table, md_code, md_link, md_text, text_table
 from ..verdicts import FAILING, Verdict
 
 
@@ -220,8 +220,8 @@ def render_markdown(
         + (f"{len(failed)} gated metrics regressed" if failed else "no gated metric regressed")
         + (f", {len(slower)} slower in the A/B comparison" if slower else ""),
         "",
-        f"`{new}` against `{base}`: {len(changes)} gated metrics compared."
-        + (f" {machine[0]}" if machine else ""),
+        f"{md_code(new)} against {md_code(base)}: {len(changes)} gated metrics compared."
+        + (f" {md_text(machine[0])}" if machine else ""),
         "",
     ]
     if shown:
@@ -230,13 +230,10 @@ def render_markdown(
             ["benchmark", "metric", "baseline", "now", "change", "allowed", "verdict"],
             [
                 [
-                    f"`{c.nodeid.split('::', 1)[-1]}`",
-                    c.metric.name,
-                    c.metric.format(c.baseline),
-                    c.metric.format(c.now),
-                    c.change_text(),
-                    c.metric.allowed_text(c.baseline),
-                    f"**{c.verdict}**",
+                    md_code(c.nodeid.split("::", 1)[-1]),
+                    *map(md_text, c.cells()[:4]),  # metric, baseline, now, change
+                    md_text(c.metric.allowed_text(c.baseline)),
+                    f"**{md_text(c.verdict)}**",
                 ]
                 for c in shown[:MARKDOWN_ROWS]
             ],
@@ -261,7 +258,7 @@ def render_markdown(
     lines += markdown_table(
         ["lane", *verdicts],
         [
-            [name, *(str(counts.get(v, 0)) for v in verdicts)]
+            [md_text(name), *(str(counts.get(v, 0)) for v in verdicts)]
             for name, counts in sorted(per_lane.items())
         ],
     )
@@ -280,14 +277,14 @@ def render_markdown(
             est = r.get("estimates") or {}
             body.append(
                 [
-                    str(r["label"]),
+                    md_code(r["label"]),
                     f"{est['p50']['baseline_us']:.1f}",
                     cell(est, "p50"),
                     cell(est, "p99"),
-                    f"**{_verdict_of(r) or r.get('verdict')}**",
+                    f"**{md_text(_verdict_of(r) or r.get('verdict'))}**",
                 ]
                 if est
-                else [str(r.get("label")), "", "", "", "not in the baseline"]
+                else [md_code(r.get("label")), "", "", "", "not in the baseline"]
             )
         lines += ["### A/B latency (`mnist-models compare`, timed alternately)", ""]
         lines += markdown_table(
@@ -303,6 +300,6 @@ def render_markdown(
         )
         lines.append("")
     if links:
-        lines.append(f"Plots and tables: {links}")
+        lines.append(f"Plots and tables: {md_link(links)}")
         lines.append("")
     return "\n".join(lines)
