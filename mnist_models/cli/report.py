@@ -97,7 +97,7 @@ def _load_ab(path: str) -> dict[str, Any]:
     """The JSON of `mnist-models compare --json -o FILE`, checked enough to render."""
     from pathlib import Path
 
-    from ..gates.schema import loads
+    from ..gates.schema import SchemaError, loads, validate_ab
 
     try:
         data = loads(Path(path).read_text(encoding="utf-8"))
@@ -105,13 +105,9 @@ def _load_ab(path: str) -> dict[str, Any]:
         raise ConfigError(
             f"--ab {path}: no such file; give `mnist-models compare -o` output"
         ) from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:
         raise ConfigError(f"--ab {path} cannot be read as JSON ({err})") from None
-    results = data.get("results") if isinstance(data, dict) else None
-    if not isinstance(results, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("label"), str) for r in results
-    ):
-        raise ConfigError(
-            f"--ab {path} has no 'results' list of labelled rows; give compare's JSON"
-        )
-    return data
+    try:
+        return validate_ab(data, f"--ab {path}")
+    except SchemaError as err:
+        raise ConfigError(str(err)) from None

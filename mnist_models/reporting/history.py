@@ -14,9 +14,11 @@ reported.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,22 +76,60 @@ def points_from_run(run: dict[str, Any], commit: str, date: str) -> list[dict[st
     return points
 
 
+COMMIT = re.compile(r"[0-9a-f]{7,40}")
+
+
+def check_commit(commit: object, date: object) -> str:
+    """Why a commit id and date are not what git gives ("" when they are): the id hex, the date
+    ISO 8601. They reach command lines (`--confirm`) and plots: nothing else may pass."""
+    if not isinstance(commit, str) or not COMMIT.fullmatch(commit):
+        return f"commit must be a hex commit id (7 to 40 of 0-9a-f), got {str(commit)[:60]!r}"
+    try:
+        datetime.fromisoformat(date)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return f"date must be an ISO 8601 date, got {str(date)[:60]!r}"
+    return ""
+
+
+def check_point(record: object) -> str:
+    """Why a store line is not a sound record ("" when it is): every field, typed."""
+    if not isinstance(record, dict) or set(FIELDS) - set(record):
+        return f"lacks one of {', '.join(FIELDS)}"
+    wrong = check_commit(record["commit"], record["date"])
+    if wrong:
+        return wrong
+    for name in ("machine", "benchmark", "metric"):
+        if not isinstance(record[name], str) or not record[name]:
+            return f"{name} must be a non-empty string, got {str(record[name])[:60]!r}"
+    if record.get("direction") not in (None, "exact", "higher", "lower"):
+        return f"direction must be exact, higher or lower, got {str(record['direction'])[:60]!r}"
+    if not is_number(record["value"]):
+        return "value must be a finite number"
+    return ""
+
+
 def load(store: Path) -> list[dict[str, Any]]:
-    """Every record of the store (none if it does not exist yet); a SchemaError names the line."""
+    """Every record of the store (none if it does not exist yet); a SchemaError names the line
+    and the field."""
     if not store.exists():
         return []
+    try:
+        text = store.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SchemaError(
+            f"cannot read the history {store} ({err}); give a JSON-lines file"
+        ) from None
     points = []
-    for n, line in enumerate(store.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = loads(line)
-        except ValueError as err:
-            raise SchemaError(f"{store}:{n} is not valid JSON ({err})") from None
-        if not isinstance(record, dict) or set(FIELDS) - set(record):
-            raise SchemaError(f"{store}:{n} lacks one of {', '.join(FIELDS)}")
-        if not is_number(record["value"]):
-            raise SchemaError(f"{store}:{n}: value must be a finite number")
+        except (ValueError, RecursionError) as err:
+            raise SchemaError(f"{store}:{n} is not valid JSON ({type(err).__name__})") from None
+        wrong = check_point(record)
+        if wrong:
+            raise SchemaError(f"{store}:{n}: {wrong}")
         points.append(record)
     return points
 
