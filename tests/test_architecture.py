@@ -234,3 +234,30 @@ def test_one_gate_evaluator_one_record_one_store() -> None:
     for name in ("load_run_file", "find_baseline", "baseline_file", "merge", "median_run"):
         assert _defined(name) == ["mnist_models.gates.store"], name
     assert not (REPO / "benchmarks" / "baseline.py").exists()  # the old second writer
+
+
+BLOCK_TORCH = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision", "thop"):
+            raise ImportError(f"{name} is blocked in this test")
+sys.meta_path.insert(0, Block())
+from mnist_models.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["report", "--help"], ["history", "--help"], "report"]
+)
+def test_the_parser_and_the_report_tool_start_without_torch(argv) -> None:
+    """The README says the report tool loads without torch: building the parser must not
+    import it, and neither may comparing two saved runs."""
+    baseline = str(REPO / "benchmarks/baselines/Linux-CPython-3.11-64bit/0001_baseline.json")
+    args = ["report", baseline, "--against", baseline] if argv == "report" else argv
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCK_TORCH, *args], cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr

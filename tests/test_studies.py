@@ -319,3 +319,9 @@ def test_a_stored_entry_that_is_not_a_run_record_is_recomputed(tmp_path: Path) -
     again, computed = run_fake(study, tmp_path, calls=calls, warn=warnings.append)
     assert computed == 1 and again == rows
     assert len(warnings) == 1 and "is not a run record (a run record needs accuracy)" in warnings[0]
+
+
+def test_the_study_names_known_without_torch_are_the_studies_built() -> None:
+    from mnist_models.studies.catalog import STUDY_NAMES, _studies
+
+    assert list(STUDY_NAMES) == list(_studies())
