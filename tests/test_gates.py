@@ -239,3 +239,22 @@ def test_missing_valgrind_is_reported_not_passed(
     assert "1 skipped" in out and "1 not measured" in out
     assert "instructions: not measured for 1 benchmarks (valgrind is not installed" in out
     assert "apt-get install valgrind" in out
+
+
+def test_a_storage_outside_the_working_directory_from_another_machine(
+    pytester: pytest.Pytester, storage: Path, tmp_path: Path
+) -> None:
+    # pytest-benchmark names the storage relative to the working directory when machine info
+    # differs, and crashed (INTERNALERROR) for one outside it
+    import json
+
+    data = json.loads(next(storage.glob("*/*.json")).read_text())
+    data["machine_info"]["cpu_model"] = "Some Other CPU 9000"
+    outside = tmp_path / "elsewhere"
+    target = outside / get_machine_id() / "0001_base.json"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps(data))
+    result = run_suite(pytester, outside, *nodeids(COUNTS), "--benchmark-compare")
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == 0 and "INTERNALERROR" not in out, out[-3000:]
+    assert "another kind: time gates not applied" in out

@@ -254,6 +254,13 @@ def test_an_unwritable_gate_report_is_refused_before_any_work(suite: pytest.Pyte
     assert "passed" not in result.stdout.str()
 
 
+def test_an_unwritable_benchmark_json_is_refused_before_any_work(suite: pytest.Pytester) -> None:
+    set_values(suite, a=A, b=B)
+    result = run(suite, f"--benchmark-json={suite.path / 'no' / 'such' / 'run.json'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "passed" not in result.stdout.str() and "cannot" in result.stderr.str()
+
+
 def test_the_gate_report_holds_every_row_with_a_format(suite: pytest.Pytester) -> None:
     accepted(suite, a=A, b=B)
     report = suite.path / "report.json"

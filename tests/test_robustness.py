@@ -42,6 +42,17 @@ Cli = Callable[..., tuple[int, str, str]]
         (["count", "mlp-16", "-o", ""], "expected a path, got an empty string"),
         (["run", "mlp-16", "--data-root", ""], "expected a path, got an empty string"),
         (["count", "mlp-32:tanh:sigmoid:relu"], "conflicting modifiers ':tanh' and ':sigmoid'"),
+        (["run", "mlp-16", "--threads", "100000"], "expected a whole number of threads from 1"),
+        (["profile", "mlp-16", "--threads", "0"], "expected a whole number of threads from 1"),
+        (["profile", "mlp-4096x8", "--batch-size", "100000000"], "profiling mlp-4096x8 at batch"),
+        (
+            ["compare", "--baseline", "HEAD", "--models", "mlp-4096@28", "--batch-sizes", "10**9"],
+            "expected integers separated by commas",
+        ),
+        (
+            ["compare", "--baseline", "HEAD", "--models", "mlp-4096", "--batch-sizes", "100000000"],
+            "timing mlp-4096 at batch size 100,000,000",
+        ),
     ],
     ids=[
         "seed",
@@ -56,6 +67,11 @@ Cli = Callable[..., tuple[int, str, str]]
         "empty-output",
         "empty-data-root",
         "modifiers",
+        "threads-huge",
+        "threads-zero",
+        "profile-batch",
+        "compare-batch-text",
+        "compare-batch",
     ],
 )
 def test_bad_numbers_paths_and_sizes_are_one_line_and_exit_2(

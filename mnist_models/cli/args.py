@@ -60,7 +60,9 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     threads, where the data is."""
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--lr", type=positive_float, default=1e-3)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--threads", type=thread_count, default=None, help="torch threads (default: torch's)"
+    )
     p.add_argument("--data-root", type=nonempty, default=None)
 
 
@@ -92,6 +94,54 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
+
+
+# torch aborts (a segfault, no message) when asked for tens of thousands of threads; more than a
+# few per core only oversubscribes the machine
+MAX_THREADS_PER_CORE = 4
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def thread_count(text: str) -> int:
+    """--threads: a whole number from 1 to MAX_THREADS_PER_CORE x this machine's cores."""
+    import os
+
+    limit = MAX_THREADS_PER_CORE * (os.cpu_count() or 1)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= limit:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of threads from 1 to {limit} ({MAX_THREADS_PER_CORE} per "
+            f"core here), got {text!r}"
+        )
+    return value
+
+
+def check_batch_memory(model_ids: list[str], batch_size: int, device: str, what: str) -> None:
+    """Refuse, before any work, a batch whose forward and backward pass cannot fit in memory."""
+    from ..zoo.memory_check import FLOAT_BYTES, activation_bytes, require_memory
+    from ..zoo.registry import get_config
+
+    for run_id in model_ids:
+        model_id, _, resolution = run_id.partition("@")  # MODEL or MODEL@RESOLUTION
+        config, _ = get_config(model_id, resolution or None)
+        require_memory(
+            4 * FLOAT_BYTES * config.params + 3 * activation_bytes(config, batch_size),
+            f"{what} {config.id} at batch size {batch_size:,}",
+            device=device,
+            fix="choose a smaller --batch-size",
+        )
 
 
 def positive_float(text: str) -> float:

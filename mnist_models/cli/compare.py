@@ -10,6 +10,7 @@ from ..verdicts import Verdict
 from .args import (
     Parser,
     add_device_options,
+    check_batch_memory,
     check_device,
     check_output,
     emit,
@@ -17,6 +18,7 @@ from .args import (
     model_list,
     nonempty,
     positive_float,
+    thread_count,
 )
 
 
@@ -50,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
         "--data-root", type=nonempty, default=None, help="MNIST root for the training rows"
     )
     p.add_argument("--seconds", type=positive_float, default=2.0, help="timing per row")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=thread_count, default=1)
     p.add_argument(
         "--min-effect",
         type=positive_float,
@@ -72,6 +74,7 @@ def command(args: argparse.Namespace) -> int:
 
     check_output(args)
     check_device(args)
+    check_batch_memory(args.models, max(args.batch_sizes), args.device, "timing")
     defaults = ABSettings()
     settings = ABSettings(
         threads=args.threads,

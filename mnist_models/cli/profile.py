@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from .args import Parser, add_device_options, check_device, check_output, nonempty
+from .args import (
+    Parser,
+    add_device_options,
+    check_batch_memory,
+    check_device,
+    check_output,
+    nonempty,
+    positive_int,
+    thread_count,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
@@ -18,10 +27,10 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
     )
     p.add_argument("model", help="model id, e.g. mlp-1024, lenet5")
     p.add_argument("--resolution", default=None, help="28, resize:N, crop:N or pad:N")
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=positive_int, default=1)
     p.add_argument("--calls", type=int, default=100)
     p.add_argument("--train", action="store_true", help="profile training steps instead")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=thread_count, default=1)
     p.add_argument("--rows", type=int, default=15)
     p.add_argument("--sort-by", default="self_cpu_time_total", choices=SORT_KEYS)
     p.add_argument("-o", "--output", type=nonempty, help="also write the table to this file")
@@ -34,6 +43,8 @@ def command(args: argparse.Namespace) -> int:
 
     check_output(args)
     check_device(args)
+    model = args.model if args.resolution is None else f"{args.model}@{args.resolution}"
+    check_batch_memory([model], args.batch_size, args.device, "profiling")
     title, table = profile_model(
         args.model,
         args.resolution,

@@ -137,20 +137,24 @@ def pytest_configure(config: pytest.Config) -> None:
 def _configure_gates(config: pytest.Config, session: GateSession) -> None:
     from pytest_benchmark.utils import get_machine_id
 
+    from ..atomic import check_writable
+
     storage = _storage(config)
     compare = config.getoption("benchmark_compare", None)
+    given_json = config.getoption("benchmark_json", None)
+    if given_json:
+        check_writable(given_json)  # checked before the run, not after it
     if config.getoption("gate_accept"):
         if compare:
             raise pytest.UsageError("--gate-accept records a baseline; drop --benchmark-compare")
         if storage is None:
             raise pytest.UsageError("--gate-accept needs a file:// benchmark storage")
-        from ..atomic import check_writable
 
         target = baseline_file(storage, get_machine_id())
         target.parent.mkdir(parents=True, exist_ok=True)
         check_writable(target)
         config.stash[_ACCEPT] = target
-        if not config.getoption("benchmark_json", None):
+        if not given_json:
             # pytest-benchmark writes the run here at session finish; removed once merged
             tmp = Path(tempfile.mkdtemp(prefix="gate-accept-"))
             config.stash[_ACCEPT_TMP] = tmp
