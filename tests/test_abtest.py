@@ -244,7 +244,7 @@ def test_compare_times_training_steps_of_both_revisions(
         (["--baseline", "HEAD", "--models", "mlp-0"], "width"),
         (["--baseline", "HEAD", "--batch-sizes", "0"], "integers >= 1"),
         (["--baseline", "HEAD", "--seconds", "-1"], "number > 0"),
-        (["--baseline", "HEAD", "--threads", "0"], "threads must be"),
+        (["--baseline", "HEAD", "--threads", "0"], "expected a whole number of threads from 1"),
     ],
 )
 def test_compare_bad_input_is_one_line(

@@ -12,6 +12,7 @@ from fakes import run_row
 
 from mnist_models.gates.engine import GateRecord
 from mnist_models.gates.rules import Direction, Metric, gated_metrics, lower
+from mnist_models.measure.record import RunRecord
 from mnist_models.verdicts import FAILING, Verdict
 
 BASELINES = sorted((Path(__file__).resolve().parents[1] / "benchmarks/baselines").rglob("*.json"))
@@ -98,3 +99,13 @@ def test_a_study_row_round_trips_and_rows_without_side_by_side_latency_load() ->
     again = StudyRow.from_dict(json.loads(json.dumps(replace(row, batch1=timed).to_dict())))
     assert again == replace(row, batch1=timed)
     assert again.table_row()["latency_us_p50"] == 7.0 and again.record.latency_us_p50 == 10.0
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("accuracy", "0.9"), ("params", 1.5), ("threads", True), ("history", {}), ("model", 3),
+     ("train_seconds", float("nan"))],
+)  # fmt: skip
+def test_a_run_record_refuses_a_field_of_the_wrong_type(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"a run record's {field} must be"):
+        RunRecord.from_dict({**run_row(), field: value})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -266,3 +267,33 @@ def test_a_bad_fetch_timeout_is_one_line_naming_the_variable(
     code, _, err = cli("data", "--data-root", str(tmp_path / "root"))
     assert code == 2 and "Traceback" not in err
     assert f"MNIST_BENCH_FETCH_TIMEOUT={value!r}: give a whole number of seconds" in err
+
+
+def test_study_refuses_a_run_store_that_is_a_file_before_training(
+    cli: Cli, tmp_path: Path
+) -> None:
+    store = tmp_path / "runs"
+    store.write_text("not a folder\n")
+    code, _, err = cli("study", "width", "--runs", str(store), "--out", str(tmp_path / "o"))
+    assert code == 2 and "is a file; the store of finished runs is a folder" in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_a_revision_whose_package_fails_to_import_is_one_error(tmp_path: Path) -> None:
+    from mnist_models.ab.revision import load_revision
+    from mnist_models.errors import ConfigError
+
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "mnist_models", repo / "mnist_models",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    broken = repo / "mnist_models" / "zoo" / "registry.py"
+    broken.write_text(broken.read_text() + "\nraise RuntimeError('broken on purpose')\n")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "broken")
+    with pytest.raises(ConfigError, match="cannot be imported .RuntimeError: broken on purpose"):
+        load_revision("HEAD", repo)

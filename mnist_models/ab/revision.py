@@ -101,9 +101,17 @@ def load_revision(rev: str, repo: Path | None = None) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception:
-        del sys.modules[name]
-        raise
+        # the parts compare uses, imported now: a revision that cannot import fails here, once,
+        # with its name, not half-way through the timing
+        for part in ("zoo.registry", "measure.metrics", "measure.train"):
+            importlib.import_module(f"{name}.{part}")
+    except Exception as err:  # whatever that revision's code raises: refused, never passed
+        for loaded in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
+            del sys.modules[loaded]
+        raise ConfigError(
+            f"revision {rev!r} ({sha[:12]}) cannot be imported ({type(err).__name__}: "
+            f"{str(err)[:200]}); compare against a revision whose package imports"
+        ) from None
     if not hasattr(module, "get_model"):
         raise ConfigError(f"revision {rev!r} ({sha[:12]}) has no get_model(); too old to compare")
     module.__revision__ = sha  # type: ignore[attr-defined]

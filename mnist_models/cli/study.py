@@ -81,13 +81,15 @@ def command(args: argparse.Namespace) -> int:
     outs = [base / s.name if (args.name == "all" or not args.out) else base for s in studies]
     for out in outs:  # every folder checked before any training starts
         check_folder(out, "study", force=args.force)
+    runs = Path(args.runs) if args.runs else default_store()
+    _check_run_store(runs)
     for study, out in zip(studies, outs, strict=True):
         with claimed(out, "study", force=args.force):
             tty = progress_shown()
             rows, computed = run_study(
                 study,
                 settings,
-                Path(args.runs) if args.runs else default_store(),
+                runs,
                 data_root=args.data_root,
                 progress=tty,
                 log=None if tty else say,
@@ -95,6 +97,21 @@ def command(args: argparse.Namespace) -> int:
             rows = with_side_by_side_latency(rows, out / "cache", log=say)
             _write_study(args, study, settings, out, rows, computed)
     return 0
+
+
+def _check_run_store(runs) -> None:
+    """The run store is a folder this user can write: checked before any training starts."""
+    from ..errors import OutputError
+
+    if runs.exists() and not runs.is_dir():
+        raise OutputError(
+            f"--runs {runs} is a file; the store of finished runs is a folder: give a folder "
+            "(or another $MNIST_BENCH_RUNS)"
+        )
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create the run store {runs} ({err.strerror})") from None
 
 
 def _write_study(

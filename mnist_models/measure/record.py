@@ -3,6 +3,7 @@ and the studies' results (torch-free: readers of stored runs need no torch)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
@@ -47,6 +48,14 @@ class RunRecord:
     setup_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)  # fields of a newer version, kept
 
+    def __post_init__(self) -> None:
+        # a stored row with a sound checksum can still hold a string where a figure belongs:
+        # every field is checked against its declared type (the run store then recomputes it)
+        for f in fields(self):
+            value, kind = getattr(self, f.name), str(f.type).split("[")[0]
+            if not _is_a(value, kind):
+                raise ValueError(f"a run record's {f.name} must be {kind}, got {value!r:.60}")
+
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         return {**self.extra, **out}
@@ -66,3 +75,14 @@ class RunRecord:
             raise ValueError(f"a run record needs {', '.join(missing)}")
         known = {k: v for k, v in row.items() if k in names}
         return cls(**known, extra={k: v for k, v in row.items() if k not in names})
+
+
+def _is_a(value: object, kind: str) -> bool:
+    """`value` is of the declared field type `kind` (int, float, str, list, dict)."""
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    return isinstance(value, {"str": str, "list": list, "dict": dict}.get(kind, object))
