@@ -297,3 +297,44 @@ def test_a_revision_whose_package_fails_to_import_is_one_error(tmp_path: Path) -
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "broken")
     with pytest.raises(ConfigError, match="cannot be imported .RuntimeError: broken on purpose"):
         load_revision("HEAD", repo)
+
+
+def test_baseline_refuses_cuda_runs_for_the_cpu_storage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mnist_models.cli import main
+
+    run = json.loads((REPO / "benchmarks/baselines/Linux-CPython-3.11-64bit/0001_baseline.json")
+                     .read_text())  # fmt: skip
+    run["machine_info"]["device"] = "cuda"
+    path = tmp_path / "cuda.json"
+    path.write_text(json.dumps(run))
+    monkeypatch.chdir(REPO)  # the project's pyproject names the CPU storage
+    assert main(["baseline", "--from-json", str(path)]) == 2
+    assert "made with --device cuda: pass --storage" in capsys.readouterr().err
+
+
+def test_interrupting_a_baseline_run_exits_130_and_writes_nothing(tmp_path: Path) -> None:
+    import signal
+
+    (tmp_path / "pytest.ini").write_text("[pytest]\ngate_storage = store\n")
+    (tmp_path / "test_slow.py").write_text(
+        "import pathlib, time\n"
+        "def test_slow(benchmark, gate):\n"
+        "    benchmark(lambda: None)\n"
+        "    pathlib.Path('started').write_text('yes')\n"
+        "    time.sleep(120)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mnist_models.cli", "baseline", "--", "test_slow.py"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120  # however slow the machine: wait for the test to start
+    while not (tmp_path / "started").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline, "the test never started"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert "Traceback" not in out + err
+    assert not list((tmp_path / "store").rglob("*.json"))  # nothing recorded
