@@ -4,12 +4,15 @@ known steps; the detector finds those steps and nothing else, and plots them."""
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mnist_models.cli import main
 from mnist_models.gates.schema import SchemaError
@@ -222,3 +225,35 @@ def test_two_machine_kinds_never_share_a_plot_file(store: Path, tmp_path: Path) 
     args = ["history", "mlp-1024@28", "--store", str(both), "--out", str(out), "--all"]
     assert main(args) == 0
     assert len(list(out.glob("*.png"))) == 2
+
+
+FIELD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+    st.sampled_from(["abc1234", "2026-01-01T00:00:00+00:00", "exact", "-o /tmp/x", "a b"]),
+    st.lists(st.integers(), max_size=2),
+)  # fmt: skip
+SOUND = {
+    "commit": "0123abcd", "date": "2026-01-01T00:00:00+00:00", "machine": "m", "benchmark": "b",
+    "metric": "x", "value": 1.5, "direction": "lower",
+}  # fmt: skip
+# each field sound or crafted, one at a time or several: both branches are reached
+RECORDS = st.fixed_dictionaries(
+    {name: st.one_of(st.just(value), FIELD_VALUES) for name, value in SOUND.items()}
+)
+
+
+@given(record=RECORDS)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_history_line_is_a_sound_record_or_one_named_error(tmp_path: Path, record) -> None:
+    store = tmp_path / "h.jsonl"
+    store.write_text(json.dumps(record) + "\n")
+    try:
+        (point,) = load(store)
+    except SchemaError as err:
+        assert str(err).startswith(f"{store}:1")
+        return
+    # what loads is what the commands may use: a hex commit, an ISO date, a finite value
+    assert re.fullmatch(r"[0-9a-f]{7,40}", point["commit"])
+    assert math.isfinite(point["value"]) and isinstance(point["benchmark"], str)
+    assert point["direction"] in (None, "exact", "higher", "lower")
