@@ -9,20 +9,22 @@ from functools import cached_property
 from mnist_models import get_config, run_id
 from mnist_models.errors import ConfigError
 from mnist_models.zoo import REPRESENTATIVE_MODELS
+from mnist_models.zoo.factors import (  # noqa: F401 - the grid's factors, re-exported
+    ACTIVATIONS,
+    BATCH_SIZES,
+    CNN_FIRST,
+    CNN_LATER,
+    DEPTHS,
+    POOLINGS,
+    RESOLUTIONS,
+    WIDTHS,
+)
 from mnist_models.zoo.models.mlp import mlp_id
 from mnist_models.zoo.registry import ModelConfig
 from mnist_models.zoo.resolution import Resolution
 
 DEFAULT_MLP = "mlp-1024"
-WIDTHS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 DEPTH_WIDTH = 512
-DEPTHS = (1, 2, 3, 4, 8, 16)
-BATCH_SIZES = (1, 16, 32, 64, 128)
-RESOLUTIONS = ("28", "resize:20", "resize:14", "resize:7", "crop:20", "crop:14", "crop:7")
-ACTIVATIONS = ("relu", "tanh", "sigmoid")
-POOLINGS = ("max", "avg")
-CNN_FIRST = (6, 16, 32)
-CNN_LATER = (16, 20, 32)
 
 
 @dataclass(frozen=True)

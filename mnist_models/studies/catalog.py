@@ -24,13 +24,8 @@ from ..console import say
 from ..errors import ConfigError
 from ..labels import batch_label
 from ..measure.record import RunRecord
+from ..zoo.factors import ACTIVATIONS, BATCH_SIZES, DEPTHS, SIZES, WIDTHS
 from .records import StudyRow
-
-WIDTHS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
-DEPTHS = (1, 2, 3, 4, 8, 16)
-BATCH_SIZES = (1, 16, 32, 64, 128)
-SIZES = (20, 14, 7)
-ACTIVATIONS = ("relu", "tanh", "sigmoid")
 
 
 @dataclass(frozen=True)
