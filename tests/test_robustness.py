@@ -269,9 +269,7 @@ def test_a_bad_fetch_timeout_is_one_line_naming_the_variable(
     assert f"MNIST_BENCH_FETCH_TIMEOUT={value!r}: give a whole number of seconds" in err
 
 
-def test_study_refuses_a_run_store_that_is_a_file_before_training(
-    cli: Cli, tmp_path: Path
-) -> None:
+def test_study_refuses_a_run_store_that_is_a_file_before_training(cli: Cli, tmp_path: Path) -> None:
     store = tmp_path / "runs"
     store.write_text("not a folder\n")
     code, _, err = cli("study", "width", "--runs", str(store), "--out", str(tmp_path / "o"))
