@@ -13,54 +13,14 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.grid import BATCH_SIZE_TRAINING, BATCH_SIZES, GATE_TRAINING, architecture_cases
-from mnist_models.gates.rules import Metric, budget, lower
+from mnist_models.gates.rules import budget
 from mnist_models.labels import case_id
+from mnist_models.measure.instruction_rules import FORWARD_CALLS, TRAIN_STEPS, instruction_rule
 from mnist_models.measure.instructions import InstructionCase
 
 pytestmark = [pytest.mark.instructions, pytest.mark.full]
 
 GATE_BATCH_SIZES = (1, 64)
-FORWARD_CALLS = {1: 5}  # calls counted per case (default 1): instructions repeat call to call
-TRAIN_STEPS = 10
-# Counts repeat exactly between runs of one checkout with the same cases (the garbage collector
-# kept out of the counted calls). Each case is counted in a child forked from one prepared
-# worker, so what was counted before it no longer carries over; what is left is the worker's
-# heap as the selection shapes it: between a run of the whole grid and a run of the gate tier
-# alone the counts moved by up to 0.36% at batch 1, 0.22% for batched forward passes (the
-# small convolutions of lenet5 and cnn7 at batch 64) and 0.037% for training steps
-# (docs/deterministic-gates.md). The bands sit at about twice that and more: a 3% forward-pass
-# change fails at every batch size, a 0.7% change to the optimizer fails training.
-TOLERANCE_BATCH_1 = 0.01
-# A fresh clone in another folder, with a spinning process beside it, counted mlp-32 and
-# mlp-128@crop:14 at batch 1 about 2,000 instructions (1.0-1.1%) above the baseline: a fixed
-# offset of the heap's state, large only where a call is small. Hence a floor in instructions.
-ABS_TOLERANCE_BATCH_1 = 4_000
-TOLERANCE_BATCHED = 0.005
-TOLERANCE_TRAINING = 0.003
-
-INSTRUCTIONS_BATCH_1 = lower(
-    "instructions",
-    rel_tol=TOLERANCE_BATCH_1,
-    abs_tol=ABS_TOLERANCE_BATCH_1,
-    scope="instructions",
-    two_sided=True,
-)
-INSTRUCTIONS_BATCHED = lower(
-    "instructions", rel_tol=TOLERANCE_BATCHED, scope="instructions", two_sided=True
-)
-INSTRUCTIONS_TRAINING = lower(
-    "instructions", rel_tol=TOLERANCE_TRAINING, scope="instructions", two_sided=True
-)
-
-
-def instruction_rule(kind: str, batch_size: int) -> Metric:
-    """The band a case's count is gated with: training steps, forward passes at batch 1 (an
-    absolute floor for small calls), batched forward passes."""
-    if kind == "train":
-        return INSTRUCTIONS_TRAINING
-    return INSTRUCTIONS_BATCH_1 if batch_size == 1 else INSTRUCTIONS_BATCHED
-
-
 # Instruction budgets: a ceiling per forward pass at batch 1 for the named models, with or
 # without a baseline, on any machine (the ISA path is pinned, instructions.ISA_PINS). About 1.5x
 # what torch 2.14 counts here, so a torch or Python upgrade fits and a model doing half as much

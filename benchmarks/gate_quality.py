@@ -371,6 +371,34 @@ def write_table(folder: Path, name: str, title: str, table: str, flag: str = "")
     return path
 
 
+def run_environment_conditions(
+    python: str, settings: ABSettings, n: int, log: Callable[[str], None]
+) -> dict:
+    """`compare --env`'s rule on unchanged code: n comparisons of this environment against the
+    one of `python` (the same torch for an A/A check), one worker per environment, rotating
+    over CASES. Every one should pass."""
+    from mnist_models.ab.environments import (
+        Environment,
+        EnvPair,
+        compare_environments,
+        current_environment,
+        headline,
+        resolve_python,
+    )
+
+    rows = []
+    other = Environment(resolve_python(python), label=python)
+    with EnvPair(other, current_environment()) as pair:
+        head = headline(other, pair.candidate)
+        for i in range(n):
+            model, bs = CASES[i % len(CASES)]
+            ((_, result),) = compare_environments(pair, [model], [bs], settings)
+            rows.append({**_row(result), "verdict": str(result.verdict)})
+            log(f"  environments {i + 1}/{n}: {model} bs{bs} {result.verdict}")
+    failed = sum(r["failed"] for r in rows)
+    return {"headline": head, "rows": rows, "failed": failed, "n": n}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--comparisons", type=int, default=20, help="per condition")
@@ -391,6 +419,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--training-only", action="store_true", help="only the training comparisons"
     )
+    parser.add_argument(
+        "--env",
+        default=None,
+        metavar="PYTHON",
+        help="also compare this environment against another (`compare --env`'s A/A: give one "
+        "with the same torch), --comparisons times",
+    )
+    parser.add_argument("--env-only", action="store_true", help="only the --env comparisons")
     args = parser.parse_args(argv)
     try:
         check_writable(args.out)
@@ -424,13 +460,24 @@ def main(argv: list[str] | None = None) -> int:
         "n": args.comparisons,
         "n_training": args.training_comparisons,
     }
-    if not args.training_only:
+    if args.env:
+        report["environments"] = run_environment_conditions(
+            args.env, settings, args.comparisons, log
+        )
+        env = report["environments"]
+        print(
+            f"compare --env, {env['headline']}: {env['n'] - env['failed']} of {env['n']} "
+            "comparisons passed"
+        )
+    if args.env_only:
+        pass
+    elif not args.training_only:
         report["warmup"] = warmup_profile(settings)
         if args.design_comparisons:
             report["design"] = design_sweep(base_pkg, settings, args.design_comparisons, log)
         report["conditions"] = run_conditions(base_pkg, settings, args.comparisons, log)
         report["summary"] = summarise(report["conditions"])
-    if args.training_comparisons:
+    if args.training_comparisons and not args.env_only:
         t0 = time.time()
         report["training"] = run_training_conditions(
             base_pkg, settings, args.training_comparisons, log

@@ -133,37 +133,51 @@ def time_interleaved(
     *,
     grad: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-call microseconds, shape (pairs, calls_per_block), for each side.
-
-    Blocks alternate A B, B A, A B, ... so that a linear drift within a pair favours neither
-    side; the garbage collector is off while timing, as in pyperf. `grad`: the calls train
-    (autograd on), else they run under inference_mode.
-    """
+    """Per-call microseconds, shape (pairs, calls_per_block), for each side, both in this
+    process; the garbage collector is off while timing, as in pyperf. `grad`: the calls train
+    (autograd on), else they run under inference_mode."""
+    enabled = gc.isenabled()
     with num_threads(settings.threads), torch.inference_mode(not grad):
-        deadline = time.perf_counter() + settings.warmup_s
-        warm = 0
-        while warm < 4 or time.perf_counter() < deadline:
-            baseline()
-            candidate()
-            warm += 1
-        one_call = float(np.median(time_calls(baseline, 5))) * 1e-6
-        calls = max(1, min(1000, round(settings.block_s / max(one_call, 1e-7))))
-        pairs = max(settings.min_pairs, math.ceil(settings.seconds / (2 * calls * one_call)))
-        a = np.empty((pairs, calls))
-        b = np.empty((pairs, calls))
-        enabled = gc.isenabled()
         gc.disable()
         try:
-            for i in range(pairs):
-                if i % 2 == 0:
-                    a[i] = time_calls(baseline, calls)
-                    b[i] = time_calls(candidate, calls)
-                else:
-                    b[i] = time_calls(candidate, calls)
-                    a[i] = time_calls(baseline, calls)
+            return interleave(
+                lambda n: np.asarray(time_calls(baseline, n)),
+                lambda n: np.asarray(time_calls(candidate, n)),
+                settings,
+            )
         finally:
             if enabled:
                 gc.enable()
+
+
+BlockRunner = Callable[[int], np.ndarray]  # n -> the microseconds of each of n calls
+
+
+def interleave(
+    run_a: BlockRunner, run_b: BlockRunner, settings: ABSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Warm both sides up, size the blocks, then time blocks alternately: A B, B A, A B, ... so
+    that a linear drift within a pair favours neither side. A runner times `n` calls of its
+    side and returns their microseconds: in this process, or in another environment's worker
+    (environments.py), which is idle while the other side's block runs."""
+    deadline = time.perf_counter() + settings.warmup_s
+    warm = 0
+    while warm < 4 or time.perf_counter() < deadline:
+        run_a(1)
+        run_b(1)
+        warm += 1
+    one_call = float(np.median(run_a(5))) * 1e-6
+    calls = max(1, min(1000, round(settings.block_s / max(one_call, 1e-7))))
+    pairs = max(settings.min_pairs, math.ceil(settings.seconds / (2 * calls * one_call)))
+    a = np.empty((pairs, calls))
+    b = np.empty((pairs, calls))
+    for i in range(pairs):
+        if i % 2 == 0:
+            a[i] = run_a(calls)
+            b[i] = run_b(calls)
+        else:
+            b[i] = run_b(calls)
+            a[i] = run_a(calls)
     return a, b
 
 

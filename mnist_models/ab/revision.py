@@ -76,13 +76,11 @@ def package_changed(rev: str, repo: Path) -> bool:
 
 
 @lru_cache(maxsize=8)
-def load_revision(rev: str, repo: Path | None = None) -> ModuleType:
-    """Import `rev`'s mnist_models as a separate package and return it."""
+def extract_revision(rev: str, repo: Path | None = None) -> Path:
+    """A temporary folder holding `rev`'s mnist_models/ (removed when this process exits): to
+    import in this process, or to put on another environment's PYTHONPATH."""
     repo = repo_root(repo)
     sha = resolve(rev, repo)
-    name = f"{PACKAGE}_{sha[:12]}"
-    if name in sys.modules:
-        return sys.modules[name]
     try:
         archive = _git(repo, "archive", "--format=tar", sha, PACKAGE)
     except ConfigError:
@@ -92,6 +90,18 @@ def load_revision(rev: str, repo: Path | None = None) -> ModuleType:
     atexit.register(shutil.rmtree, dest, ignore_errors=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(dest, filter="data")
+    return dest
+
+
+@lru_cache(maxsize=8)
+def load_revision(rev: str, repo: Path | None = None) -> ModuleType:
+    """Import `rev`'s mnist_models as a separate package and return it."""
+    repo = repo_root(repo)
+    sha = resolve(rev, repo)
+    name = f"{PACKAGE}_{sha[:12]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    dest = extract_revision(sha, repo)
     init = dest / PACKAGE / "__init__.py"
     spec = importlib.util.spec_from_file_location(
         name, init, submodule_search_locations=[str(init.parent)]

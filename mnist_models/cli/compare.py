@@ -28,12 +28,39 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
 
     p = sub.add_parser(
         "compare",
-        help="A/B latency of a git revision's models against the working tree, interleaved",
+        help="A/B latency of a git revision's models (or of another Python environment) "
+        "against the working tree, interleaved",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Exit status 1 when a model got slower (significant and above the minimum "
-        "effect), 0 otherwise, 2 on bad input.",
+        "effect) or, with --instructions, a count left its band; 0 otherwise; 2 on bad input. "
+        "With --env, the baseline side runs in that environment (a PyTorch upgrade: "
+        "README, 'Upgrading PyTorch').",
     )
-    p.add_argument("--baseline", required=True, help="git revision to compare against, e.g. main")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="git revision to compare against, e.g. main (with --env: the revision the other "
+        "environment runs; default there: the working tree)",
+    )
+    p.add_argument(
+        "--env",
+        default=None,
+        metavar="PYTHON",
+        help="another environment's interpreter or virtual environment folder: the baseline "
+        "side runs there, the candidate in this one (scripts/make-env.sh makes one)",
+    )
+    p.add_argument(
+        "--instructions",
+        action="store_true",
+        help="with --env: also count each case's instructions under valgrind in both "
+        "environments, gated by the cross-environment band",
+    )
+    p.add_argument(
+        "--numerics",
+        action="store_true",
+        help="with --env: per layer, how far the outputs of the two environments differ on "
+        "the same weights and input, naming the first layer beyond float32 rounding",
+    )
     p.add_argument("--head", default=None, help="a second revision instead of the working tree")
     p.add_argument(
         "--models",
@@ -66,6 +93,22 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    if args.env is not None:
+        from .compare_env import command as env_command
+
+        return env_command(args)
+    from ..errors import ConfigError
+
+    if args.baseline is None:
+        raise ConfigError(
+            "give --baseline REV (a git revision to compare against) or --env PYTHON (another "
+            "environment)"
+        )
+    if args.instructions or args.numerics:
+        raise ConfigError(
+            "--instructions and --numerics compare two environments: give --env PYTHON "
+            "(the instruction lane of `pytest benchmarks` compares revisions)"
+        )
     import mnist_models
 
     from ..ab.abtest import ABSettings

@@ -29,7 +29,12 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
         action="store_true",
         help="print the pull-request summary (Markdown) of the comparison instead of the table",
     )
-    p.add_argument("--ab", help="with --markdown: add the A/B table of `compare --json -o FILE`")
+    p.add_argument(
+        "--ab",
+        action="append",
+        help="with --markdown: add the A/B table of `compare --json -o FILE` (repeat for "
+        "`compare --env` output too: a dependency bump's summary leads with it)",
+    )
     p.add_argument("--links", help="with --markdown: where the plots are (a URL or a note)")
     p.add_argument(
         "--force", action="store_true", help="write into a non-empty folder another tool made"
@@ -60,7 +65,7 @@ def command(args: argparse.Namespace) -> int:
         from ..gates.machine_notes import machine_note
         from ..reporting.report import render_markdown
 
-        ab = _load_ab(args.ab) if args.ab else None
+        ab = [_load_ab(path) for path in args.ab] if args.ab else None
         text = render_markdown(
             changes,
             info,

@@ -37,6 +37,9 @@ class GateRecord:
     verdict: Verdict
     note: str = ""  # which rule applied, or why the baseline did not apply
     lane: str = ""  # the benchmark's group (its lane); "" for the module's name
+    # the environment change ("torch 2.14.1 -> 2.13.0") that made this row take another rule
+    # than it would in the baseline's environment; "" where the environments match
+    across: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict", Verdict(self.verdict))
@@ -68,6 +71,7 @@ class GateRecord:
             "note": self.note,
             "lane": self.lane_name,
             "rule": self.metric.to_dict(),
+            "across": self.across,
         }
 
     @classmethod
@@ -83,6 +87,7 @@ class GateRecord:
             Verdict(entry.get("verdict") or entry["status"]),
             entry.get("note", ""),
             entry.get("lane", ""),
+            entry.get("across", ""),
         )
 
     def change_text(self) -> str:
@@ -150,6 +155,57 @@ def kind_difference(machines: Machines) -> str:
     return "another kind of machine: " + "; ".join(diff) if diff else ""
 
 
+def key_fields(key: object) -> dict[str, str]:
+    """An instruction key as fields: stored compact ("torch=2.14.1 python=3.11 ...") or whole."""
+    if isinstance(key, dict):
+        return {str(k): str(v) for k, v in key.items()}
+    if not isinstance(key, str):
+        return {}
+    return dict(part.partition("=")[::2] for part in key.split())
+
+
+# What a version change may be, for the cross-environment rules: the packages whose build the
+# figures depend on. Another Python, ISA path, CPU vendor or valgrind is not a version change.
+VERSIONED = ("torch", "torchvision")
+
+
+def _version_text(changes: dict[str, tuple[object, object]]) -> str:
+    return ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changes.items())
+
+
+def environment_change(machines: Machines) -> str:
+    """The package versions that differ between the baseline's run and this one
+    ("torch 2.14.1+cu130 -> 2.13.0+cu130"); "" where they match or were never recorded."""
+    then, now = machines
+    changes = {
+        k: (then.get(k), now.get(k))
+        for k in VERSIONED
+        if then.get(k) and now.get(k) and then.get(k) != now.get(k)
+    }
+    return _version_text(changes)
+
+
+def version_change(
+    scope: str | None, machines: Machines, entries: tuple[dict[str, Any], dict[str, Any]]
+) -> str:
+    """Where the only thing of `scope` that differs is a package version (VERSIONED): the
+    change, as text; "" otherwise (the same scope, or something else differs as well)."""
+    then, now = entries
+    if scope == "instructions":
+        old, new = key_fields(then.get("instruction_key")), key_fields(now.get("instruction_key"))
+        if not old or not new or set(old) != set(new):
+            return ""
+        diff = {k: (old[k], new[k]) for k in old if old[k] != new[k]}
+        if not diff or set(diff) - set(VERSIONED):
+            return ""
+        return _version_text(diff)
+    if scope != "environment" or kind_difference(machines):
+        return ""
+    if then.get("threads") != now.get("threads"):
+        return ""
+    return environment_change(machines)
+
+
 def scope_mismatch(
     scope: str | None, machines: Machines, entries: tuple[dict[str, Any], dict[str, Any]]
 ) -> str:
@@ -160,14 +216,24 @@ def scope_mismatch(
     then, now = entries
     if scope == "instructions":
         old, new = then.get("instruction_key"), now.get("instruction_key")
-        return "" if old == new else f"instruction key {old or 'none'} vs {new} here"
+        if old == new:
+            return ""
+        a, b = key_fields(old), key_fields(new)
+        diff = [
+            f"{k} {a.get(k)} vs {b.get(k)}" for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)
+        ]
+        return (
+            f"instruction key: {'; '.join(diff)} here"
+            if a and b
+            else (f"instruction key {old or 'none'} vs {new} here")
+        )
     kind = kind_difference(machines)
     if kind or scope == "machine":
         return kind
     info_then, info_now = machines
     versions = [
         f"{k} {info_then.get(k)} vs {info_now.get(k)} here"
-        for k in ("torch", "torchvision")
+        for k in VERSIONED
         if info_then.get(k) != info_now.get(k)
     ]
     if versions:
@@ -175,6 +241,15 @@ def scope_mismatch(
     if then.get("threads") != now.get("threads"):
         return f"{then.get('threads')} threads vs {now.get('threads')} here"
     return ""
+
+
+def repeated_exactly(then: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether every figure the entry declares exact within its environment (a seeded
+    training's accuracy and final loss) came out identical to the bit: the training repeated,
+    so across a version change those figures stay exact."""
+    rules = {**gated_metrics(then), **gated_metrics(now)}
+    names = [m.name for m in rules.values() if m.exact_within is not None]
+    return bool(names) and all(then.get(n) is not None and then.get(n) == now.get(n) for n in names)
 
 
 # --- the evaluator -----------------------------------------------------------------------------
@@ -203,8 +278,10 @@ def evaluate(
     then, now = then or {}, now or {}
     value, base = now.get(metric.name), then.get(metric.name) if metric.uses_baseline else None
 
-    def row(verdict: Verdict, note: str = "", rule: Metric = metric) -> GateRecord:
-        return GateRecord(nodeid, rule, value, base, verdict, note, lane)
+    def row(
+        verdict: Verdict, note: str = "", rule: Metric = metric, across: str = ""
+    ) -> GateRecord:
+        return GateRecord(nodeid, rule, value, base, verdict, note, lane, across)
 
     if value is None:
         return row(Verdict.MISSING, "the baseline gates it; this run did not record it")
@@ -214,20 +291,35 @@ def evaluate(
     if base is None:
         return row(Verdict.NEW if metric.passes(value, None) else Verdict.FAIL)
     reason = scope_mismatch(metric.scope, machines, (then, now))
-    if reason:  # the bound still holds; the baseline's figure says nothing here
-        return row(Verdict.NOT_APPLIED if metric.passes(value, None) else Verdict.FAIL, reason)
-    rule, note = metric, ""
+    if reason:
+        change = version_change(metric.scope, machines, (then, now))
+        if change and metric.across_versions is not None:  # a declared cross-version band
+            rule = replace(metric, rel_tol=metric.across_versions)
+            note = f"{change}: cross-environment band"
+            return row(_verdict(rule, base, value), note, rule, change)
+        if change and metric.exact_within is not None and repeated_exactly(then, now):
+            return row(
+                _verdict(metric.as_exact(), base, value),
+                f"{change}: training repeated bit for bit: exact",
+                metric.as_exact(),
+                change,
+            )
+        # the bound still holds; the baseline's figure says nothing here
+        verdict = Verdict.NOT_APPLIED if metric.passes(value, None) else Verdict.FAIL
+        return row(verdict, reason, metric, change)
+    rule, note, change = metric, "", ""
     if metric.exact_within is not None:
         other = scope_mismatch(metric.exact_within, machines, (then, now))
-        rule, note = (
-            (metric.as_exact(), "same environment: exact")
-            if not other
-            else (
-                metric,
-                f"tolerance: {other}",
-            )
-        )
-    return row(_verdict(rule, base, value), note, rule)
+        change = version_change(metric.exact_within, machines, (then, now)) if other else ""
+        if not other:
+            rule, note = metric.as_exact(), "same environment: exact"
+        elif change and repeated_exactly(then, now):
+            rule, note = metric.as_exact(), f"{change}: training repeated bit for bit: exact"
+        elif change:
+            note = f"{change}: training did not repeat bit for bit: tolerance"
+        else:
+            note = f"tolerance: {other}"
+    return row(_verdict(rule, base, value), note, rule, change)
 
 
 def _verdict(rule: Metric, baseline: float, now: float) -> Verdict:

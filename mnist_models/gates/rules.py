@@ -53,6 +53,10 @@ class Metric:
     exact_within: str | None = None
     two_sided: bool = False
     uses_baseline: bool = True  # False: a budget, only the bound applies
+    # The relative tolerance against a baseline whose scope differs only in a package version
+    # (torch 2.14.1 -> 2.13.0, engine.VERSIONED): a declared cross-environment band. None: a
+    # baseline from another version does not apply.
+    across_versions: float | None = None
 
     def __post_init__(self) -> None:
         # a declaration read back from a file is checked as strictly as one written in code: a
@@ -67,6 +71,13 @@ class Metric:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.bound is not None and not is_finite_number(self.bound):
             raise ValueError(f"bound must be a finite number or null, got {self.bound!r}")
+        if self.across_versions is not None and (
+            not is_finite_number(self.across_versions) or self.across_versions < 0
+        ):
+            raise ValueError(
+                f"across_versions must be a finite number >= 0 or null, "
+                f"got {self.across_versions!r}"
+            )
         for name in ("timed", "two_sided", "uses_baseline"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -210,9 +221,20 @@ def lower(
     scope: str | None = None,
     exact_within: str | None = None,
     two_sided: bool = False,
+    across_versions: float | None = None,
 ) -> Metric:
     return Metric(
-        name, "lower", unit, rel_tol, abs_tol, ceiling, timed, scope, exact_within, two_sided
+        name,
+        "lower",
+        unit,
+        rel_tol,
+        abs_tol,
+        ceiling,
+        timed,
+        scope,
+        exact_within,
+        two_sided,
+        across_versions=across_versions,
     )
 
 

@@ -181,4 +181,22 @@ def validate_ab(data: Any, source: str) -> dict[str, Any]:
                         f"{at}.estimates.{q}.{name} must be a finite number, "
                         f"got {_kind(figures.get(name))}"
                     )
+    counts = data.get("instructions", [])
+    if not isinstance(counts, list):
+        raise SchemaError(f"{source}: 'instructions' must be a list, got {_kind(counts)}")
+    for i, row in enumerate(counts):
+        at = f"{source}: instructions[{i}]"
+        if not isinstance(row, dict) or not isinstance(row.get("nodeid"), str):
+            raise SchemaError(f"{at} must be an object with a 'nodeid' string")
+        for name in ("baseline", "now"):
+            if row.get(name) is not None and not is_number(row.get(name)):
+                raise SchemaError(f"{at}.{name} must be a number, got {_kind(row.get(name))}")
+        if not isinstance(row.get("verdict"), str) or not isinstance(row.get("rule"), dict):
+            raise SchemaError(f"{at} needs a 'verdict' string and a 'rule' object")
+        from .engine import GateRecord
+
+        try:
+            GateRecord.from_dict(row)
+        except (KeyError, TypeError, ValueError) as err:
+            raise SchemaError(f"{at} is not a gate row ({err})") from None
     return data

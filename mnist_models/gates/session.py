@@ -19,7 +19,15 @@ from typing import Any
 
 from ..table import text_table
 from ..verdicts import Verdict
-from .engine import GateRecord, evaluate, judge_entry, kind_difference, lane_of, render_table
+from .engine import (
+    GateRecord,
+    environment_change,
+    evaluate,
+    judge_entry,
+    kind_difference,
+    lane_of,
+    render_table,
+)
 from .rules import Metric, gated_metrics
 from .store import Baseline
 
@@ -127,6 +135,9 @@ class GateSession:
         note = self.time_note()
         if note:
             out.append((note, "yellow"))
+        env = environment_headline(self.machines, self.rows)
+        if env:
+            out.append((env, "yellow"))
         out += [(line, "red" if line.startswith("FAILED") else "") for line in summary_lines(self)]
         for status in (Verdict.NOT_MEASURED, Verdict.NOT_APPLIED):
             reasons: dict[tuple[str, str], int] = {}
@@ -255,6 +266,33 @@ class Gate:
 
     def failures(self) -> list[GateRecord]:
         return [r for r in self.rows if r.failed]
+
+
+def environment_headline(
+    machines: tuple[dict[str, Any], dict[str, Any]], rows: list[GateRecord]
+) -> str:
+    """ "environment: torch A -> B; N rows changed rule because of it (...)" where the run's
+    package versions differ from the baseline's; "" where they match."""
+    change = environment_change(machines)
+    if not change:
+        return ""
+    moved = [r for r in rows if r.across]
+    kinds = {
+        "under the cross-environment band": sum(
+            r.note.endswith("cross-environment band") for r in moved
+        ),
+        "exact (training repeated bit for bit)": sum(
+            "repeated bit for bit" in r.note for r in moved
+        ),
+        "at the tolerance (training did not repeat)": sum(
+            "did not repeat" in r.note for r in moved
+        ),
+        "not applied": sum(r.verdict == Verdict.NOT_APPLIED for r in moved),
+    }
+    parts = ", ".join(f"{n} {what}" for what, n in kinds.items() if n)
+    return f"environment: {change}; {len(moved)} rows changed rule because of it" + (
+        f" ({parts})" if parts else ""
+    )
 
 
 def summary_lines(session: GateSession) -> list[str]:

@@ -189,10 +189,24 @@ def prepare_training_data(
 
 
 class CallgrindRun:
-    """One valgrind worker counting every case of a run, started early and read when needed."""
+    """One valgrind worker counting every case of a run, started early and read when needed.
 
-    def __init__(self, cases: list[InstructionCase], workdir: Path) -> None:
+    `python`: the interpreter it runs under (default: this one), another environment's for
+    `compare --env`; `source`: the folder whose `mnist_models` it imports (default: this
+    package's), put first on its PYTHONPATH.
+    """
+
+    def __init__(
+        self,
+        cases: list[InstructionCase],
+        workdir: Path,
+        *,
+        python: str | None = None,
+        source: Path | None = None,
+    ) -> None:
         self.cases, self.workdir = cases, Path(workdir)
+        self.python = python or sys.executable
+        self.source = Path(source) if source else Path(__file__).resolve().parents[2]
         self.proc: subprocess.Popen[bytes] | None = None
         self._counts: dict[str, InstructionCount] | None = None
 
@@ -208,6 +222,8 @@ class CallgrindRun:
         spec = self.workdir / "spec.json"
         spec.write_text(json.dumps({"cases": [asdict(c) for c in self.cases]}))
         env = {**os.environ, **ISA_PINS, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+        path = [str(self.source), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env["PYTHONPATH"] = os.pathsep.join(path)
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 [
@@ -216,7 +232,7 @@ class CallgrindRun:
                     "--instr-atstart=no",
                     "--collect-atstart=no",
                     f"--callgrind-out-file={self.workdir / 'cg.out'}.%p",
-                    sys.executable,
+                    self.python,
                     "-m",
                     "mnist_models.measure.instructions",
                     str(spec),
@@ -225,7 +241,7 @@ class CallgrindRun:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
-                cwd=Path(__file__).resolve().parents[2],
+                cwd=self.source,
             )
         return self
 

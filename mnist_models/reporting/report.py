@@ -203,7 +203,7 @@ def render_markdown(
     new: str,
     base: str,
     machine: list[str] | None = None,
-    ab: dict[str, Any] | None = None,
+    ab: dict[str, Any] | list[dict[str, Any]] | None = None,
     links: str | None = None,
 ) -> str:
     """The pull-request summary: verdict, failures and notable changes worst first, totals per
@@ -211,15 +211,30 @@ def render_markdown(
     marker a workflow finds its earlier comment by; `changed=` says whether to post at all."""
     shown = notable(changes)
     failed = [c for c in changes if c.verdict in FAILING]
-    slower = [r["label"] for r in (ab or {}).get("results", []) if _verdict_of(r) == Verdict.FAIL]
-    changed = bool(shown or slower)
+    comparisons = [ab] if isinstance(ab, dict) else list(ab or [])
+    slower = [
+        r["label"]
+        for one in comparisons
+        for r in one.get("results", [])
+        if _verdict_of(r) == Verdict.FAIL
+    ]
+    moved = [
+        r.get("nodeid") for one in comparisons for r in one.get("instructions", []) if _failed(r)
+    ]
+    changed = bool(shown or slower or moved)
     icon = "❌" if failed or slower else ("⚠️" if changed else "✅")
     lines = [
         f"<!-- mnist-bench-report changed={str(changed).lower()} -->",
         f"## {icon} mnist-bench: "
         + (f"{len(failed)} gated metrics regressed" if failed else "no gated metric regressed")
-        + (f", {len(slower)} slower in the A/B comparison" if slower else ""),
+        + (f", {len(slower)} slower in the A/B comparison" if slower else "")
+        + (f", {len(moved)} instruction counts moved by the environment" if moved else ""),
         "",
+    ]
+    for one in comparisons:  # a dependency bump leads with what the upgrade did
+        if one.get("environments"):
+            lines += [f"**{md_text(environment_summary(one))}**", ""]
+    lines += [
         f"{md_code(new)} against {md_code(base)}: {len(changes)} gated metrics compared."
         + (f" {md_text(machine[0])}" if machine else ""),
         "",
@@ -263,7 +278,7 @@ def render_markdown(
         ],
     )
     lines.append("")
-    if ab:
+    for ab in comparisons:
 
         def cell(est: dict[str, Any], q: str) -> str:
             e = est[q]
@@ -286,13 +301,36 @@ def render_markdown(
                 if est
                 else [md_code(r.get("label")), "", "", "", "not in the baseline"]
             )
-        lines += ["### A/B latency (`mnist-models compare`, timed alternately)", ""]
+        title = (
+            "### A/B latency between environments (`mnist-models compare --env`, timed alternately)"
+            if ab.get("environments")
+            else "### A/B latency (`mnist-models compare`, timed alternately)"
+        )
+        lines += [title, ""]
         lines += markdown_table(
             ["model", "base p50 us", "p50 change [95% CI]", "p99 change [95% CI]", "verdict"],
             body,
             align="lrrrl",
         )
         lines.append("")
+        counts = ab.get("instructions") or []
+        if counts:
+            lines += ["<details><summary>Instructions in both environments</summary>", ""]
+            lines += markdown_table(
+                ["case", "baseline", "now", "change", "allowed", "verdict"],
+                [
+                    [
+                        md_code(r.get("nodeid")),
+                        *(md_text(cell) for cell in _count_cells(r)),
+                        f"**{md_text(r.get('verdict'))}**"
+                        if _failed(r)
+                        else md_text(r.get("verdict")),
+                    ]
+                    for r in counts
+                ],
+                align="lrrrll",
+            )
+            lines += ["", "</details>", ""]
     if info.get("only_in_new") or info.get("only_in_baseline"):
         lines.append(
             f"{len(info['only_in_new'])} benchmarks only in the new run, "
@@ -303,3 +341,53 @@ def render_markdown(
         lines.append(f"Plots and tables: {md_link(links)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _verdict_cell(row: dict[str, Any]) -> str:
+    text = md_text(row.get("verdict"))
+    return f"**{text}**" if _failed(row) else text
+
+
+def _failed(row: dict[str, Any]) -> bool:
+    return row.get("verdict") in {str(v) for v in FAILING}
+
+
+def _count_cells(row: dict[str, Any]) -> list[str]:
+    record = GateRecord.from_dict(row)
+    cells = record.cells()  # metric, baseline, now, change, allowed (note)
+    return cells[1:]
+
+
+def environment_summary(ab: dict[str, Any]) -> str:
+    """The one line a dependency bump's summary leads with: the versions that changed, then
+    what they did to instructions, latency and numerics ("torch 2.13.0 -> 2.14.1:
+    instructions within 0.6% on all 15 cases; latency p50 -1.2% (median of 10 rows) ...")."""
+    head = str(ab.get("headline") or "environment: ?").removeprefix("environment: ")
+    parts = []
+    counts = [GateRecord.from_dict(r) for r in ab.get("instructions") or []]
+    if counts:
+        moved = [c for c in counts if c.failed]
+        changes = [abs(c.now / c.baseline - 1) for c in counts if c.now is not None and c.baseline]
+        if moved:
+            worst = max(moved, key=lambda c: abs(c.now / c.baseline - 1) if c.baseline else 0)
+            parts.append(
+                f"instructions: {len(moved)} of {len(counts)} cases outside their band "
+                f"(worst {worst.nodeid} {worst.change_text()})"
+            )
+        elif changes:
+            parts.append(
+                f"instructions within {100 * max(changes):.2f}% on all {len(counts)} cases"
+            )
+    rows = [r for r in ab.get("results", []) if (r.get("estimates") or {}).get("p50")]
+    if rows:
+        ratios = sorted(r["estimates"]["p50"]["ratio"] for r in rows)
+        mid = ratios[len(ratios) // 2]
+        slower = sum(_verdict_of(r) == Verdict.FAIL for r in rows)
+        parts.append(
+            f"latency p50 {100 * (mid - 1):+.1f}% (median of {len(rows)} rows, {slower} slower)"
+        )
+    numerics = ab.get("numerics") or {}
+    if numerics:
+        same = sum(str(v.get("verdict", "")).startswith("identical") for v in numerics.values())
+        parts.append(f"outputs identical to the bit on {same} of {len(numerics)} models")
+    return head + (": " + "; ".join(parts) if parts else "")

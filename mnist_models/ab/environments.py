@@ -1,0 +1,424 @@
+"""`mnist-models compare --env`: one version of the models in two Python environments (a
+PyTorch upgrade), timed alternately, counted and checked for numerical drift.
+
+A torch bump is one revision in two environments, which one process cannot hold. Each side
+is a worker process started by that environment's interpreter (envworker.py), importing the
+package from a source folder (the working tree, or a revision extracted from git). The parent
+hands both the same input and data as files and times them in alternating blocks (one worker
+is idle while the other's block runs), so the decision rule of `compare` applies unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..labels import batch_label
+
+WORKER = Path(__file__).with_name("envworker.py")
+# What one request may take before the worker is called hung: a block of training calls of a
+# large model on a slow machine is seconds; importing torch in a fresh environment, tens.
+REQUEST_TIMEOUT_S = 600.0
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding this mnist_models/
+
+
+def resolve_python(text: str) -> str:
+    """An interpreter from `--env`: a Python executable, or a virtual environment's folder
+    (its bin/python). A ConfigError naming the fix when it is neither."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        for candidate in (path / "bin" / "python", path / "Scripts" / "python.exe"):
+            if candidate.is_file():
+                return str(candidate)
+        raise ConfigError(
+            f"--env {text}: a folder without bin/python; give a virtual environment's folder or "
+            "its interpreter (make one with scripts/make-env.sh)"
+        )
+    found = shutil.which(text) if not path.exists() else str(path)
+    if not found or not os.access(found, os.X_OK) or Path(found).is_dir():
+        raise ConfigError(
+            f"--env {text}: no such interpreter; give a Python executable or a virtual "
+            "environment's folder (make one with scripts/make-env.sh)"
+        )
+    return found
+
+
+@dataclass
+class Environment:
+    """One side: the interpreter, the folder whose mnist_models it imports, its name."""
+
+    python: str
+    source: Path = PACKAGE_ROOT
+    label: str = ""
+    info: dict[str, Any] = field(default_factory=dict)  # the worker's hello
+
+    @property
+    def name(self) -> str:
+        """How tables name the side: its torch version, and where it came from."""
+        torch = self.info.get("torch", "?")
+        return f"torch {torch} ({self.label or self.python})"
+
+
+class EnvWorker:
+    """One environment's worker process; requests are answered one at a time."""
+
+    def __init__(self, env: Environment, workdir: Path) -> None:
+        self.env, self.workdir = env, Path(workdir)
+        self.log = self.workdir / f"worker-{id(self)}.log"
+        path = [str(env.source), *filter(None, [os.environ.get("PYTHONPATH")])]
+        environ = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [env.python, str(WORKER)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=environ,
+                cwd=self.workdir,
+                text=True,
+                bufsize=1,
+            )
+        env.info = self.request("hello", timeout=REQUEST_TIMEOUT_S)
+
+    def _fail(self, why: str) -> ConfigError:
+        tail = self.log.read_text(errors="replace").strip().splitlines()[-6:]
+        detail = ("; its log ends: " + " | ".join(tail)) if tail else ""
+        return ConfigError(f"the worker of {self.env.python} {why}{detail}")
+
+    def request(self, op: str, *, timeout: float = REQUEST_TIMEOUT_S, **fields: Any) -> dict:
+        """Send one request; its reply, or a ConfigError naming the environment and why."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps({"op": op, **fields}) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise self._fail(f"exited ({self.proc.poll()})") from None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            self.close()
+            raise self._fail(f"did not answer {op!r} within {timeout:.0f} s")
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            hint = (
+                "; does that environment have torch and this project's dependencies? "
+                "(scripts/make-env.sh makes one)"
+                if op == "hello"
+                else ""
+            )
+            raise self._fail(f"exited ({code}){hint}")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise self._fail(f"failed on {op!r}: {reply['error']}")
+        return reply
+
+    def runner(self) -> Callable[[int], Any]:
+        """The block runner abtest.interleave calls: n calls timed in the worker."""
+        import numpy as np
+
+        return lambda n: np.asarray(self.request("run", calls=n)["us"])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+@dataclass
+class EnvPair:
+    """Both sides' workers, started together and stopped together (a context manager)."""
+
+    baseline: Environment
+    candidate: Environment
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mnist-env-")))
+    workers: tuple[EnvWorker, EnvWorker] | None = None
+
+    def __enter__(self) -> EnvPair:
+        first = EnvWorker(self.baseline, self.workdir)
+        try:
+            second = EnvWorker(self.candidate, self.workdir)
+        except BaseException:
+            first.close()
+            raise
+        self.workers = (first, second)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for worker in self.workers or ():
+            worker.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def file(self, name: str, value: object) -> str:
+        """Save a tensor (or tuple of tensors) for both workers to load."""
+        import torch
+
+        path = self.workdir / name
+        torch.save(value, path)
+        return str(path)
+
+    def both(self, op: str, **fields: Any) -> tuple[dict, dict]:
+        assert self.workers is not None
+        return tuple(w.request(op, **fields) for w in self.workers)  # type: ignore[return-value]
+
+
+def headline(baseline: Environment, candidate: Environment) -> str:
+    """What differs between the two environments, in one line ("torch 2.13.0 -> 2.14.1")."""
+    keys = (
+        "torch",
+        "torchvision",
+        "python",
+        "numpy",
+        "cpu_capability",
+        "mkldnn",
+        "sitecustomize",
+        "settings",
+    )
+    changes = [
+        f"{k} {baseline.info.get(k)} -> {candidate.info.get(k)}"
+        for k in keys
+        if baseline.info.get(k) != candidate.info.get(k)
+    ]
+    return "environment: " + (", ".join(changes) if changes else "the same versions on both sides")
+
+
+def _cases(models: Sequence[str]) -> list[tuple[str, str | None, str, Any]]:
+    from ..zoo.registry import get_config, run_id
+    from .compare import split_run_id
+
+    out = []
+    for text in models:
+        model_id, resolution = split_run_id(text)
+        config, res = get_config(model_id, resolution)
+        out.append((model_id, resolution, run_id(config, res), res))
+    return out
+
+
+def compare_environments(
+    pair: EnvPair,
+    models: Sequence[str],
+    batch_sizes: Sequence[int],
+    settings: Any,
+    *,
+    data_for: Callable[[object], object] | None = None,
+    steps: int = 4,
+    train_batch_size: int = 64,
+    on_result: Callable[[str, Any], None] | None = None,
+) -> list[tuple[str, Any]]:
+    """(label, ABResult) per model and batch size, and per model a training row when
+    `data_for` is given (its own `train()` for `steps` steps on the same data), each timed
+    alternately in the two environments' workers."""
+    from ..measure.metrics import example_input
+    from .abtest import decide, interleave
+
+    if not models or not batch_sizes:
+        raise ConfigError("nothing to compare: give at least one model and one batch size")
+    cases = _cases(models)
+    assert pair.workers is not None
+    a, b = pair.workers
+    results: list[tuple[str, Any]] = []
+
+    def timed(label: str, **setup: Any) -> None:
+        pair.both("setup", threads=settings.threads, **setup)
+        times_a, times_b = interleave(a.runner(), b.runner(), settings)
+        result = decide(times_a, times_b, settings, label=label, batch_size=setup["batch_size"])
+        results.append((label, result))
+        if on_result:
+            on_result(label, result)
+
+    for model_id, resolution, rid, res in cases:
+        for bs in batch_sizes:
+            x = pair.file("input.pt", example_input((1, res.size, res.size), bs))
+            timed(
+                batch_label(rid, bs),
+                kind="forward",
+                model=model_id,
+                resolution=resolution,
+                batch_size=bs,
+                input=x,
+            )
+    if data_for is not None:
+        for model_id, resolution, rid, res in cases:
+            data = data_for(res)
+            n = steps * train_batch_size
+            subset = pair.file("train.pt", (data.train_x[:n].clone(), data.train_y[:n].clone()))
+            timed(
+                batch_label(rid, train_batch_size, "train"),
+                kind="train",
+                model=model_id,
+                resolution=resolution,
+                batch_size=train_batch_size,
+                data=subset,
+            )
+    return results
+
+
+# --- numerics: where the two environments' outputs first diverge -------------------------------
+
+# A layer's outputs differ "beyond float32 rounding" when the largest difference exceeds this
+# many units in the last place of the layer's largest output: a reordered sum of K float32
+# terms moves a result by about sqrt(K) ulp, and the largest reduction of the zoo (mlp-4096's
+# first layer, K = 784) stays near 28.
+ROUNDING_ULPS = 64
+FLOAT32_EPS = 2.0**-23
+
+
+@dataclass(frozen=True)
+class LayerDiff:
+    layer: str
+    max_abs: float
+    max_rel: float
+    scale: float  # the largest |output| of the baseline's layer
+
+    @property
+    def identical(self) -> bool:
+        return self.max_abs == 0.0
+
+    @property
+    def beyond_rounding(self) -> bool:
+        return self.max_abs > ROUNDING_ULPS * FLOAT32_EPS * max(self.scale, 1e-30)
+
+
+def compare_numerics(
+    pair: EnvPair, models: Sequence[str], batch_size: int = 64
+) -> dict[str, list[LayerDiff]]:
+    """Per model, per leaf layer in execution order: how far the candidate environment's
+    outputs are from the baseline's, on the same weights (this process's seeded model) and the
+    same input."""
+    import torch
+
+    from ..measure.metrics import example_input
+    from ..zoo.registry import get_model
+
+    out: dict[str, list[LayerDiff]] = {}
+    for model_id, resolution, rid, res in _cases(models):
+        weights = pair.file("weights.pt", get_model(model_id, res, seed=0).state_dict())
+        x = pair.file("input.pt", example_input((1, res.size, res.size), batch_size))
+        files = [str(pair.workdir / f"outputs-{side}.pt") for side in ("a", "b")]
+        assert pair.workers is not None
+        for worker, path in zip(pair.workers, files, strict=True):
+            worker.request(
+                "outputs", model=model_id, resolution=resolution, weights=weights, input=x, out=path
+            )
+        then, now = (torch.load(f, weights_only=True) for f in files)
+        rows = []
+        for layer in then["order"]:
+            if layer not in now["outputs"]:
+                continue
+            ya, yb = then["outputs"][layer].double(), now["outputs"][layer].double()
+            if ya.shape != yb.shape:
+                rows.append(LayerDiff(layer, float("inf"), float("inf"), 0.0))
+                continue
+            diff = (ya - yb).abs()
+            rel = diff / ya.abs().clamp_min(1e-12)
+            rows.append(
+                LayerDiff(
+                    layer,
+                    float(diff.max()) if diff.numel() else 0.0,
+                    float(rel.max()) if rel.numel() else 0.0,
+                    float(ya.abs().max()) if ya.numel() else 0.0,
+                )
+            )
+        out[rid] = rows
+    return out
+
+
+def numerics_verdict(rows: list[LayerDiff]) -> str:
+    """One line per model: identical, within rounding, or the first layer beyond it."""
+    if all(r.identical for r in rows):
+        return "identical to the bit in every layer"
+    first = next((r for r in rows if r.beyond_rounding), None)
+    if first is None:
+        worst = max(rows, key=lambda r: r.max_rel)
+        return f"within float32 rounding (largest at {worst.layer}: {worst.max_abs:.3g} absolute)"
+    return (
+        f"first beyond float32 rounding: {first.layer} (max abs {first.max_abs:.3g}, "
+        f"max rel {first.max_rel:.3g})"
+    )
+
+
+def current_environment(label: str = "this environment") -> Environment:
+    return Environment(sys.executable, PACKAGE_ROOT, label)
+
+
+# --- instructions: both environments counted, judged by the lane's own rules ------------------
+
+
+def count_environments(
+    baseline: Environment,
+    candidate: Environment,
+    models: Sequence[str],
+    batch_sizes: Sequence[int],
+    *,
+    data_root: str | None = None,
+) -> list[Any]:
+    """Count the cases of `models` under valgrind in each environment (one worker each, one
+    after the other) and judge every count by the instruction lane's rule through the one
+    engine: the same key, the lane's band; only torch differing, the declared
+    cross-environment band; anything else differing, `not applied` with the reason."""
+    from ..gates.engine import evaluate
+    from ..measure.instruction_rules import cases_for, instruction_rule
+    from ..measure.instructions import CallgrindRun, prepare_training_data
+
+    cases = cases_for(list(models), list(batch_sizes))
+    workdir = Path(tempfile.mkdtemp(prefix="mnist-count-"))
+    try:
+        counted = []
+        for i, env in enumerate((baseline, candidate)):
+            where = workdir / f"side{i}"
+            where.mkdir()
+            prepared = prepare_training_data(cases, where, root=data_root)
+            run = CallgrindRun(prepared, where, python=env.python, source=env.source).start()
+            try:
+                counted.append(run.counts())
+            except Exception as err:
+                raise ConfigError(f"counting instructions in {env.name} failed: {err}") from None
+            finally:
+                run.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    then, now = counted
+    machines = tuple(
+        {"torch": env.info.get("torch"), "torchvision": env.info.get("torchvision")}
+        for env in (baseline, candidate)
+    )
+    rows = []
+    for case in cases:
+        rule = instruction_rule(case.kind, case.batch_size)
+        a, b = then[case.key], now[case.key]
+        entries = [
+            {"instructions": c.per_call, "instruction_key": c.key, "gates": {}} for c in (a, b)
+        ]
+        rows.append(evaluate(rule, case.key, entries[0], entries[1], machines, lane="instructions"))
+    return rows
+
+
+def render_counts(rows: Sequence[Any]) -> str:
+    """The instruction table of `compare --env --instructions`, and how many left their band."""
+    from ..table import text_table
+
+    failed = [r.nodeid for r in rows if r.failed]
+    lines = ["instructions per call (per step for training), baseline environment -> this one:"]
+    header = ["case", "metric", "baseline", "now", "change", "allowed", "verdict"]
+    body = [[r.nodeid, *r.cells(), str(r.verdict)] for r in rows]
+    lines += text_table(header, body, align="llrrrll")
+    lines.append(
+        f"{len(failed)} of {len(rows)} counts outside their band"
+        + (f": {', '.join(failed)}" if failed else "")
+    )
+    return "\n".join(lines)
