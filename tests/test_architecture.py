@@ -25,7 +25,7 @@ ALLOWED = {
     "gates": {"base", "gates"},  # the pytest plugin: no torch, no models
     "reporting": {"base", "gates", "reporting"},  # reads saved runs: no torch
     "measure": {"base", "zoo", "gates", "measure"},  # gates: machine identity (rules)
-    "ab": {"base", "zoo", "measure", "ab"},
+    "ab": {"base", "zoo", "measure", "gates", "ab"},  # gates: the one engine judges counts
     "studies": {"base", "zoo", "measure", "reporting", "studies"},
     "cli": {"base", "zoo", "measure", "ab", "gates", "reporting", "studies", "cli"},
 }

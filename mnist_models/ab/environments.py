@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -365,6 +365,7 @@ def count_environments(
     models: Sequence[str],
     batch_sizes: Sequence[int],
     *,
+    training: bool = True,
     data_root: str | None = None,
 ) -> list[Any]:
     """Count the cases of `models` under valgrind in each environment (one worker each, one
@@ -375,7 +376,7 @@ def count_environments(
     from ..measure.instruction_rules import cases_for, instruction_rule
     from ..measure.instructions import CallgrindRun, prepare_training_data
 
-    cases = cases_for(list(models), list(batch_sizes))
+    cases = cases_for(list(models), list(batch_sizes), training=training)
     workdir = Path(tempfile.mkdtemp(prefix="mnist-count-"))
     try:
         counted = []
@@ -399,7 +400,8 @@ def count_environments(
     )
     rows = []
     for case in cases:
-        rule = instruction_rule(case.kind, case.batch_size)
+        # one-sided here: an upgrade that does less work is `better`, not a stale figure
+        rule = replace(instruction_rule(case.kind, case.batch_size), two_sided=False)
         a, b = then[case.key], now[case.key]
         entries = [
             {"instructions": c.per_call, "instruction_key": c.key, "gates": {}} for c in (a, b)

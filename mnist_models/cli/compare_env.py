@@ -79,7 +79,12 @@ def command(args: argparse.Namespace) -> int:
         if progress:
             say("counting instructions under valgrind in both environments (minutes)")
         counts = count_environments(
-            baseline, candidate, args.models, args.batch_sizes, data_root=args.data_root
+            baseline,
+            candidate,
+            args.models,
+            args.batch_sizes,
+            training=args.training,
+            data_root=args.data_root,
         )
     text = [head, render(results, baseline, candidate, settings)]
     if counts:

@@ -162,8 +162,8 @@ class Metric:
             return f"{100 * value:.2f}%"
         if self.unit == "s":
             return _format_seconds(value)
-        if float(value).is_integer() and abs(value) >= 1:
-            return f"{int(value):,}{' ' + self.unit if self.unit else ''}"
+        if (float(value).is_integer() and abs(value) >= 1) or abs(value) >= 10_000:
+            return f"{value:,.0f}{' ' + self.unit if self.unit else ''}"
         return f"{value:.4g}{' ' + self.unit if self.unit else ''}"
 
     def change_text(self, now: float, baseline: float | None) -> str:

@@ -24,21 +24,23 @@ ABS_TOLERANCE_BATCH_1 = 4_000
 TOLERANCE_BATCHED = 0.005
 TOLERANCE_TRAINING = 0.003
 
-# Across environments: two virtual environments of the same torch 2.14.1 (the editable dev
-# install and a plain `pip install .`) counted all 155 cases within 0.71% at batch 1 (12,401
-# instructions, lenet5 with tanh), 0.11% batched and 0.022% for training: inside the bands
-# above. So a baseline from another torch version is judged by the same bands (the declared
-# cross-environment rule, `across_versions`); what moves beyond them is the other build's work.
-# Measured, torch 2.14.1 -> 2.13.0: forward passes within 0.51% (batch 1) and 0.18% (batched),
-# lenet5's and cnn9's training steps +0.25% and +0.08%, the MLPs' training steps +3.0 to +3.7%
-# (docs/deterministic-gates.md, "Across PyTorch versions").
+# Across torch versions (the declared cross-environment rule, `across_versions`), measured
+# here on the gate tier's 155 cases (docs/deterministic-gates.md, "Across PyTorch versions"):
+# two virtual environments of the same torch 2.14.1 counted within 0.71% at batch 1, 0.11%
+# batched, 0.022% for training; torch 2.13.0 against a 2.14.1 baseline moved batch-1 counts by
+# up to +0.98% above the 4,000-instruction floor (mlp-128x4), batched ones by up to 0.17%,
+# lenet5's and cnn9's training steps by +0.24% and +0.08%, and the MLPs' training steps by
+# +3.0% to +3.7% (Adam does more work per step in 2.13.0). So batch 1 gets twice its largest
+# move, 2%; batched passes and training keep the lane's bands, which that genuine change of
+# work per training step exceeds.
+ACROSS_VERSIONS_BATCH_1 = 0.02
 INSTRUCTIONS_BATCH_1 = lower(
     "instructions",
     rel_tol=TOLERANCE_BATCH_1,
     abs_tol=ABS_TOLERANCE_BATCH_1,
     scope="instructions",
     two_sided=True,
-    across_versions=TOLERANCE_BATCH_1,
+    across_versions=ACROSS_VERSIONS_BATCH_1,
 )
 INSTRUCTIONS_BATCHED = lower(
     "instructions",
@@ -65,10 +67,13 @@ def instruction_rule(kind: str, batch_size: int) -> Metric:
 
 
 def cases_for(
-    models: list[str] | tuple[str, ...], batch_sizes: list[int] | tuple[int, ...]
+    models: list[str] | tuple[str, ...],
+    batch_sizes: list[int] | tuple[int, ...],
+    *,
+    training: bool = True,
 ) -> list:
     """The instruction cases of `compare --env --instructions`, counted as the lane counts
-    them: forward passes at each batch size and training steps at batch 64, per model id."""
+    them: forward passes at each batch size and (`training`) steps at batch 64, per model."""
     from ..labels import case_id
     from ..zoo.registry import get_config, run_id
     from .instructions import InstructionCase
@@ -89,9 +94,10 @@ def cases_for(
                     calls=FORWARD_CALLS.get(bs, 1),
                 )
             )
-        cases.append(
-            InstructionCase(
-                case_id(rid, 64, "train"), "train", model_id, res.id, 64, steps=TRAIN_STEPS
+        if training:
+            cases.append(
+                InstructionCase(
+                    case_id(rid, 64, "train"), "train", model_id, res.id, 64, steps=TRAIN_STEPS
+                )
             )
-        )
     return cases
