@@ -26,6 +26,9 @@ from ..errors import ConfigError
 from ..labels import batch_label
 
 WORKER = Path(__file__).with_name("envworker.py")
+# Each case is timed in this many rounds, each on models built afresh in both workers, its
+# share of --seconds each (abtest.decide_rounds says why).
+ROUNDS = 6
 # What one request may take before the worker is called hung: a block of training calls of a
 # large model on a slow machine is seconds; importing torch in a fresh environment, tens.
 REQUEST_TIMEOUT_S = 600.0
@@ -223,8 +226,10 @@ def compare_environments(
     """(label, ABResult) per model and batch size, and per model a training row when
     `data_for` is given (its own `train()` for `steps` steps on the same data), each timed
     alternately in the two environments' workers."""
+    from dataclasses import replace as with_fields
+
     from ..measure.metrics import example_input
-    from .abtest import decide, interleave
+    from .abtest import decide_rounds, interleave
 
     if not models or not batch_sizes:
         raise ConfigError("nothing to compare: give at least one model and one batch size")
@@ -233,10 +238,14 @@ def compare_environments(
     a, b = pair.workers
     results: list[tuple[str, Any]] = []
 
+    per_round = with_fields(settings, seconds=settings.seconds / ROUNDS)
+
     def timed(label: str, **setup: Any) -> None:
-        pair.both("setup", threads=settings.threads, **setup)
-        times_a, times_b = interleave(a.runner(), b.runner(), settings)
-        result = decide(times_a, times_b, settings, label=label, batch_size=setup["batch_size"])
+        rounds = []
+        for _ in range(ROUNDS):
+            pair.both("setup", threads=settings.threads, **setup)
+            rounds.append(interleave(a.runner(), b.runner(), per_round))
+        result = decide_rounds(rounds, settings, label=label, batch_size=setup["batch_size"])
         results.append((label, result))
         if on_result:
             on_result(label, result)
