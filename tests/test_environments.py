@@ -51,12 +51,27 @@ def test_a_count_from_another_torch_is_judged_by_the_declared_band(now, verdict)
     assert row.note == "torch 2.14.1+cu130 -> 2.13.0+cu130: cross-environment band"
 
 
-def test_anything_else_in_the_key_keeps_the_count_not_applied() -> None:
-    other = OTHER_TORCH.replace("GenuineIntel", "AuthenticAMD")
+def test_another_isa_level_keeps_the_count_not_applied() -> None:
+    other = OTHER_TORCH.replace("cpu_capability=DEFAULT", "cpu_capability=AVX2")
     row = evaluate(COUNT, "case", count(100_000), count(100_000, other), MACHINES)
     assert row.verdict == Verdict.NOT_APPLIED
-    assert "cpu_vendor GenuineIntel vs AuthenticAMD" in row.note
+    assert row.note == (
+        "instruction key: torch 2.14.1+cu130 vs 2.13.0+cu130; cpu_capability DEFAULT vs AVX2 "
+        "here"
+    )
     assert version_change("instructions", MACHINES, (count(1), count(1, other))) == ""
+
+
+@pytest.mark.parametrize("key", [KEY, OTHER_TORCH])
+def test_another_cpu_vendor_is_compared_under_the_isa_pins(key: str) -> None:
+    amd = key.replace("GenuineIntel", "AuthenticAMD")
+    same_torch = key == KEY
+    row = evaluate(COUNT, "case", count(100_000), count(100_250, amd), MACHINES)
+    assert row.verdict == Verdict.WORSE_ALLOWED
+    assert row.note == (
+        "" if same_torch else "torch 2.14.1+cu130 -> 2.13.0+cu130: cross-environment band"
+    )
+    assert evaluate(COUNT, "case", count(100_000), count(101_000, amd), MACHINES).failed
 
 
 def test_a_rule_without_a_cross_version_band_does_not_apply_across_versions() -> None:

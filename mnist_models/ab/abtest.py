@@ -250,12 +250,13 @@ def decide_rounds(
     label: str = "",
     batch_size: int = 1,
 ) -> ABResult:
-    """Like `decide`, for a comparison timed in rounds, each on freshly allocated models (two
-    processes, environments.py): within a round drift cancels pair by pair, but where each
-    side's tensors lie in memory moves a round's ratio by several percent (mlp-1024 at batch 1:
-    0.97 to 1.09 between rounds of one A/A pair, 0.85 to 1.06 between pairs of processes). So
-    the estimate is the geometric mean of the rounds' ratios and its interval a bootstrap over
-    whole rounds: the layout's spread is inside the interval instead of a false alarm."""
+    """Like `decide`, for a comparison timed in rounds, each in a fresh pair of processes
+    (environments.py): within a round drift cancels pair by pair, but each process's memory
+    layout moves its speed by several percent (A/A, mlp-1024 at batch 1: 0.85 to 1.06 between
+    pairs of processes, 0.97 to 1.09 between rounds in one pair; one pair of processes passed
+    18 A/A comparisons in 20). So the estimate is the geometric mean of the rounds' ratios and
+    its interval a bootstrap over whole rounds: the layout's spread is inside the interval
+    instead of a false alarm (pyperf samples it with worker processes the same way)."""
     if len(rounds) < 3:
         raise ConfigError(f"need at least 3 rounds, got {len(rounds)}")
     levels = {"p50": 0.5, "p90": 0.9, "p99": 0.99}

@@ -26,9 +26,9 @@ from ..errors import ConfigError
 from ..labels import batch_label
 
 WORKER = Path(__file__).with_name("envworker.py")
-# Each case is timed in this many rounds, each on models built afresh in both workers, its
-# share of --seconds each (abtest.decide_rounds says why).
-ROUNDS = 6
+# Each case is timed in this many rounds, each in a fresh pair of worker processes on models
+# built afresh, its share of --seconds each (abtest.decide_rounds says why).
+ROUNDS = 5
 # What one request may take before the worker is called hung: a block of training calls of a
 # large model on a slow machine is seconds; importing torch in a fresh environment, tens.
 REQUEST_TIMEOUT_S = 600.0
@@ -80,7 +80,7 @@ class EnvWorker:
         self.log = self.workdir / f"worker-{id(self)}.log"
         path = [str(env.source), *filter(None, [os.environ.get("PYTHONPATH")])]
         environ = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
-        with open(self.log, "wb") as log:
+        with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [env.python, str(WORKER)],
                 stdin=subprocess.PIPE,
@@ -91,7 +91,10 @@ class EnvWorker:
                 text=True,
                 bufsize=1,
             )
-        env.info = self.request("hello", timeout=REQUEST_TIMEOUT_S)
+
+    def hello(self) -> None:
+        """Wait for the worker to start; record what its environment is."""
+        self.env.info = self.request("hello", timeout=REQUEST_TIMEOUT_S)
 
     def _fail(self, why: str) -> ConfigError:
         tail = self.log.read_text(errors="replace").strip().splitlines()[-6:]
@@ -153,18 +156,36 @@ class EnvPair:
     workers: tuple[EnvWorker, EnvWorker] | None = None
 
     def __enter__(self) -> EnvPair:
-        first = EnvWorker(self.baseline, self.workdir)
-        try:
-            second = EnvWorker(self.candidate, self.workdir)
-        except BaseException:
-            first.close()
-            raise
-        self.workers = (first, second)
+        self.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def start(self) -> None:
+        """Start both workers at once (each imports torch: seconds) and wait for both."""
+        started: list[EnvWorker] = []
+        try:
+            for env in (self.baseline, self.candidate):
+                started.append(EnvWorker(env, self.workdir))
+            for worker in started:
+                worker.hello()
+        except BaseException:
+            for worker in started:
+                worker.close()
+            raise
+        self.workers = (started[0], started[1])
+
+    def restart(self) -> None:
+        """Fresh processes on both sides: a new memory layout of code and data (ASLR), which
+        moves one process's speed by several percent, as pyperf's worker processes sample it."""
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
         for worker in self.workers or ():
             worker.close()
+        self.workers = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def file(self, name: str, value: object) -> str:
@@ -234,15 +255,17 @@ def compare_environments(
     if not models or not batch_sizes:
         raise ConfigError("nothing to compare: give at least one model and one batch size")
     cases = _cases(models)
-    assert pair.workers is not None
-    a, b = pair.workers
     results: list[tuple[str, Any]] = []
 
     per_round = with_fields(settings, seconds=settings.seconds / ROUNDS)
 
     def timed(label: str, **setup: Any) -> None:
         rounds = []
-        for _ in range(ROUNDS):
+        for i in range(ROUNDS):
+            if i or pair.workers is None:
+                pair.restart()
+            assert pair.workers is not None
+            a, b = pair.workers
             pair.both("setup", threads=settings.threads, **setup)
             rounds.append(interleave(a.runner(), b.runner(), per_round))
         result = decide_rounds(rounds, settings, label=label, batch_size=setup["batch_size"])

@@ -107,9 +107,10 @@ def instruction_key(cpu_capability: str) -> dict[str, str]:
 
     The torch build (its kernels), the ISA level ATen and oneDNN dispatch to as seen under
     valgrind (`cpu_capability`; valgrind hides AVX-512, so AVX2 on most x86 hosts; forcing
-    ATEN_CPU_CAPABILITY=default moved mlp-1024's count by tens of percent), the CPU vendor (MKL
-    takes other paths on non-Intel CPUs), the Python minor version (the interpreter's own work
-    per module call) and valgrind's version. Thread count is always 1.
+    ATEN_CPU_CAPABILITY=default moved mlp-1024's count by tens of percent), the CPU vendor
+    (recorded; under the ISA pins an AMD and an Intel host count alike within the bands, so it
+    does not refuse a comparison: engine.UNDER_THE_PINS), the Python minor version (the
+    interpreter's own work per module call) and valgrind's version. Thread count is always 1.
     """
     import torch
 
