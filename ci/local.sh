@@ -18,6 +18,7 @@ if ! [ -x "$act" ]; then
     "the binary) or from https://github.com/nektos/act, or run \`make ci-local\`" >&2
   exit 2
 fi
+case $act in */*) act="$(cd "$(dirname "$act")" && pwd)/$(basename "$act")" ;; esac
 steps=${CI_LOCAL_STEPS:-"push pr-same pr-regression pr-fixed full studies"}
 work=${CI_LOCAL_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/mnist-ci-local.XXXXXX")}
 mkdir -p "$work"
@@ -90,6 +91,11 @@ flags=(-P ubuntu-latest=-self-hosted --cache-server-path "$work/act-cache" --con
   # a few models of every lane, a small test selection, a short A/B (README: GATE_ARGS)
   --env "GATE_ARGS=-kmlp-128" --env "TEST_ARGS=-ktest_plugin"
   --env "COMPARE_ARGS=--models=mlp-128,lenet5 --seconds=1 --no-training")
+# upload-artifact and download-artifact: stand-ins that keep the files under CI_LOCAL_OUT (act
+# fetches every action a job names, even a skipped one; there is no artifact server here)
+for action in upload-artifact download-artifact; do
+  flags+=(--local-repository "actions/$action@v4=$here/ci/actions/$action")
+done
 if [ -n "${ACT_ACTIONS_DIR:-}" ]; then
   for action in checkout@v4 setup-python@v5 cache@v4 github-script@v7; do
     flags+=(--local-repository "actions/$action=$(cd "$ACT_ACTIONS_DIR" && pwd)/$action")
@@ -134,7 +140,7 @@ history_commits() {
   git -C "$origin" rev-list --count bench-history 2>/dev/null || echo 0
 }
 timed_rows() { # timed_rows NAME: how many timed gate rows were judged against a baseline
-  python3 - "$work/out/$1/gate-report.json" <<'EOF'
+  python3 - "$work/out/$1/artifacts/gate-results/gate-report.json" <<'EOF'
 import json, sys
 rows = json.load(open(sys.argv[1]))["rows"]
 print(sum(bool(r["rule"].get("timed")) and r["verdict"] not in ("not applied", "new") for r in rows))
@@ -164,7 +170,7 @@ if [[ " $steps " == *" pr-same "* ]]; then
     bash -c "! grep -q 'no runner baseline' '$work/pr-same.log' && grep -q 'Cache restored' '$work/pr-same.log'"
   applied=$(timed_rows pr-same 2>/dev/null || echo 0)
   check "pr-same: time gates applied against it ($applied rows)" [ "$applied" -gt 0 ]
-  check "pr-same: the summary is written" grep -q "mnist-bench-report" "$work/out/pr-same/pr-summary.md"
+  check "pr-same: the summary is written" grep -q "mnist-bench-report" "$work/out/pr-same/artifacts/gate-results/pr-summary.md"
   check "pr-same: no comment posted" [ "$(comments)" = 0 ]
 fi
 
@@ -185,7 +191,7 @@ EOF
   run_act pr-regression pull_request .github/workflows/pull-request.yml -j gate || code=$?
   check "pr-regression: the gate job fails" [ "$code" != 0 ]
   check "pr-regression: the failing metric is named (instructions)" \
-    json "$work/out/pr-regression/gate-report.json" "any(r['verdict']=='FAIL' and r['metric']=='instructions' for r in d['rows'])"
+    json "$work/out/pr-regression/artifacts/gate-results/gate-report.json" "any(r['verdict']=='FAIL' and r['metric']=='instructions' for r in d['rows'])"
   check "pr-regression: exactly one comment created" [ "$(comments)" = 1 ]
   check "pr-regression: the comment names the regression" grep -q "instructions" <(comment_body 2>/dev/null)
 fi
@@ -211,14 +217,14 @@ if [[ " $steps " == *" full "* ]]; then
   run_act full workflow_dispatch .github/workflows/full.yml --env "FULL_ARGS=-kmlp-128x4" || code=$?
   check "full: every shard and the merge job pass" [ "$code" = 0 ]
   check "full: the five shards were merged" \
-    json "$work/out/full/full-results.json" "len({b['name'].split('[')[0] for b in d['benchmarks']}) >= 5"
+    json "$work/out/full/artifacts/full-results/full-results.json" "len({b['name'].split('[')[0] for b in d['benchmarks']}) >= 5"
 fi
 if [[ " $steps " == *" studies "* ]]; then
   code=0
   printf '{"inputs":{"study":"mlp-vs-lenet","epochs":"1","repeats":"1"}}\n' >"$work/studies.json"
   run_act studies workflow_dispatch .github/workflows/studies.yml || code=$?
   check "studies: the study job passes" [ "$code" = 0 ]
-  check "studies: its index is written" test -f "$work/out/studies/studies/index.md"
+  check "studies: its index is written" bash -c "ls '$work'/out/studies/artifacts/studies/*index.md '$work'/out/studies/artifacts/studies/*/index.md 2>/dev/null | grep -q ."
 fi
 
 printf '\nci-local: the workflows under act (%s)\n' "$work"
