@@ -16,11 +16,13 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 LIST_OR_CREATE = re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/comments$")
 UPDATE = re.compile(r"^/repos/([^/]+)/([^/]+)/issues/comments/(\d+)$")
+LOCK = threading.Lock()
 
 
 class State:
@@ -52,15 +54,20 @@ def handler(state: State) -> type[BaseHTTPRequestHandler]:
             return json.loads(self.rfile.read(length) or b"{}")
 
         def _route(self, method: str) -> None:
+            with LOCK:  # the state is saved before the reply: a client that got it sees it
+                code, body = self._answer(method)
+                state.save()
+            self._reply(code, body)
+
+        def _answer(self, method: str) -> tuple[int, object]:
             path = self.path.split("?", 1)[0]
             state.data["requests"].append({"method": method, "path": path})
             comments = state.data["comments"]
             listed = LIST_OR_CREATE.match(path)
             updated = UPDATE.match(path)
             if method == "GET" and listed:
-                issue = int(listed[3])
-                self._reply(200, [c for c in comments if c["issue"] == issue])
-            elif method == "POST" and listed:
+                return 200, [c for c in comments if c["issue"] == int(listed[3])]
+            if method == "POST" and listed:
                 comment = {
                     "id": len(comments) + 1,
                     "issue": int(listed[3]),
@@ -68,18 +75,15 @@ def handler(state: State) -> type[BaseHTTPRequestHandler]:
                     "updates": 0,
                 }
                 comments.append(comment)
-                self._reply(201, comment)
-            elif method == "PATCH" and updated:
+                return 201, comment
+            if method == "PATCH" and updated:
                 found = next((c for c in comments if c["id"] == int(updated[3])), None)
                 if found is None:
-                    self._reply(404, {"message": "Not Found"})
-                else:
-                    found["body"] = self._body().get("body", "")
-                    found["updates"] += 1
-                    self._reply(200, found)
-            else:
-                self._reply(404, {"message": "Not Found"})
-            state.save()
+                    return 404, {"message": "Not Found"}
+                found["body"] = self._body().get("body", "")
+                found["updates"] += 1
+                return 200, found
+            return 404, {"message": "Not Found"}
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's names)
             self._route("GET")

@@ -86,7 +86,7 @@ for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
 api="http://127.0.0.1:$(cat "$work/port")"
 
 flags=(-P ubuntu-latest=-self-hosted --cache-server-path "$work/act-cache" --concurrent-jobs 1
-  -s GITHUB_TOKEN=ci-local --env "GITHUB_API_URL=$api" --env "GITHUB_REPOSITORY=$slug"
+  -s GITHUB_TOKEN=token-of-act --env "GITHUB_API_URL=$api" --env "GITHUB_REPOSITORY=$slug"
   --env "PATH=$work/bin:$PATH"
   # a few models of every lane, a small test selection, a short A/B (README: GATE_ARGS)
   --env "GATE_ARGS=-kmlp-128" --env "TEST_ARGS=-ktest_plugin"

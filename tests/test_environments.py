@@ -56,8 +56,7 @@ def test_another_isa_level_keeps_the_count_not_applied() -> None:
     row = evaluate(COUNT, "case", count(100_000), count(100_000, other), MACHINES)
     assert row.verdict == Verdict.NOT_APPLIED
     assert row.note == (
-        "instruction key: torch 2.14.1+cu130 vs 2.13.0+cu130; cpu_capability DEFAULT vs AVX2 "
-        "here"
+        "instruction key: torch 2.14.1+cu130 vs 2.13.0+cu130; cpu_capability DEFAULT vs AVX2 here"
     )
     assert version_change("instructions", MACHINES, (count(1), count(1, other))) == ""
 
