@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the real pull-request workflow under act, on this machine, in a throwaway clone: a push to
-# main, a pull request with unchanged code, one with an injected regression, and a second push
-# to it with the regression fixed; then the full-tier and studies workflows once. Each step's
+# main, a pull request with unchanged code, one with an injected regression, a second push to it
+# with the regression fixed, and a dependency bump; then the full-tier and studies workflows. Each step's
 # outcome is checked here, not eyeballed, and a table of them is printed at the end.
 #
 #   make ci-local                 (or: ci/local.sh; README "Running the workflows locally")
@@ -9,7 +9,8 @@
 # ACT_ACTIONS_DIR: a folder of the actions' sources (checkout@v4, setup-python@v5, cache@v4,
 # github-script@v7), for a machine that cannot reach GitHub; unset, act fetches them.
 # CI_LOCAL_DIR: where the throwaway clone goes (default: a new temporary folder, removed after).
-# CI_LOCAL_STEPS: which steps to run (default: "push pr-same pr-regression pr-fixed full studies").
+# CI_LOCAL_STEPS: which steps to run (default: "push pr-same pr-regression pr-fixed pr-deps full
+# studies").
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 act=${ACT:-$(command -v act || echo "$here/.venv/bin/act")}
@@ -19,7 +20,7 @@ if ! [ -x "$act" ]; then
   exit 2
 fi
 case $act in */*) act="$(cd "$(dirname "$act")" && pwd)/$(basename "$act")" ;; esac
-steps=${CI_LOCAL_STEPS:-"push pr-same pr-regression pr-fixed full studies"}
+steps=${CI_LOCAL_STEPS:-"push pr-same pr-regression pr-fixed pr-deps full studies"}
 work=${CI_LOCAL_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/mnist-ci-local.XXXXXX")}
 mkdir -p "$work"
 keep=${CI_LOCAL_DIR:+1}
@@ -118,14 +119,30 @@ run_act() { # run_act NAME EVENT WORKFLOW [ACT ARGS...]: the exit status; the lo
   # $work/NAME.log, the files the workflow copies out (its artifacts) in $work/out/NAME
   local name=$1 kind=$2 workflow=$3
   shift 3
+  local out=${OUT_NAME:-$name}
   [ -f "$work/$name.json" ] || event "$work/$name.json" "$kind"
-  rm -rf "$work/out/$name"
+  [ -n "${OUT_NAME:-}" ] || rm -rf "$work/out/$name"
+  mkdir -p "$work/out/$out"
   log "$name: act $kind -W $workflow $* (log: $work/$name.log)"
   local code=0
   (cd "$repo" && timeout 3600 "$act" "$kind" -W "$workflow" -e "$work/$name.json" "${flags[@]}" \
-    --env "CI_LOCAL_OUT=$work/out/$name" "$@") >"$work/$name.log" 2>&1 || code=$?
+    --env "CI_LOCAL_OUT=$work/out/$out" "$@") >"$work/$name.log" 2>&1 || code=$?
+  prune_act_copies
   log "$name: exit status $code"
   return $code
+}
+
+# act copies the workspace for each job (a 6 GB tox environment inside) and leaves the copy of
+# a job that failed badly: those made during this script are removed after each run
+act_home="$HOME/.cache/act"
+mkdir -p "$act_home"
+act_before=$(ls "$act_home")
+prune_act_copies() {
+  local d
+  for d in "$act_home"/*/hostexecutor; do
+    [ -d "$d" ] || continue
+    grep -qxF "$(basename "$(dirname "$d")")" <<<"$act_before" || rm -rf "$d"
+  done
 }
 
 json() { # json FILE EXPRESSION: evaluate a Python expression over the file's JSON as `d`
@@ -211,14 +228,40 @@ if [[ " $steps " == *" pr-fixed "* ]]; then
   check "pr-fixed: the updated comment says nothing regressed" \
     grep -q "no gated metric regressed" <(comment_body 2>/dev/null)
 fi
+# --- 5. a dependency bump: the base's environment built beside the head's, compared -------------
+if [[ " $steps " == *" pr-deps "* ]]; then
+  git -C "$repo" checkout -q -B deps "$main_sha"
+  printf '# ci-local: a change to the pins (the same versions: the path, not an upgrade)\n' \
+    >>"$repo/constraints.txt"
+  git -C "$repo" commit -qam "a dependency bump (ci-local)"
+  code=0
+  run_act pr-deps pull_request .github/workflows/pull-request.yml -j gate || code=$?
+  check "pr-deps: the gate job with the environment comparison passes" [ "$code" = 0 ]
+  check "pr-deps: compare --env ran (latency, instructions, numerics)" \
+    json "$work/out/pr-deps/artifacts/gate-results/compare-env.json" \
+    "d['results'] and d['instructions'] and d['numerics']"
+  check "pr-deps: the summary leads with what the upgrade did" \
+    grep -q "^\*\*the same versions on both sides: instructions within" \
+    "$work/out/pr-deps/artifacts/gate-results/pr-summary.md"
+fi
 git -C "$repo" checkout -q main 2>/dev/null || git -C "$repo" checkout -q "$main_sha"
 
-# --- 5. the full tier and the studies, once (workflow_dispatch, small) -------------------------
+# --- 6. the full tier and the studies, once (workflow_dispatch, small) -------------------------
 if [[ " $steps " == *" full "* ]]; then
+  # one shard at a time (five 6 GB environments at once do not fit everywhere), then the merge
   code=0
-  printf '{}\n' >"$work/full.json"
-  run_act full workflow_dispatch .github/workflows/full.yml --env "FULL_ARGS=-kmlp-128x4" || code=$?
-  check "full: every shard and the merge job pass" [ "$code" = 0 ]
+  rm -rf "$work/out/full"
+  for concern in counts latency training memory instructions; do
+    printf '{}\n' >"$work/full-$concern.json"
+    OUT_NAME=full run_act "full-$concern" workflow_dispatch .github/workflows/full.yml -j shard \
+      --matrix "concern:$concern" --env "FULL_ARGS=-kmlp-128x4" || code=$?
+  done
+  check "full: the five shards pass" [ "$code" = 0 ]
+  code=0
+  printf '{}\n' >"$work/full-merge.json"
+  OUT_NAME=full run_act full-merge workflow_dispatch .github/workflows/full.yml -j merge \
+    --matrix concern:none || code=$?
+  check "full: the merge job passes" [ "$code" = 0 ]
   check "full: the five shards were merged" \
     json "$work/out/full/artifacts/full-results/full-results.json" "len({b['name'].split('[')[0] for b in d['benchmarks']}) >= 5"
 fi
