@@ -36,7 +36,7 @@ MACHINE = {
 MACHINES = ({**MACHINE, "torch": "2.14.1+cu130"}, {**MACHINE, "torch": "2.13.0+cu130"})
 
 
-def count(value: float, key: str = KEY) -> dict:
+def count_entry(value: float, key: str = KEY) -> dict:
     return {"instructions": value, "instruction_key": key}
 
 
@@ -45,7 +45,7 @@ def count(value: float, key: str = KEY) -> dict:
     [(100_000, Verdict.SAME), (100_250, Verdict.WORSE_ALLOWED), (103_670, Verdict.FAIL)],
 )
 def test_a_count_from_another_torch_is_judged_by_the_declared_band(now, verdict) -> None:
-    row = evaluate(COUNT, "case", count(100_000), count(now, OTHER_TORCH), MACHINES)
+    row = evaluate(COUNT, "case", count_entry(100_000), count_entry(now, OTHER_TORCH), MACHINES)
     assert row.verdict == verdict
     assert row.across == "torch 2.14.1+cu130 -> 2.13.0+cu130"
     assert row.note == "torch 2.14.1+cu130 -> 2.13.0+cu130: cross-environment band"
@@ -53,29 +53,29 @@ def test_a_count_from_another_torch_is_judged_by_the_declared_band(now, verdict)
 
 def test_another_isa_level_keeps_the_count_not_applied() -> None:
     other = OTHER_TORCH.replace("cpu_capability=DEFAULT", "cpu_capability=AVX2")
-    row = evaluate(COUNT, "case", count(100_000), count(100_000, other), MACHINES)
+    row = evaluate(COUNT, "case", count_entry(100_000), count_entry(100_000, other), MACHINES)
     assert row.verdict == Verdict.NOT_APPLIED
     assert row.note == (
         "instruction key: torch 2.14.1+cu130 vs 2.13.0+cu130; cpu_capability DEFAULT vs AVX2 here"
     )
-    assert version_change("instructions", MACHINES, (count(1), count(1, other))) == ""
+    assert version_change("instructions", MACHINES, (count_entry(1), count_entry(1, other))) == ""
 
 
 @pytest.mark.parametrize("key", [KEY, OTHER_TORCH])
 def test_another_cpu_vendor_is_compared_under_the_isa_pins(key: str) -> None:
     amd = key.replace("GenuineIntel", "AuthenticAMD")
     same_torch = key == KEY
-    row = evaluate(COUNT, "case", count(100_000), count(100_250, amd), MACHINES)
+    row = evaluate(COUNT, "case", count_entry(100_000), count_entry(100_250, amd), MACHINES)
     assert row.verdict == Verdict.WORSE_ALLOWED
     assert row.note == (
         "" if same_torch else "torch 2.14.1+cu130 -> 2.13.0+cu130: cross-environment band"
     )
-    assert evaluate(COUNT, "case", count(100_000), count(101_000, amd), MACHINES).failed
+    assert evaluate(COUNT, "case", count_entry(100_000), count_entry(101_000, amd), MACHINES).failed
 
 
 def test_a_rule_without_a_cross_version_band_does_not_apply_across_versions() -> None:
     rule = lower("instructions", rel_tol=0.003, scope="instructions")
-    row = evaluate(rule, "case", count(100_000), count(100_000, OTHER_TORCH), MACHINES)
+    row = evaluate(rule, "case", count_entry(100_000), count_entry(100_000, OTHER_TORCH), MACHINES)
     assert row.verdict == Verdict.NOT_APPLIED
     assert "torch 2.14.1+cu130 vs 2.13.0+cu130" in row.note
 
@@ -113,8 +113,8 @@ def test_training_that_did_not_repeat_takes_the_tolerance_and_the_loss_is_not_ap
 
 def test_the_gate_summary_leads_with_the_environment_change() -> None:
     rows = [
-        evaluate(COUNT, "a", count(100_000), count(100_100, OTHER_TORCH), MACHINES),
-        evaluate(COUNT, "b", count(100_000), count(100_000, OTHER_TORCH), MACHINES),
+        evaluate(COUNT, "a", count_entry(100_000), count_entry(100_100, OTHER_TORCH), MACHINES),
+        evaluate(COUNT, "b", count_entry(100_000), count_entry(100_000, OTHER_TORCH), MACHINES),
         evaluate(ACCURACY, "t", trained(0.9, 0.1), trained(0.9, 0.1), MACHINES),
     ]
     line = environment_headline(MACHINES, rows)
@@ -208,3 +208,40 @@ def test_a_missing_environment_is_one_line_naming_the_fix(tmp_path: Path) -> Non
     assert code == 2
     assert "no such interpreter" in err and "scripts/make-env.sh" in err
     assert "Traceback" not in err
+
+
+def test_a_dependency_bump_summary_leads_with_what_the_upgrade_did() -> None:
+    from mnist_models.gates.engine import GateRecord
+    from mnist_models.reporting.report import render_markdown
+
+    count = evaluate(
+        COUNT,
+        "mlp-1024@28-bs64-train",
+        count_entry(100_000),
+        count_entry(103_670, OTHER_TORCH),
+        MACHINES,
+    )
+    estimate = {"ratio": 0.988, "low": 0.979, "high": 0.997, "baseline_us": 140.0}
+    env = {
+        "environments": {"baseline": {"torch": "2.14.1"}, "candidate": {"torch": "2.13.0"}},
+        "headline": "environment: torch 2.14.1 -> 2.13.0",
+        "results": [
+            {
+                "label": "mlp-1024@28 bs1",
+                "verdict": "same",
+                "estimates": {q: estimate for q in ("p50", "p90", "p99")},
+            }
+        ],
+        "instructions": [count.to_dict()],
+        "numerics": {"mlp-1024@28": {"verdict": "identical to the bit in every layer"}},
+    }
+    text = render_markdown([], {}, new="new.json", base="base.json", ab=[env])
+    lead = next(line for line in text.splitlines() if line.startswith("**")).replace("\\", "")
+    assert lead.startswith(
+        "**torch 2.14.1 -> 2.13.0: instructions: 1 of 1 cases outside their band"
+    )
+    assert "(worst mlp-1024@\u200b28-bs64-train +3.7%)" in lead
+    assert "latency p50 -1.2% (median of 1 rows, 0 slower)" in lead
+    assert "outputs identical to the bit on 1 of 1 models" in lead
+    assert "1 instruction counts moved by the environment" in text.splitlines()[1]
+    assert GateRecord.from_dict(count.to_dict()).across == "torch 2.14.1+cu130 -> 2.13.0+cu130"

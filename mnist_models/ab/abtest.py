@@ -220,25 +220,45 @@ def decide(
         q = levels[metric]
         point[metric] = float(quantile(b.ravel(), q) / quantile(a.ravel(), q))
         boot[metric] = _quantile_ratio(a, b, q, idx)
-    estimates = {}
-    for metric in METRICS:
-        low, high = np.quantile(boot[metric], [alpha, 1 - alpha])
-        estimates[metric] = Estimate(
+    bounds = {m: tuple(np.quantile(boot[m], [alpha, 1 - alpha])) for m in METRICS}
+    return _assemble(
+        a.ravel(), b.ravel(), point, bounds, settings, label, batch_size, pairs, a.shape[1]
+    )
+
+
+def _assemble(
+    all_a: np.ndarray,
+    all_b: np.ndarray,
+    point: dict[str, float],
+    bounds: dict[str, tuple[float, float]],
+    settings: ABSettings,
+    label: str,
+    batch_size: int,
+    pairs: int,
+    calls_per_block: int,
+) -> ABResult:
+    """The result of either rule: per statistic its ratio and interval, beside both sides'
+    pooled quantiles."""
+    levels = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+    estimates = {
+        metric: Estimate(
             metric=metric,
-            baseline_us=float(quantile(a.ravel(), levels[metric])),
-            candidate_us=float(quantile(b.ravel(), levels[metric])),
-            ratio=point[metric],
-            low=float(low),
-            high=float(high),
+            baseline_us=float(quantile(all_a, levels[metric])),
+            candidate_us=float(quantile(all_b, levels[metric])),
+            ratio=float(point[metric]),
+            low=float(bounds[metric][0]),
+            high=float(bounds[metric][1]),
             min_effect=settings.min_effect.get(metric, math.inf),
         )
+        for metric in METRICS
+    }
     return ABResult(
         label=label,
         batch_size=batch_size,
         threads=settings.threads,
         pairs=pairs,
-        calls_per_block=a.shape[1],
-        seconds=float(a.sum() + b.sum()) / 1e6,
+        calls_per_block=calls_per_block,
+        seconds=float(all_a.sum() + all_b.sum()) / 1e6,
         estimates=estimates,
     )
 
@@ -275,27 +295,14 @@ def decide_rounds(
     alpha = (1 - settings.confidence) / 2
     all_a = np.concatenate([a.ravel() for a, _ in rounds])
     all_b = np.concatenate([b.ravel() for _, b in rounds])
-    estimates = {}
-    for metric in METRICS:
-        boot = np.exp(logs[metric][idx].mean(axis=1))
-        low, high = np.quantile(boot, [alpha, 1 - alpha])
-        estimates[metric] = Estimate(
-            metric=metric,
-            baseline_us=float(quantile(all_a, levels[metric])),
-            candidate_us=float(quantile(all_b, levels[metric])),
-            ratio=float(np.exp(logs[metric].mean())),
-            low=float(low),
-            high=float(high),
-            min_effect=settings.min_effect.get(metric, math.inf),
-        )
-    return ABResult(
-        label=label,
-        batch_size=batch_size,
-        threads=settings.threads,
-        pairs=sum(a.shape[0] for a, _ in rounds),
-        calls_per_block=rounds[0][0].shape[1],
-        seconds=float(all_a.sum() + all_b.sum()) / 1e6,
-        estimates=estimates,
+    point = {m: float(np.exp(logs[m].mean())) for m in METRICS}
+    bounds = {
+        m: tuple(np.quantile(np.exp(logs[m][idx].mean(axis=1)), [alpha, 1 - alpha]))
+        for m in METRICS
+    }
+    pairs = sum(a.shape[0] for a, _ in rounds)
+    return _assemble(
+        all_a, all_b, point, bounds, settings, label, batch_size, pairs, rounds[0][0].shape[1]
     )
 
 
