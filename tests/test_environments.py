@@ -149,7 +149,9 @@ def overlay_env(where: Path, sitecustomize: str | None = None) -> Path:
     return where / "bin" / "python"
 
 
-def compare_env(python: Path | str, other: Path | str, *args: str) -> tuple[int, dict, str]:
+def compare_env(
+    python: Path | str, other: Path | str, *args: str, cwd: Path | None = None
+) -> tuple[int, dict, str]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     done = subprocess.run(
         [str(python), "-m", "mnist_models", "compare", "--env", str(other), "--json", *args],
@@ -157,6 +159,7 @@ def compare_env(python: Path | str, other: Path | str, *args: str) -> tuple[int,
         text=True,
         env=env,
         timeout=900,
+        cwd=cwd,
     )
     payload = json.loads(done.stdout) if done.stdout.strip().startswith("{") else {}
     return done.returncode, payload, done.stderr
@@ -166,9 +169,10 @@ def test_the_same_environment_twice_passes_with_identical_numerics(tmp_path: Pat
     other = overlay_env(tmp_path / "same")
     code, payload, err = compare_env(
         sys.executable,
-        other,
+        "same",  # a venv folder, relative (the workflow's .venv-base): the workers run elsewhere
         *("--models", "mlp-128", "--batch-sizes", "1", "--seconds", "0.5"),
         *("--no-training", "--numerics"),
+        cwd=tmp_path,
     )
     assert code == 0, err
     assert payload["headline"] == "environment: the same versions on both sides"

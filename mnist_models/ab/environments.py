@@ -42,7 +42,9 @@ def resolve_python(text: str) -> str:
     if path.is_dir():
         for candidate in (path / "bin" / "python", path / "Scripts" / "python.exe"):
             if candidate.is_file():
-                return str(candidate)
+                # absolute: the workers run in a folder of their own (a relative path broke the
+                # dependency-bump step of the workflow, found under act)
+                return os.path.abspath(candidate)
         raise ConfigError(
             f"--env {text}: a folder without bin/python; give a virtual environment's folder or "
             "its interpreter (make one with scripts/make-env.sh)"
@@ -53,7 +55,7 @@ def resolve_python(text: str) -> str:
             f"--env {text}: no such interpreter; give a Python executable or a virtual "
             "environment's folder (make one with scripts/make-env.sh)"
         )
-    return found
+    return os.path.abspath(found) if os.sep in found else found
 
 
 @dataclass
@@ -80,17 +82,23 @@ class EnvWorker:
         self.log = self.workdir / f"worker-{id(self)}.log"
         path = [str(env.source), *filter(None, [os.environ.get("PYTHONPATH")])]
         environ = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [env.python, str(WORKER)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                env=environ,
-                cwd=self.workdir,
-                text=True,
-                bufsize=1,
-            )
+        try:
+            with open(self.log, "ab") as log:
+                self.proc = subprocess.Popen(
+                    [env.python, str(WORKER)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    env=environ,
+                    cwd=self.workdir,
+                    text=True,
+                    bufsize=1,
+                )
+        except OSError as err:
+            raise ConfigError(
+                f"cannot start {env.python} ({err.strerror}); give --env an interpreter or a "
+                "virtual environment's folder"
+            ) from None
 
     def hello(self) -> None:
         """Wait for the worker to start; record what its environment is."""
