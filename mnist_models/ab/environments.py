@@ -255,8 +255,6 @@ def compare_environments(
     """(label, ABResult) per model and batch size, and per model a training row when
     `data_for` is given (its own `train()` for `steps` steps on the same data), each timed
     alternately in the two environments' workers."""
-    from dataclasses import replace as with_fields
-
     from ..measure.metrics import example_input
     from .abtest import decide_rounds, interleave
 
@@ -265,7 +263,7 @@ def compare_environments(
     cases = _cases(models)
     results: list[tuple[str, Any]] = []
 
-    per_round = with_fields(settings, seconds=settings.seconds / ROUNDS)
+    per_round = replace(settings, seconds=settings.seconds / ROUNDS)
 
     def timed(label: str, **setup: Any) -> None:
         rounds = []

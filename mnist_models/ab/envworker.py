@@ -49,9 +49,6 @@ class Worker:
         self.torch, self.package = torch, mnist_models
         self.call: Any = None
         self.grad = False
-        # every earlier setup stays alive: the next one's tensors land at new addresses, so
-        # rounds of one case sample the memory layout instead of repeating one (environments.py)
-        self.kept: list[Any] = []
 
     def hello(self) -> dict[str, Any]:
         """What this environment is: the versions a comparison names in its headline."""
@@ -93,8 +90,6 @@ class Worker:
         file, or `train()` over the data file (each call the same amount of work)."""
         torch = self.torch
         torch.set_num_threads(int(req["threads"]))
-        if self.call is not None:
-            self.kept.append(self.call)
         model = self._model(req["model"], req.get("resolution"), req.get("weights"))
         if req["kind"] == "forward":
             x = torch.load(req["input"], weights_only=True)

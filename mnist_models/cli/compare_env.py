@@ -5,6 +5,7 @@ baseline side) against this one, timed alternately; with --instructions counted 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..console import progress_shown, say
@@ -38,8 +39,6 @@ def command(args: argparse.Namespace) -> int:
         if rev is None:
             return Environment(python, PACKAGE_ROOT, f"{where}, working tree")
         return Environment(python, extract_revision(rev), f"{where}, {rev}")
-
-    import sys
 
     baseline = side(args.baseline, python, args.env)
     candidate = side(args.head, sys.executable, "this environment")

@@ -175,6 +175,25 @@ UNDER_THE_PINS = ("cpu_vendor",)
 VERSIONED = ("torch", "torchvision")
 
 
+def key_difference(old: object, new: object) -> dict[str, tuple[str, str]] | None:
+    """The fields two instruction keys differ in, as (then, now), the CPU vendor aside
+    (UNDER_THE_PINS); None where either key cannot be read as fields."""
+    a, b = key_fields(old), key_fields(new)
+    if not a or not b:
+        return None
+    return {
+        k: (a.get(k), b.get(k))
+        for k in dict.fromkeys([*a, *b])
+        if a.get(k) != b.get(k) and k not in UNDER_THE_PINS
+    }
+
+
+# The notes of the rows a version change moved to another rule (the gate summary counts them)
+BAND_NOTE = "cross-environment band"
+REPEATED_NOTE = "training repeated bit for bit: exact"
+NOT_REPEATED_NOTE = "training did not repeat bit for bit: tolerance"
+
+
 def _version_text(changes: dict[str, tuple[object, object]]) -> str:
     return ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changes.items())
 
@@ -198,10 +217,7 @@ def version_change(
     change, as text; "" otherwise (the same scope, or something else differs as well)."""
     then, now = entries
     if scope == "instructions":
-        old, new = key_fields(then.get("instruction_key")), key_fields(now.get("instruction_key"))
-        if not old or not new or set(old) != set(new):
-            return ""
-        diff = {k: (old[k], new[k]) for k in old if old[k] != new[k] and k not in UNDER_THE_PINS}
+        diff = key_difference(then.get("instruction_key"), now.get("instruction_key"))
         if not diff or set(diff) - set(VERSIONED):
             return ""
         return _version_text(diff)
@@ -224,15 +240,11 @@ def scope_mismatch(
         old, new = then.get("instruction_key"), now.get("instruction_key")
         if old == new:
             return ""
-        a, b = key_fields(old), key_fields(new)
-        if not a or not b:
+        diff = key_difference(old, new)
+        if diff is None:
             return f"instruction key {old or 'none'} vs {new} here"
-        diff = [
-            f"{k} {a.get(k)} vs {b.get(k)}"
-            for k in dict.fromkeys([*a, *b])
-            if a.get(k) != b.get(k) and k not in UNDER_THE_PINS
-        ]
-        return f"instruction key: {'; '.join(diff)} here" if diff else ""
+        parts = [f"{k} {a} vs {b}" for k, (a, b) in diff.items()]
+        return f"instruction key: {'; '.join(parts)} here" if parts else ""
     kind = kind_difference(machines)
     if kind or scope == "machine":
         return kind
@@ -301,12 +313,12 @@ def evaluate(
         change = version_change(metric.scope, machines, (then, now))
         if change and metric.across_versions is not None:  # a declared cross-version band
             rule = replace(metric, rel_tol=metric.across_versions)
-            note = f"{change}: cross-environment band"
+            note = f"{change}: {BAND_NOTE}"
             return row(_verdict(rule, base, value), note, rule, change)
         if change and metric.exact_within is not None and repeated_exactly(then, now):
             return row(
                 _verdict(metric.as_exact(), base, value),
-                f"{change}: training repeated bit for bit: exact",
+                f"{change}: {REPEATED_NOTE}",
                 metric.as_exact(),
                 change,
             )
@@ -320,9 +332,9 @@ def evaluate(
         if not other:
             rule, note = metric.as_exact(), "same environment: exact"
         elif change and repeated_exactly(then, now):
-            rule, note = metric.as_exact(), f"{change}: training repeated bit for bit: exact"
+            rule, note = metric.as_exact(), f"{change}: {REPEATED_NOTE}"
         elif change:
-            note = f"{change}: training did not repeat bit for bit: tolerance"
+            note = f"{change}: {NOT_REPEATED_NOTE}"
         else:
             note = f"tolerance: {other}"
     return row(_verdict(rule, base, value), note, rule, change)

@@ -20,6 +20,9 @@ from typing import Any
 from ..table import text_table
 from ..verdicts import Verdict
 from .engine import (
+    BAND_NOTE,
+    NOT_REPEATED_NOTE,
+    REPEATED_NOTE,
     GateRecord,
     environment_change,
     evaluate,
@@ -278,14 +281,10 @@ def environment_headline(
         return ""
     moved = [r for r in rows if r.across]
     kinds = {
-        "under the cross-environment band": sum(
-            r.note.endswith("cross-environment band") for r in moved
-        ),
-        "exact (training repeated bit for bit)": sum(
-            "repeated bit for bit" in r.note for r in moved
-        ),
+        "under the cross-environment band": sum(r.note.endswith(BAND_NOTE) for r in moved),
+        "exact (training repeated bit for bit)": sum(r.note.endswith(REPEATED_NOTE) for r in moved),
         "at the tolerance (training did not repeat)": sum(
-            "did not repeat" in r.note for r in moved
+            r.note.endswith(NOT_REPEATED_NOTE) for r in moved
         ),
         "not applied": sum(r.verdict == Verdict.NOT_APPLIED for r in moved),
     }
