@@ -276,6 +276,21 @@ fi
 printf '\nci-local: the workflows under act (%s)\n' "$work"
 printf '  %s\n' "${results[@]}"
 if [ "$failed" != 0 ]; then
+  # what failed, read where CI prints only this script's output: the 30 lines before each
+  # failing step of the logs of the steps whose checks failed
+  declare -A shown=()
+  for r in "${results[@]}"; do
+    [[ $r == FAILED* ]] || continue
+    step=${r#FAILED  }
+    step=${step%%:*}
+    [ -z "${shown[$step]:-}" ] || continue
+    shown[$step]=1
+    for f in "$work/$step".log "$work/$step"-*.log; do
+      [ -f "$f" ] && grep -q "❌  Failure" "$f" || continue
+      printf '\n--- %s: before each failing step ---\n' "$f" >&2
+      grep -B30 "❌  Failure" "$f" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-200 >&2
+    done
+  done
   echo "ci-local: FAILED; the logs are in $work" >&2
   exit 1
 fi

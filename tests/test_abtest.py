@@ -13,7 +13,13 @@ import torch
 
 import mnist_models
 from benchmarks.slowdown import ProportionalSlowdown
-from mnist_models.ab.abtest import ABSettings, decide, time_interleaved
+from mnist_models.ab.abtest import (
+    ABSettings,
+    decide,
+    decide_rounds,
+    student_t_quantile,
+    time_interleaved,
+)
 from mnist_models.ab.revision import load_revision
 from mnist_models.cli import main
 from mnist_models.errors import ConfigError
@@ -88,6 +94,43 @@ def test_tail_only_regression_fails_on_p90() -> None:
     assert result.estimates["p50"].verdict == "same"
     assert result.estimates["p90"].verdict == "FAIL"
     assert result.failed
+
+
+def in_rounds(ratio: float, seed: int, *, layout: float = 0.06) -> list:
+    """Five rounds of fresh process pairs: each process's speed moved by its memory layout
+    (lognormal, `layout` wide) on top of 10% call-to-call noise; B is `ratio` times A."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(5):
+        offset_a, offset_b = np.exp(rng.normal(0, layout, 2))
+        a = 100 * offset_a * rng.lognormal(0, 0.1, (20, 20))
+        b = ratio * 100 * offset_b * rng.lognormal(0, 0.1, (20, 20))
+        out.append((a, b))
+    return out
+
+
+@pytest.mark.parametrize(
+    "p, df, table", [(0.975, 1, 12.706), (0.975, 4, 2.776), (0.95, 9, 1.833), (0.975, 1000, 1.962)]
+)
+def test_student_t_quantile_matches_the_tables(p: float, df: int, table: float) -> None:
+    assert student_t_quantile(p, df) == pytest.approx(table, abs=1e-3)
+
+
+def test_rounds_keep_the_false_alarm_rate_near_the_confidence_level() -> None:
+    # 5 rounds are 4 degrees of freedom: a percentile bootstrap over them failed 23 of these 300
+    # A/A comparisons (7.7%), Student's t fails about 3% with the same layout spread.
+    failed = sum(decide_rounds(in_rounds(1.0, seed), SETTINGS).failed for seed in range(300))
+    assert failed / 300 <= 0.05
+
+
+def test_rounds_still_catch_a_real_slowdown() -> None:
+    caught = sum(decide_rounds(in_rounds(1.3, seed), SETTINGS).failed for seed in range(50))
+    assert caught >= 48
+
+
+def test_rounds_need_at_least_three() -> None:
+    with pytest.raises(ConfigError, match="at least 3 rounds"):
+        decide_rounds(in_rounds(1.0, 0)[:2], SETTINGS)
 
 
 def test_decide_rejects_mismatched_samples() -> None:
