@@ -1,4 +1,5 @@
-"""Peak tensor memory of the project's own `train()` and of an inference call, gated exactly.
+"""Peak tensor memory of the project's own `train()` and of an inference call, and what each
+leaves allocated, gated exactly.
 
 torch.profiler records every tensor allocation and free; the peak of what is alive at once is
 the same number on every run of the same code (docs/deterministic-gates.md), where process RSS moves
@@ -39,6 +40,10 @@ INFERENCE_BATCH = 64
 TRAIN_PEAK = exact("train_peak_tensor_bytes", "B", scope="machine")
 TRAIN_RETAINED = exact("train_retained_tensor_bytes", "B", scope="machine")
 INFERENCE_PEAK = exact("inference_peak_tensor_bytes", "B", scope="machine")
+# What RETENTION_CALLS forward passes leave allocated once their outputs are dropped: 0 B for a
+# model that keeps nothing; a cache of its outputs (a debugging list) keeps every call's.
+INFERENCE_RETAINED = exact("inference_retained_tensor_bytes", "B", scope="machine")
+RETENTION_CALLS = 5
 
 
 def _gpu_bytes(name: str, rel_tol: float = 0.0):
@@ -141,11 +146,19 @@ def test_inference_memory(case: Case, benchmark, gate, device) -> None:
         gate.record(GPU_INFERENCE_PEAK, gpu.peak_bytes)
         return
     tensors, _ = benchmark.pedantic(tensor_memory, args=(forward,), rounds=1, iterations=1)
+
+    def calls() -> None:
+        for _ in range(RETENTION_CALLS):
+            forward()  # each output dropped as soon as it is made
+
+    kept, _ = tensor_memory(calls)
     benchmark.extra_info.update(
         model=case.config.id,
         resolution=case.res.id,
         batch_size=INFERENCE_BATCH,
         threads=THREADS,
         inference_allocations=tensors.allocations,
+        retention_calls=RETENTION_CALLS,
     )
     gate.record(INFERENCE_PEAK, tensors.peak_bytes)
+    gate.record(INFERENCE_RETAINED, kept.retained_bytes)

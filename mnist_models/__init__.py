@@ -23,6 +23,8 @@ _EXPORTS = {
     "list_models": "zoo.registry",
     "parse_model_id": "zoo.registry",
     "register_model": "zoo.registry",
+    "register_module": "zoo.registry",
+    "model_origin": "zoo.registry",
     "run_id": "zoo.registry",
     "TrainConfig": "measure.train",
     "train": "measure.train",

@@ -28,7 +28,9 @@ FORWARD = "benchmarks/bench_instructions.py::test_forward_instructions[mlp-1024@
 TRAIN_STEPS = "benchmarks/bench_instructions.py::test_training_instructions[mlp-128@28-bs64]"
 TRAIN_MEMORY = "benchmarks/bench_memory.py::test_training_memory[mlp-128@28]"
 TRAINING = "benchmarks/bench_training.py::test_training[mlp-128@28-bs64-e2]"
-ALL = (FORWARD, TRAIN_STEPS, TRAIN_MEMORY, TRAINING)
+INFERENCE_MEMORY = "benchmarks/bench_memory.py::test_inference_memory[mlp-128@28]"
+DATA = "benchmarks/bench_data.py::test_data_pipeline[resize:14]"
+ALL = (FORWARD, TRAIN_STEPS, TRAIN_MEMORY, TRAINING, INFERENCE_MEMORY, DATA)
 
 # name: (file, text, replacement, benchmarks run, the metric that must fail)
 CHANGES = {
@@ -68,6 +70,26 @@ CHANGES = {
         "    lr: float = 1.2e-3\n",
         (TRAINING,),
         "final_train_loss",
+    ),
+    # every eval-mode output kept in a list on the model (a debugging cache): the peak of one
+    # call is the same, what the calls leave allocated is not
+    "inference_leak": (
+        "mnist_models/zoo/models/mlp.py",
+        "        return self.net(x)  # (B, 1, S, S) -> (B, num_classes)",
+        "        out = self.net(x)  # (B, 1, S, S) -> (B, num_classes)\n"
+        "        if not self.training:\n"
+        '            self.__dict__.setdefault("seen", []).append(out)\n'
+        "        return out",
+        (INFERENCE_MEMORY,),
+        "inference_retained_tensor_bytes",
+    ),
+    # the data pipeline's resize without antialiasing (the model code untouched)
+    "resize_aliased": (
+        "mnist_models/measure/data.py",
+        "x = F.resize(x, [resolution.size, resolution.size], antialias=True)",
+        "x = F.resize(x, [resolution.size, resolution.size], antialias=False)",
+        (DATA,),
+        "data_digest",
     ),
     # a layer changed: the MLP's ReLU made leaky (same parameters and MACs)
     "layer_changed": (

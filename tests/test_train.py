@@ -48,6 +48,41 @@ def test_same_seed_same_weights(small_data: MNISTData) -> None:
     assert not torch.equal(weights[0], weights[2])
 
 
+def _stochastic(kind: str) -> torch.nn.Module:
+    """Small models with what the zoo lacks: dropout (draws from torch's global generator in
+    every training step) and batch norm (running statistics, a train/eval difference)."""
+    torch.manual_seed(0)
+    middle = torch.nn.Dropout(0.5) if kind == "dropout" else torch.nn.BatchNorm1d(32)
+    return torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(196, 32),
+        middle,
+        torch.nn.ReLU(),
+        torch.nn.Linear(32, 10),
+    )
+
+
+@pytest.mark.parametrize("kind", ["dropout", "batchnorm"])
+def test_a_model_that_draws_at_random_trains_to_the_same_bits(
+    small_data: MNISTData, kind: str
+) -> None:
+    config = TrainConfig(epochs=1, batch_size=128, seed=3, threads=1)
+    states = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)  # the caller's random state differs between the runs
+        model = _stochastic(kind)
+        before = torch.random.get_rng_state()
+        train(model, small_data, config)
+        assert torch.equal(torch.random.get_rng_state(), before), "caller's RNG not restored"
+        states.append(model.state_dict())
+    assert states[0].keys() == states[1].keys()
+    for name in states[0]:
+        assert torch.equal(states[0][name], states[1][name]), name
+    other = _stochastic(kind)
+    train(other, small_data, replace(config, seed=4))
+    assert not torch.equal(other[1].weight, states[0]["1.weight"])
+
+
 def test_threads_are_restored() -> None:
     before = torch.get_num_threads()
     with num_threads(1) as used:

@@ -11,25 +11,34 @@ from .args import Parser
 
 def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
     """Register the command and its options."""
-    p = sub.add_parser("list", help="named models with their params and MACs")
+    p = sub.add_parser("list", help="named models: params, MACs, where each comes from")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=command)
 
 
 def command(args: argparse.Namespace) -> int:
-    from ..zoo.registry import get_config, list_models
+    from ..zoo.registry import get_config, list_models, model_origin
 
     rows = []
     for name in list_models():
         config, res = get_config(name)
         rows.append(
-            {"model": name, "resolution": res.id, "params": config.params, "macs": config.macs}
+            {
+                "model": name,
+                "resolution": res.id,
+                "params": config.params,
+                "macs": config.macs,
+                "from": model_origin(name),
+            }
         )
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        body = [[r["model"], r["resolution"], f"{r['params']:,}", f"{r['macs']:,}"] for r in rows]
-        print("\n".join(text_table(["model", "resolution", "params", "MACs"], body)))
+        body = [
+            [r["model"], r["resolution"], f"{r['params']:,}", f"{r['macs']:,}", r["from"]]
+            for r in rows
+        ]
+        print("\n".join(text_table(["model", "resolution", "params", "MACs", "from"], body)))
         print(
             "Any id of the grammar works too: mlp-W, mlp-WxD, mlp-W1-W2-..., cnn9-6-20, "
             "lenet5:tanh:avg (see README)."

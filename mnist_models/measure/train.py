@@ -102,8 +102,23 @@ def train(
 
     Runs on the model's device; the data is moved there once if it is not there already (keep
     it resident with `MNISTData.to`). The shuffle is drawn on the CPU, so every device sees the
-    same batches.
+    same batches. What the model itself draws (dropout, random augmentation in `forward`)
+    comes from torch's global generators, seeded here from `config.seed` and restored after,
+    so a model with dropout repeats too and the caller's random state is left as it was.
     """
+    device = next(model.parameters()).device
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda, device_type="cuda"):
+        torch.random.default_generator.manual_seed(config.seed)
+        for index in cuda:  # the model's GPU only: the others' generators are not touched
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(config.seed)
+        return _train(model, data, config, progress=progress)
+
+
+def _train(
+    model: nn.Module, data: MNISTData, config: TrainConfig, *, progress: bool
+) -> TrainResult:
     device = next(model.parameters()).device
     if data.train_x.device != device:
         data = data.to(device)

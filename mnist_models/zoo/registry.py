@@ -21,11 +21,18 @@ from torch import nn
 from ..errors import ConfigError
 from .models.convnet import LAYOUTS, ConvNetConfig
 from .models.mlp import MLPConfig, mlp_id
+from .models.module import ModuleConfig
 from .resolution import Resolution, parse_resolution
 
-ModelConfig = MLPConfig | ConvNetConfig
+ModelConfig = MLPConfig | ConvNetConfig | ModuleConfig
 
 _NAMED: dict[str, Callable[[], ModelConfig]] = {}
+_ORIGIN: dict[str, str] = {}
+# Users' models: `[project.entry-points."mnist_bench.models"]` in their pyproject.toml, each
+# `name = "package.module:factory"` (any callable returning an nn.Module), read on first use.
+ENTRY_POINT_GROUP = "mnist_bench.models"
+_NAME = re.compile(r"[a-z][a-z0-9_.-]*")
+_entry_points_loaded = False
 _MODIFIERS = {
     "relu": ("activation", "relu"),
     "tanh": ("activation", "tanh"),
@@ -51,9 +58,67 @@ def register_model(name: str) -> Callable[[Callable[[], ModelConfig]], Callable[
     return wrap
 
 
+def register_module(
+    name: str,
+    factory: Callable[..., nn.Module],
+    *,
+    params: int | None = None,
+    macs: int | None = None,
+    origin: str = "",
+) -> None:
+    """Register any `nn.Module` factory under `name` (lowercase): its parameters, MACs and
+    per-layer shapes are measured from the module; `params`/`macs`, when given, are checked
+    against the measured ones. A factory with an `input_size` parameter runs at every
+    resolution, one without at 28x28 only."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigError(
+            f"model name must be lowercase letters, digits, '-', '_' or '.', starting with a "
+            f"letter, got {name!r}"
+        )
+    if name.startswith("mlp-") or _parse_conv(name) is not None:
+        raise ConfigError(f"model name {name!r} is an id of the package's grammar; choose another")
+    where = origin or getattr(factory, "__module__", "") or "register_module"
+
+    def config() -> ModuleConfig:
+        return ModuleConfig(name, factory, declared_params=params, declared_macs=macs, origin=where)
+
+    register_model(name)(config)
+    _ORIGIN[name] = where
+
+
+def _load_entry_points() -> None:
+    """Register the models that installed distributions declare (ENTRY_POINT_GROUP), once."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _NAMED:
+            continue  # registered already (the same distribution seen twice on sys.path)
+        try:
+            factory = ep.load()
+        except Exception as err:
+            raise ConfigError(
+                f"entry point {ep.name} = {ep.value!r} ({ENTRY_POINT_GROUP}) does not load: "
+                f"{type(err).__name__}: {err}; fix it or uninstall the distribution that "
+                "declares it"
+            ) from None
+        register_module(ep.name, factory, origin=f"entry point {ep.value}")
+
+
 def list_models() -> list[str]:
-    """Named variants, in registration order (any id of the grammar is accepted by get_model)."""
+    """Named variants, in registration order (any id of the grammar is accepted by get_model),
+    with the installed distributions' models (entry points) after the package's own."""
+    _load_entry_points()
     return list(_NAMED)
+
+
+def model_origin(name: str) -> str:
+    """Where a named model comes from: `mnist_models` for the package's own."""
+    _load_entry_points()
+    return _ORIGIN.get(name, "mnist_models")
 
 
 def _parse_mlp(body: str) -> MLPConfig:
@@ -93,6 +158,8 @@ def parse_model_id(model_id: str) -> ModelConfig:
     if not isinstance(model_id, str) or not model_id.strip():
         raise ConfigError(f"model id must be a non-empty string, got {model_id!r}")
     base, *mods = model_id.strip().lower().split(":")
+    if base not in _NAMED and not base.startswith("mlp-"):
+        _load_entry_points()
     if base in _NAMED:
         config: ModelConfig | None = _NAMED[base]()
     elif base.startswith("mlp-"):

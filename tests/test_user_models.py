@@ -1,0 +1,156 @@
+"""Users' own models: any nn.Module factory registered from outside the package (directly or
+through the `mnist_bench.models` entry point), counted from the module, checked against a
+declaration, trained repeatably. The example is PyTorch's MNIST model (examples/pytorch_net)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_models import ConfigError, get_config, get_model, list_models, model_origin
+from mnist_models.measure.data import MNISTData, load_mnist
+from mnist_models.measure.train import TrainConfig, train
+from mnist_models.zoo import registry
+from mnist_models.zoo.registry import register_module
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pytorch_net"
+NET_PARAMS = 1_199_882  # pytorch/examples mnist/main.py Net
+NET_MACS = 11_992_448  # conv1 194,688 + conv2 10,616,832 + fc1 1,179,648 + fc2 1,280 (thop agrees)
+
+
+@pytest.fixture
+def own_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry as the package ships it, restored after the test; the example importable."""
+    monkeypatch.setattr(registry, "_NAMED", dict(registry._NAMED))
+    monkeypatch.setattr(registry, "_ORIGIN", dict(registry._ORIGIN))
+    monkeypatch.setattr(registry, "_entry_points_loaded", True)
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+
+
+def _net():
+    from pytorch_net import Net
+
+    return Net
+
+
+def test_a_module_factory_is_counted_from_the_module(own_registry: None, cli) -> None:
+    register_module("pytorch-net", _net())
+    config, res = get_config("pytorch-net")
+    assert (config.params, config.macs, res.id) == (NET_PARAMS, NET_MACS, "28")
+    model = get_model("pytorch-net")
+    assert sum(p.numel() for p in model.parameters()) == NET_PARAMS
+    by_name = {layer.name: layer for layer in config.layers()}
+    assert by_name["conv2"].shape == (64, 24, 24) and by_name["fc1"].macs == 9216 * 128
+    code, out, _ = cli("count", "pytorch-net")
+    assert code == 0 and f"params {NET_PARAMS:,}  MACs {NET_MACS:,}" in out
+    assert f"thop MACs {NET_MACS:,}" in out
+    code, out, _ = cli("list")
+    row = next(line for line in out.splitlines() if line.startswith("pytorch-net"))
+    assert "1,199,882" in row and "pytorch_net" in row
+
+
+def test_a_declared_count_is_checked_against_the_module(own_registry: None) -> None:
+    register_module("net-declared", _net(), params=NET_PARAMS, macs=NET_MACS)
+    assert get_config("net-declared")[0].params == NET_PARAMS
+    register_module("net-wrong", _net(), params=1_000_000)
+    with pytest.raises(ConfigError, match=r"1,000,000 parameters declared, 1,199,882 measured"):
+        get_config("net-wrong")[0].layers()
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [("Net", "lowercase"), ("mlp-3", "grammar"), ("lenet5", "grammar"), ("", "lowercase")],
+)
+def test_bad_names_are_refused(own_registry: None, name: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        register_module(name, _net())
+
+
+def test_a_fixed_size_model_refuses_another_resolution(own_registry: None) -> None:
+    register_module("pytorch-net", _net())
+    with pytest.raises(ConfigError, match="28x28 input only: its factory has no input_size"):
+        get_config("pytorch-net", "resize:14")
+
+
+def test_a_factory_with_input_size_runs_at_every_resolution(own_registry: None) -> None:
+    def sized(input_size: int = 28) -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(input_size**2, 10))
+
+    register_module("linear-any", sized)
+    config, res = get_config("linear-any", "crop:14")
+    assert (config.params, config.macs, res.id) == (14 * 14 * 10 + 10, 14 * 14 * 10, "crop:14")
+
+
+def test_a_factory_that_fails_is_one_error_naming_the_model(own_registry: None) -> None:
+    def broken() -> torch.nn.Module:
+        return torch.nn.Linear(3, 4)  # expects 3 features, gets a 1x28x28 image
+
+    register_module("broken", broken)
+    with pytest.raises(ConfigError, match="model 'broken': a forward pass of a 1x28x28 input"):
+        get_config("broken")[0].layers()
+    register_module("not-a-module", lambda: "net")
+    with pytest.raises(ConfigError, match="returned str, not an nn.Module"):
+        get_model("not-a-module")
+
+
+def _distribution(root: Path, value: str) -> None:
+    """An installed distribution declaring one model, as pip leaves it on sys.path."""
+    info = root / "user_models-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: user-models\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[mnist_bench.models]\npytorch-net = {value}\n")
+
+
+def test_an_entry_point_registers_the_model(
+    own_registry: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _distribution(tmp_path, "pytorch_net:Net")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    assert "pytorch-net" in list_models()
+    assert model_origin("pytorch-net") == "entry point pytorch_net:Net"
+    assert model_origin("mlp-128") == "mnist_models"
+    assert get_config("pytorch-net")[0].params == NET_PARAMS
+
+
+def test_an_entry_point_that_does_not_load_names_itself(
+    own_registry: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _distribution(tmp_path, "no_such_module:Net")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    with pytest.raises(ConfigError, match=r"entry point pytorch-net = 'no_such_module:Net'"):
+        get_config("anything-unknown")
+
+
+@pytest.fixture(scope="module")
+def few_images(mnist_root: Path) -> MNISTData:
+    data = load_mnist(root=mnist_root)
+    return replace(
+        data,
+        train_x=data.train_x[:512],
+        train_y=data.train_y[:512],
+        val_x=data.val_x[:256],
+        val_y=data.val_y[:256],
+    )
+
+
+def test_the_example_with_dropout_trains_to_the_same_bits_twice(
+    own_registry: None, few_images: MNISTData
+) -> None:
+    register_module("pytorch-net", _net())
+    config = TrainConfig(epochs=1, batch_size=64, seed=0, threads=1)
+    results = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)
+        model = get_model("pytorch-net", seed=0)
+        history = train(model, few_images, config).history[-1]
+        results.append((model.state_dict(), history.train_loss, history.val_accuracy))
+    (first, loss_1, acc_1), (second, loss_2, acc_2) = results
+    assert (loss_1, acc_1) == (loss_2, acc_2)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert sys.modules["pytorch_net"].__file__.startswith(str(EXAMPLE))
