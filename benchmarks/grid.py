@@ -19,6 +19,7 @@ from mnist_models.zoo.factors import (  # noqa: F401 - the grid's factors, re-ex
     RESOLUTIONS,
     WIDTHS,
 )
+from mnist_models.zoo.grid_config import guarded_models
 from mnist_models.zoo.models.mlp import mlp_id
 from mnist_models.zoo.registry import ModelConfig
 from mnist_models.zoo.resolution import Resolution
@@ -83,12 +84,16 @@ def architecture_cases() -> list[Case]:
         for first in CNN_FIRST
         for later in CNN_LATER
     ]
+    cases += [Case(model) for model in guarded_models()]  # the project's own (grid_config.py)
     return _unique(cases)
 
 
-# The gate tier trains this representative set (2 epochs, batch 64); the full tier all the grid.
+# The gate tier trains this representative set and the project's own models (2 epochs, batch
+# 64); the full tier all the grid.
 BATCH_SIZE_TRAINING = 64
-GATE_TRAINING = tuple(run_id(*get_config(m)) for m in REPRESENTATIVE_MODELS)
+GATE_TRAINING = tuple(
+    dict.fromkeys(run_id(*get_config(m)) for m in (*REPRESENTATIVE_MODELS, *guarded_models()))
+)
 
 
 # Execution modes of the latency benchmarks. torch.compile takes seconds per model and batch

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mnist_models.gates import store
-from mnist_models.gates.rules import exact
+from mnist_models.gates.rules import exact, lower
 from mnist_models.gates.schema import SchemaError
 
 
@@ -56,6 +56,50 @@ def test_a_record_keeps_statistics_drops_samples_and_stale_entries(tmp_path: Pat
     assert (done.recorded, done.total) == (1, 1) and data["mnist_bench"] == {"format": 1}
     (entry,) = data["benchmarks"]
     assert entry["extra_info"]["params"] == 2 and "data" not in entry["stats"]
+
+
+AMD = {"cpu": {}, "cpu_model": "AMD EPYC", "cpu_count": 2, "system": "Linux"}
+INTEL = {**AMD, "cpu_model": "Intel(R) Xeon(R) Processor"}
+
+
+def run_on(machine: dict, metric, *names: str) -> dict:
+    return {
+        "machine_info": machine,
+        "benchmarks": [
+            {"fullname": n, "stats": {"median": 1.0},
+             "extra_info": {metric.name: 1, "gates": {metric.name: metric.to_dict()}}}
+            for n in names
+        ],
+    }  # fmt: skip
+
+
+COUNT = exact("instructions", scope="instructions")
+TIME = lower("latency_cpu_rel", rel_tol=1.0, timed=True)
+
+
+def test_counts_from_another_machine_keep_the_baselines_machine(tmp_path: Path) -> None:
+    target = tmp_path / store.BASELINE_NAME
+    store.record(target, [run_on(AMD, TIME, "t::latency")])
+    store.record(target, [run_on(INTEL, COUNT, "t::instructions")])
+    data = json.loads(target.read_text())
+    assert data["machine_info"]["cpu_model"] == "AMD EPYC"  # the latency entry is still AMD's
+    assert [b["fullname"] for b in data["benchmarks"]] == ["t::instructions", "t::latency"]
+
+
+def test_times_from_another_machine_beside_the_old_ones_are_refused(tmp_path: Path) -> None:
+    target = tmp_path / store.BASELINE_NAME
+    store.record(target, [run_on(AMD, TIME, "t::a", "t::b")])
+    before = target.read_text()
+    with pytest.raises(
+        SchemaError,
+        match=r"recorded on AMD EPYC x2 and this run on Intel.*"
+        r"t::a: latency_cpu_rel.*t::b.*`make baseline`",
+    ):
+        store.record(target, [run_on(INTEL, TIME, "t::a")])
+    assert target.read_text() == before
+    # every machine-bound entry recorded again: the file moves to the new machine as a whole
+    store.record(target, [run_on(INTEL, TIME, "t::a", "t::b")])
+    assert json.loads(target.read_text())["machine_info"]["cpu_model"].startswith("Intel")
 
 
 def test_an_unsound_existing_baseline_is_refused_and_left_alone(tmp_path: Path) -> None:

@@ -148,13 +148,64 @@ def _never(name: str) -> bool:
     return False
 
 
+MACHINE_BOUND = ("machine", "environment")  # scopes that hold on one kind of machine only
+
+
+def machine_bound(entry: dict) -> list[str]:
+    """The gated figures of an entry that compare only on the machine kind it was recorded on
+    (times, and what is exact on one machine kind or in one environment)."""
+    from .rules import gated_metrics
+
+    return [
+        name
+        for name, metric in gated_metrics(entry.get("extra_info") or {}).items()
+        if metric.timed or metric.scope in MACHINE_BOUND or metric.exact_within in MACHINE_BOUND
+    ]
+
+
+def _machine_info(old: dict, new: dict, kept: dict[str, dict], replaced: set[str]) -> dict:
+    """Whose machine info the merged file carries: one file has one machine kind, and each
+    entry's machine-bound figures must come from it. The new run's where it recorded every
+    machine-bound entry kept; the old file's where the new entries have none (instruction
+    counts, which carry their own key, or exact counts); otherwise a SchemaError."""
+    from .rules import kind_name, same_machine
+
+    then, now = old.get("machine_info") or {}, new.get("machine_info") or {}
+    if same_machine(then, now):
+        return now
+    left = [name for name, b in kept.items() if name not in replaced and machine_bound(b)]
+    if not left:
+        return now
+    recorded = [b for b in new["benchmarks"] if machine_bound(b)]
+    if not recorded:
+        return then
+    example = f"{recorded[0]['fullname']}: {', '.join(machine_bound(recorded[0]))}"
+    raise SchemaError(
+        f"the baseline was recorded on {kind_name(then)} and this run on {kind_name(now)}: "
+        f"{len(recorded)} recorded test(s) hold figures that compare on one kind of machine "
+        f"only (e.g. {example}), "
+        f"and {len(left)} entries from the other kind would be mislabelled (e.g. {left[0]}); "
+        "record those tests on the baseline's kind of machine, or the whole baseline here "
+        "(`make baseline`), or into a storage of their own (--storage)"
+    )
+
+
 def merge(old: dict | None, new: dict, stale: Callable[[str], bool] = _never) -> dict:
     """The baseline after recording `new`: its entries replace those of the same tests, the
-    entries that are `stale` (tests that no longer exist) go, the rest are kept."""
+    entries that are `stale` (tests that no longer exist) go, the rest are kept. The machine
+    info stays the old file's where only machine-independent entries were recorded on another
+    kind of machine (`_machine_info`)."""
     kept = {b["fullname"]: b for b in (old or {}).get("benchmarks", []) if not stale(b["fullname"])}
+    replaced = {b["fullname"] for b in new["benchmarks"]}
+    machine = _machine_info(old, new, kept, replaced) if old else new.get("machine_info")
     kept.update({b["fullname"]: strip_samples(b) for b in new["benchmarks"]})
     benchmarks = sorted(kept.values(), key=lambda b: b["fullname"])
-    return {**new, "benchmarks": benchmarks, "mnist_bench": {"format": FORMAT}}
+    return {
+        **new,
+        "machine_info": machine,
+        "benchmarks": benchmarks,
+        "mnist_bench": {"format": FORMAT},
+    }
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,10 @@ Id grammar (resolution is separate, see resolution.py):
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,6 +33,7 @@ _ORIGIN: dict[str, str] = {}
 # Users' models: `[project.entry-points."mnist_bench.models"]` in their pyproject.toml, each
 # `name = "package.module:factory"` (any callable returning an nn.Module), read on first use.
 ENTRY_POINT_GROUP = "mnist_bench.models"
+ENV_MODELS = "MNIST_BENCH_MODELS"
 _NAME = re.compile(r"[a-z][a-z0-9_.-]*")
 _entry_points_loaded = False
 _MODIFIERS = {
@@ -86,8 +89,28 @@ def register_module(
     _ORIGIN[name] = where
 
 
+def _load_factory(value: str, where: str, fix: str) -> Callable[..., nn.Module]:
+    """`package.module:attribute` imported; a ConfigError naming `where` and `fix` if not."""
+    from importlib import import_module
+
+    module, sep, attr = value.strip().partition(":")
+    if not sep or not module or not attr:
+        raise ConfigError(f"{where}: {value!r} is not of the form package.module:factory; {fix}")
+    try:
+        obj: Any = import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as err:
+        raise ConfigError(
+            f"{where}: {value!r} does not load: {type(err).__name__}: {err}; {fix}"
+        ) from None
+    return obj
+
+
 def _load_entry_points() -> None:
-    """Register the models that installed distributions declare (ENTRY_POINT_GROUP), once."""
+    """Register, once, the models declared outside the package: the installed distributions'
+    entry points (ENTRY_POINT_GROUP) and ENV_MODELS (`name=package.module:factory,...`, which
+    the workers of the instruction lane and of `compare` inherit)."""
     global _entry_points_loaded
     if _entry_points_loaded:
         return
@@ -97,15 +120,29 @@ def _load_entry_points() -> None:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in _NAMED:
             continue  # registered already (the same distribution seen twice on sys.path)
-        try:
-            factory = ep.load()
-        except Exception as err:
-            raise ConfigError(
-                f"entry point {ep.name} = {ep.value!r} ({ENTRY_POINT_GROUP}) does not load: "
-                f"{type(err).__name__}: {err}; fix it or uninstall the distribution that "
-                "declares it"
-            ) from None
+        factory = _load_factory(
+            ep.value,
+            f"entry point {ep.name} = {ep.value!r} ({ENTRY_POINT_GROUP})",
+            "fix it or uninstall the distribution that declares it",
+        )
         register_module(ep.name, factory, origin=f"entry point {ep.value}")
+    for item in filter(None, (x.strip() for x in os.environ.get(ENV_MODELS, "").split(","))):
+        name, sep, value = item.partition("=")
+        where = f"{ENV_MODELS} entry {item!r}"
+        if not sep:
+            raise ConfigError(f"{where}: give name=package.module:factory")
+        name = name.strip()
+        if name in _NAMED:
+            continue
+        factory = _load_factory(value, where, "fix the variable (the module must be importable)")
+        register_module(name, factory, origin=f"{ENV_MODELS} {value.strip()}")
+
+
+def external_models() -> list[str]:
+    """The named models registered from outside the package (entry points, ENV_MODELS,
+    register_module): the suite's gate tier guards each of them (benchmarks/grid.py)."""
+    _load_entry_points()
+    return list(_ORIGIN)
 
 
 def list_models() -> list[str]:
