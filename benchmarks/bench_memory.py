@@ -24,7 +24,7 @@ from benchmarks.grid import BATCH_SIZE_TRAINING, GATE_TRAINING, Case, architectu
 from mnist_models import get_model
 from mnist_models.gates.rules import exact, lower
 from mnist_models.measure.data import load_mnist
-from mnist_models.measure.device import device_memory
+from mnist_models.measure.device import cpu_ops_per_call, device_memory
 from mnist_models.measure.metrics import example_input, peak_memory, tensor_memory
 from mnist_models.measure.threads import num_threads
 from mnist_models.measure.train import TrainConfig, train
@@ -44,6 +44,10 @@ INFERENCE_PEAK = exact("inference_peak_tensor_bytes", "B", scope="machine")
 # model that keeps nothing; a cache of its outputs (a debugging list) keeps every call's.
 INFERENCE_RETAINED = exact("inference_retained_tensor_bytes", "B", scope="machine")
 RETENTION_CALLS = 5
+# ATen operators per forward call (device.cpu_ops_per_call): exact in one environment, where an
+# added operation fails on any model (the instruction bands cannot see a fixed cost of 35,000
+# instructions on a model of 13.5 million, docs/deterministic-gates.md)
+INFERENCE_OPS = exact("inference_ops_per_call", scope="environment")
 
 
 def _gpu_bytes(name: str, rel_tol: float = 0.0):
@@ -152,6 +156,7 @@ def test_inference_memory(case: Case, benchmark, gate, device) -> None:
             forward()  # each output dropped as soon as it is made
 
     kept, _ = tensor_memory(calls)
+    ops = cpu_ops_per_call(forward)
     benchmark.extra_info.update(
         model=case.config.id,
         resolution=case.res.id,
@@ -162,3 +167,4 @@ def test_inference_memory(case: Case, benchmark, gate, device) -> None:
     )
     gate.record(INFERENCE_PEAK, tensors.peak_bytes)
     gate.record(INFERENCE_RETAINED, kept.retained_bytes)
+    gate.record(INFERENCE_OPS, ops)

@@ -154,3 +154,57 @@ def test_the_example_with_dropout_trains_to_the_same_bits_twice(
     assert (loss_1, acc_1) == (loss_2, acc_2)
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert sys.modules["pytorch_net"].__file__.startswith(str(EXAMPLE))
+
+
+def test_the_environment_variable_registers_models(
+    own_registry: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MNIST_BENCH_MODELS", "pytorch-net=pytorch_net:Net, other=pytorch_net:Net")
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    assert get_config("pytorch-net")[0].params == NET_PARAMS
+    assert model_origin("other") == "MNIST_BENCH_MODELS pytorch_net:Net"
+    assert registry.external_models() == ["pytorch-net", "other"]
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [("pytorch-net", "give name=package.module:factory"),
+     ("x=pytorch_net", "not of the form package.module:factory"),
+     ("x=pytorch_net:Nope", "does not load: AttributeError")],
+)  # fmt: skip
+def test_a_bad_environment_variable_is_one_error(
+    own_registry: None, monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("MNIST_BENCH_MODELS", value)
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    with pytest.raises(ConfigError, match=f"MNIST_BENCH_MODELS entry .*{message}"):
+        list_models()
+
+
+def test_the_gate_tier_guards_declared_and_registered_models(
+    own_registry: None, tmp_path: Path
+) -> None:
+    from benchmarks.grid import architecture_cases
+    from mnist_models.zoo.grid_config import guarded_models
+
+    register_module("pytorch-net", _net())
+    (tmp_path / "pyproject.toml").write_text('[tool.mnist-bench]\nmodels = ["mlp-300x2"]\n')
+    assert guarded_models(tmp_path) == ("pytorch-net", "mlp-300x2")
+    ids = [case.id for case in architecture_cases()]
+    assert "pytorch-net@28" in ids and ids.count("pytorch-net@28") == 1
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [('models = "mlp-3"', "must be a list of model ids"),
+     ('models = ["nonsense"]', r"\[tool.mnist-bench\] models: unknown model 'nonsense'"),
+     ("models = [", "cannot read")],
+)  # fmt: skip
+def test_a_bad_grid_declaration_names_the_file(
+    own_registry: None, tmp_path: Path, text: str, message: str
+) -> None:
+    from mnist_models.zoo.grid_config import guarded_models
+
+    (tmp_path / "pyproject.toml").write_text(f"[tool.mnist-bench]\n{text}\n")
+    with pytest.raises(ConfigError, match=message):
+        guarded_models(tmp_path)

@@ -198,6 +198,22 @@ def gpu_ops_per_call(fn: Callable[[], object], device: torch.device | str, calls
     return ops / calls
 
 
+def cpu_ops_per_call(fn: Callable[[], object], calls: int = 4) -> float:
+    """ATen operators one call dispatches (every level: `aten::linear` and the `aten::addmm`
+    inside it), counted by torch's profiler over `calls` calls after one uncounted one. Exact
+    where instruction counts are not: it does not depend on where the files lie or on the
+    heap, so one added operation (an input check's `isnan` and `any`, a ReLU) changes it on
+    any model, however large."""
+    from torch.profiler import ProfilerActivity
+
+    fn()
+    with quiet_profile([ProfilerActivity.CPU]) as prof:
+        for _ in range(calls):
+            fn()
+    ops = sum(1 for event in prof.events() if event.name.startswith("aten::"))
+    return ops / calls
+
+
 @dataclass(frozen=True)
 class DeviceMemory:
     """Device memory of one call from the CUDA caching allocator, in bytes: the most allocated

@@ -1,0 +1,134 @@
+"""A model the package did not ship, guarded by the suite: PyTorch's MNIST example
+(examples/pytorch_net), declared through MNIST_BENCH_MODELS, is counted, trained and gated in
+every gate-tier lane against a baseline recorded from its unchanged code. The unchanged code
+passes twice in a row; an input check in its forward pass (its operator count) and an added
+ReLU (its accuracy) each fail, naming the metric. Its training instructions are left out:
+under valgrind they cost the most of any lane for a model this size (its forward pass alone
+counts 818 million instructions at batch 64).
+
+Runs are pytest subprocesses of the real suite with a copy of the example first on
+PYTHONPATH, two at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from pytest_benchmark.utils import get_machine_id
+
+from mnist_models.measure.instructions import valgrind_path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "pytorch_net"
+SELECT = ["-m", "gate", "-k", "pytorch-net and not test_training_instructions"]
+COMMON = ["-p", "no:cacheprovider", "--gate-time-tolerance", "1000"]
+FORWARD = "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+CHANGES = {
+    # the docs' proof example: a per-call input check. 39,469 instructions more per call at
+    # batch 1, 0.29% of the model's 13.5 million: inside the instruction band (1%); three ATen
+    # operators more per call (isnan, any, and the bool of the result)
+    "input_check": (
+        FORWARD,
+        FORWARD + '        if x.isnan().any():\n            raise ValueError("input has NaN")\n',
+        "test_inference_memory[pytorch-net@28]",
+        "inference_ops_per_call",
+    ),
+    # a ReLU on the logits before log-softmax: the same parameters and MACs, another model
+    "relu_added": (
+        "        x = self.fc2(x)\n",
+        "        x = F.relu(self.fc2(x))\n",
+        "test_training[pytorch-net@28-bs64-e2]",
+        "accuracy",
+    ),
+}
+
+
+def example_copy(root: Path, change: str | None = None) -> Path:
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    if change is not None:
+        old, new, _, _ = CHANGES[change]
+        path = root / "pytorch_net" / "__init__.py"
+        text = path.read_text()
+        assert text.count(old) == 1, f"{change}: the text to change is not in the example once"
+        path.write_text(text.replace(old, new))
+    return root
+
+
+def run_suite(example: Path, storage: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(example), os.environ.get("PYTHONPATH", "")]),
+        "MNIST_BENCH_MODELS": "pytorch-net=pytorch_net:Net",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks", *SELECT, *COMMON,
+         f"--benchmark-storage=file://{storage}", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess]:
+    if valgrind_path() is None:
+        pytest.skip("valgrind is not installed (apt-get install valgrind)")
+    base = tmp_path_factory.mktemp("user-model")
+    storage = base / "storage"
+    target = storage / get_machine_id() / "0001_base.json"
+    target.parent.mkdir(parents=True)
+    unchanged = example_copy(base / "unchanged")
+    recorded = run_suite(unchanged, storage, f"--benchmark-json={target}")
+    assert recorded.returncode == 0, recorded.stdout[-4000:] + recorded.stderr[-2000:]
+    jobs = {"again": unchanged, "once more": unchanged}
+    jobs |= {name: example_copy(base / name, name) for name in CHANGES}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {
+            name: pool.submit(run_suite, copy, storage, "--benchmark-compare")
+            for name, copy in jobs.items()
+        }
+        return {"baseline": target} | {name: f.result() for name, f in futures.items()}
+
+
+@pytest.mark.slow
+def test_the_example_is_recorded_in_every_gate_tier_lane(runs: dict) -> None:
+    recorded = json.loads(runs["baseline"].read_text())
+    tests = {b["name"] for b in recorded["benchmarks"]}
+    assert {
+        "test_counts[pytorch-net@28]",
+        "test_latency[pytorch-net@28-bs1]",
+        "test_forward_instructions[pytorch-net@28-bs1]",
+        "test_forward_instructions[pytorch-net@28-bs64]",
+        "test_inference_memory[pytorch-net@28]",
+        "test_training_memory[pytorch-net@28]",
+        "test_training[pytorch-net@28-bs64-e2]",
+    } <= tests, sorted(tests)
+    counts = next(b for b in recorded["benchmarks"] if b["name"] == "test_counts[pytorch-net@28]")
+    assert (counts["extra_info"]["params"], counts["extra_info"]["macs"]) == (1_199_882, 11_992_448)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["again", "once more"])
+def test_unchanged_code_passes_every_exact_gate(runs: dict, name: str) -> None:
+    done = runs[name]
+    out = done.stdout
+    assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
+    assert "0 failed" in out and "0 without baseline" in out, out[-3000:]
+    assert "0 not applied" in out, out[-3000:]  # every exact gate was judged, none skipped
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_change_to_the_users_model_fails_the_gate_that_sees_it(runs: dict, change: str) -> None:
+    _, _, test, metric = CHANGES[change]
+    done = runs[change]
+    out = done.stdout
+    assert done.returncode == 1, out[-4000:] + done.stderr[-2000:]
+    assert f"{test} regressed against" in out, out[-4000:]
+    failed_rows = out.split(f"{test} regressed against", 1)[1].split("If the change is", 1)[0]
+    assert any(line.startswith(metric + " ") for line in failed_rows.splitlines()), failed_rows
+    assert "Traceback" not in out
