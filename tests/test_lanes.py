@@ -15,11 +15,10 @@ import os
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from pytest_benchmark.utils import get_machine_id
+from suite_runs import record_then_compare
 
 from mnist_models.measure.instructions import valgrind_path
 
@@ -171,21 +170,17 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Compl
     if valgrind_path() is None:
         pytest.skip("valgrind is not installed (apt-get install valgrind)")
     base = tmp_path_factory.mktemp("lanes")
-    storage = base / "storage"
-    target = storage / get_machine_id() / "0001_base.json"
-    target.parent.mkdir(parents=True)
     unchanged = make_copy(base / "unchanged")
-    recorded = run_copy(unchanged, storage, ALL, f"--benchmark-json={target}")
-    assert recorded.returncode == 0, recorded.stdout[-4000:] + recorded.stderr[-2000:]
     jobs = {"unchanged": (unchanged, ALL)}
     for name, (_, _, _, nodeids, _) in CHANGES.items():
         jobs[name] = (make_copy(base / name, name), nodeids)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {
-            name: pool.submit(run_copy, copy, storage, nodeids, "--benchmark-compare")
-            for name, (copy, nodeids) in jobs.items()
-        }
-        return {name: future.result() for name, future in futures.items()}
+    storage = base / "storage"
+
+    def run(job: tuple[Path, tuple[str, ...]], arg: str) -> subprocess.CompletedProcess:
+        return run_copy(job[0], storage, job[1], arg)
+
+    _, done = record_then_compare(storage, run, (unchanged, ALL), jobs)
+    return done
 
 
 @needs_valgrind

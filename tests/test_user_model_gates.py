@@ -16,11 +16,10 @@ import os
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from pytest_benchmark.utils import get_machine_id
+from suite_runs import record_then_compare
 
 from mnist_models.measure.instructions import valgrind_path
 
@@ -78,20 +77,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Compl
     if valgrind_path() is None:
         pytest.skip("valgrind is not installed (apt-get install valgrind)")
     base = tmp_path_factory.mktemp("user-model")
-    storage = base / "storage"
-    target = storage / get_machine_id() / "0001_base.json"
-    target.parent.mkdir(parents=True)
     unchanged = example_copy(base / "unchanged")
-    recorded = run_suite(unchanged, storage, f"--benchmark-json={target}")
-    assert recorded.returncode == 0, recorded.stdout[-4000:] + recorded.stderr[-2000:]
+    storage = base / "storage"
     jobs = {"again": unchanged, "once more": unchanged}
     jobs |= {name: example_copy(base / name, name) for name in CHANGES}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {
-            name: pool.submit(run_suite, copy, storage, "--benchmark-compare")
-            for name, copy in jobs.items()
-        }
-        return {"baseline": target} | {name: f.result() for name, f in futures.items()}
+    target, done = record_then_compare(
+        storage, lambda example, arg: run_suite(example, storage, arg), unchanged, jobs
+    )
+    return {"baseline": target} | done
 
 
 @pytest.mark.slow

@@ -97,32 +97,32 @@ def test_a_factory_that_fails_is_one_error_naming_the_model(own_registry: None) 
         get_model("not-a-module")
 
 
-def _distribution(root: Path, value: str) -> None:
-    """An installed distribution declaring one model, as pip leaves it on sys.path."""
-    info = root / "user_models-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: user-models\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[mnist_bench.models]\npytorch-net = {value}\n")
+@pytest.fixture
+def installed(own_registry: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """install(VALUE): a distribution declaring `pytorch-net = VALUE` on sys.path, as pip
+    leaves one, and the registry about to read the entry points again."""
+
+    def install(value: str) -> None:
+        info = tmp_path / "user_models-1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: user-models\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[mnist_bench.models]\npytorch-net = {value}\n")
+        monkeypatch.syspath_prepend(str(tmp_path))
+        monkeypatch.setattr(registry, "_entry_points_loaded", False)
+
+    return install
 
 
-def test_an_entry_point_registers_the_model(
-    own_registry: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _distribution(tmp_path, "pytorch_net:Net")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+def test_an_entry_point_registers_the_model(installed) -> None:
+    installed("pytorch_net:Net")
     assert "pytorch-net" in list_models()
     assert model_origin("pytorch-net") == "entry point pytorch_net:Net"
     assert model_origin("mlp-128") == "mnist_models"
     assert get_config("pytorch-net")[0].params == NET_PARAMS
 
 
-def test_an_entry_point_that_does_not_load_names_itself(
-    own_registry: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _distribution(tmp_path, "no_such_module:Net")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+def test_an_entry_point_that_does_not_load_names_itself(installed) -> None:
+    installed("no_such_module:Net")
     with pytest.raises(ConfigError, match=r"entry point pytorch-net = 'no_such_module:Net'"):
         get_config("anything-unknown")
 
