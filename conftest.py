@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, settings
+
+from mnist_models.suite.plugin import mnist_root, register_markers  # noqa: F401 - shared fixture
 
 # Building and counting a torch module takes milliseconds to a second: no per-example deadline,
 # so a slow machine never fails a property test.
@@ -16,10 +16,5 @@ settings.register_profile("ci", parent=settings.get_profile("default"), max_exam
 settings.load_profile("default")
 
 
-@pytest.fixture(scope="session")
-def mnist_root() -> Path:
-    """MNIST, fetched and verified once per session (`make test` and `make bench` fetch it
-    before pytest starts, so this only checks it)."""
-    from mnist_models.measure.data import ensure_mnist
-
-    return ensure_mnist()
+def pytest_configure(config: pytest.Config) -> None:
+    register_markers(config)  # tests import the lanes' parameters, marks included

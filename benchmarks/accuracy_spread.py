@@ -5,7 +5,7 @@
 Seeds change the weight init, the train/val split and the batch order. The accuracy gate's
 tolerance is 3 x the largest per-config standard deviation, rounded up to 0.1 pp: a rerun on
 another machine or torch version, which reshuffles the floating-point sums, lands within it.
-Writes benchmarks/accuracy_spread.json, read by bench_training.py.
+Writes mnist_models/suite/accuracy_spread.json, read by bench_training.py.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import statistics
 import sys
 from pathlib import Path
 
-from benchmarks.bench_training import BATCH_SIZE, EPOCHS, SPREAD_FILE, THREADS
 from mnist_models.atomic import write_text_atomic
 from mnist_models.measure.data import load_mnist
 from mnist_models.measure.train import TrainConfig, evaluate, train
+from mnist_models.suite.bench_training import BATCH_SIZE, EPOCHS, SPREAD_FILE, THREADS
 from mnist_models.table import text_table
 from mnist_models.zoo import REPRESENTATIVE_MODELS
 from mnist_models.zoo.registry import build_model, get_config, run_id

@@ -1,40 +1,4 @@
-"""Parameters, MACs, FLOPs and size of every grid config: exact, against the formulas and the
-baseline. Instant: no training; the timed part is one FlopCounterMode pass."""
+"""Lane: parameters, MACs, FLOPs and size (exact). The tests of mnist_models.suite.bench_counts,
+collected under this file's name (the names of the stored baseline's entries)."""
 
-from __future__ import annotations
-
-import pytest
-
-from benchmarks.grid import Case, architecture_cases
-from mnist_models.gates.rules import exact
-from mnist_models.measure.metrics import count_params, flop_counts, size_bytes
-from mnist_models.zoo.models.module import ModuleConfig
-
-pytestmark = [pytest.mark.counts, pytest.mark.gate, pytest.mark.full]
-
-PARAMS = exact("params")
-MACS = exact("macs")
-FLOPS = exact("flops")
-SIZE = exact("size_bytes", "B")
-SIZE_WITH_ADAM = exact("size_with_adam_bytes", "B")
-
-
-@pytest.mark.benchmark(group="counts")
-@pytest.mark.parametrize("case", architecture_cases(), ids=lambda c: c.id)
-def test_counts(case: Case, benchmark, gate) -> None:
-    config = case.config
-    model = config.build()
-    macs, per_layer = benchmark.pedantic(
-        flop_counts, args=(model, case.input_shape), rounds=1, iterations=1
-    )
-    params = count_params(model)
-    assert params == config.params, f"analytic params {config.params:,} != module {params:,}"
-    assert macs == config.macs, f"analytic MACs {config.macs:,} != FlopCounterMode {macs:,}"
-    if not isinstance(config, ModuleConfig):  # a user's module: its layers are measured
-        assert per_layer == {layer.name: layer.macs for layer in config.layers() if layer.macs}
-    benchmark.extra_info.update(model=config.id, resolution=case.res.id)
-    gate.record(PARAMS, params)
-    gate.record(MACS, macs)
-    gate.record(FLOPS, 2 * macs)
-    gate.record(SIZE, size_bytes(model))
-    gate.record(SIZE_WITH_ADAM, size_bytes(model, with_optimizer=True))
+from mnist_models.suite.bench_counts import *  # noqa: F401, F403

@@ -28,6 +28,8 @@ ALLOWED = {
     "ab": {"base", "zoo", "measure", "gates", "ab"},  # gates: the one engine judges counts
     "studies": {"base", "zoo", "measure", "reporting", "studies"},
     "cli": {"base", "zoo", "measure", "ab", "gates", "reporting", "studies", "cli"},
+    # the benchmark suite (pytest modules a benchmarks folder imports): models, measures, gates
+    "suite": {"base", "zoo", "measure", "gates", "suite"},
 }
 TORCH_FREE = ("gates", "reporting")
 

@@ -26,8 +26,11 @@ def test_workflows_pass_actionlint() -> None:
 
 
 def registered_markers() -> list[str]:
+    """The project's markers (pyproject.toml) and the suite plugin's lanes."""
+    from mnist_models.suite.plugin import MARKERS
+
     ini = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
-    return [m.split(":")[0] for m in ini["markers"]]
+    return [m.split(":")[0] for m in ini["markers"]] + list(MARKERS)
 
 
 @pytest.mark.parametrize("marker", [m for m in registered_markers() if m != "slow"])

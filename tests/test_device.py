@@ -10,8 +10,6 @@ import torch
 from fakes import run_row
 from pytest_benchmark.utils import get_machine_id
 
-from benchmarks.bench_inference import latency_params
-from benchmarks.grid import COMPILE_GATE, parse_modes
 from mnist_models import get_model
 from mnist_models.cli import main
 from mnist_models.errors import ConfigError
@@ -32,6 +30,8 @@ from mnist_models.measure.metrics import example_input, measure_latency
 from mnist_models.measure.train import TrainConfig, train
 from mnist_models.studies.catalog import StudyRun, StudySettings, run_key
 from mnist_models.studies.latency import side_by_side_key
+from mnist_models.suite.bench_inference import latency_params
+from mnist_models.suite.grid import COMPILE_GATE, parse_modes
 from mnist_models.zoo.resolution import parse_resolution
 
 HAS_CUDA = torch.cuda.is_available()
@@ -125,7 +125,7 @@ def test_latency_ids_keep_eager_names_and_gate_few_compiles() -> None:
 def test_cuda_baselines_are_stored_apart() -> None:
     from types import SimpleNamespace
 
-    from benchmarks.conftest import pytest_gate_storage
+    from mnist_models.suite.plugin import pytest_gate_storage
 
     def config(device: str) -> SimpleNamespace:
         return SimpleNamespace(getoption=lambda name: device)

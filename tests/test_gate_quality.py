@@ -60,8 +60,8 @@ def test_the_docs_hold_the_generated_tables_and_are_linked() -> None:
 def test_timing_noise_uses_the_tools_one_percentile_convention() -> None:
     """p5/p95 of the run-to-run ratios by linear interpolation (measure/timing.py), like every
     other percentile here: of the ratios 0.9, 1.1, 1.2 the 5th percentile is 0.92."""
-    from benchmarks.bench_inference import LATENCY
     from benchmarks.timing_noise import noise_table
+    from mnist_models.suite.bench_inference import LATENCY
 
     def run(value: float) -> dict:
         extra = {"latency_cpu_rel": value, "gates": {"latency_cpu_rel": LATENCY.to_dict()}}

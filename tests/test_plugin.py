@@ -44,6 +44,22 @@ def test_widget(name, benchmark, gate):
     for metric, value in mine.get("figures", {}).items():
         gate.record(RULES[metric], value)
     benchmark.extra_info.update(mine.get("extra", {}))
+
+# A seeded training: figures exact within the environment, and what training again gives
+TRAINED = {
+    "accuracy": higher("accuracy", abs_tol=0.01, floor=0.5, unit="%", exact_within="environment"),
+    "loss": lower("loss", scope="environment", exact_within="environment"),
+}
+
+@pytest.mark.benchmark(group="training")
+def test_training(benchmark, gate):
+    mine = values().get("training")
+    if mine is None:
+        pytest.skip("no training figures")
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    again = mine.get("again", {})
+    for metric, value in mine.get("figures", {}).items():
+        gate.record(TRAINED[metric], value, repeat=lambda m=metric, v=value: again.get(m, v))
 """
 
 
@@ -73,11 +89,13 @@ A = {"figures": {"params": 100, "accuracy": 0.9, "seconds": 1.0}}
 B = {"figures": {"params": 200, "accuracy": 0.8}}
 
 
-def accepted(pytester: pytest.Pytester, **by_name: dict) -> dict:
+def accepted(pytester: pytest.Pytester, recorded: int = 2, **by_name: dict) -> dict:
     set_values(pytester, **by_name)
     result = run(pytester, "--gate-accept")
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["*baseline *0001_baseline.json: 2 results recorded, 2 in all*"])
+    result.stdout.fnmatch_lines(
+        [f"*baseline *0001_baseline.json: {recorded} results recorded, {recorded} in all*"]
+    )
     return json.loads(baseline_path(pytester).read_text())
 
 
@@ -259,6 +277,46 @@ def test_an_unwritable_benchmark_json_is_refused_before_any_work(suite: pytest.P
     result = run(suite, f"--benchmark-json={suite.path / 'no' / 'such' / 'run.json'}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "passed" not in result.stdout.str() and "cannot" in result.stderr.str()
+
+
+TRAINING = {"figures": {"accuracy": 0.9, "loss": 0.3}}
+
+
+def test_an_exact_figure_that_repeats_changed_fails(suite: pytest.Pytester) -> None:
+    accepted(suite, a=A, b=B, training=TRAINING, recorded=3)
+    assert run(suite, "--benchmark-compare").ret == 0  # unchanged: exact, not trained again
+    # changed within the tolerance, and training again gives the same: a real change, exact
+    set_values(suite, a=A, b=B, training={"figures": {"accuracy": 0.905, "loss": 0.3}})
+    result = run(suite, "--benchmark-compare")
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(["*test_training regressed*", "accuracy*90.00%*90.50%*exact*"])
+    assert "not repeatable" not in result.stdout.str()
+
+
+def test_unchanged_code_that_does_not_repeat_says_so_instead_of_failing(
+    suite: pytest.Pytester,
+) -> None:
+    accepted(suite, a=A, b=B, training=TRAINING, recorded=3)
+    noisy = {"figures": {"accuracy": 0.905, "loss": 0.31}, "again": {"accuracy": 0.903}}
+    set_values(suite, a=A, b=B, training=noisy)
+    report = suite.path / "report.json"
+    result = run(suite, "--benchmark-compare", f"--gate-report={report}")
+    assert result.ret == 0, result.stdout.str()
+    rows = {r["metric"]: r for r in json.loads(report.read_text())["rows"]}
+    # accuracy: the tolerance (0.5 pp of 1 pp) instead of exact, with the two values named
+    assert rows["accuracy"]["verdict"] == "better"
+    assert rows["accuracy"]["note"] == (
+        "not repeatable: the same seeded run gave accuracy 0.905, then 0.903; tolerance"
+    )
+    # the loss means something only exactly: not applied, never a silent pass or a false alarm
+    assert rows["loss"]["verdict"] == "not applied"
+    assert rows["loss"]["note"].startswith("not repeatable: ")
+    # beyond the tolerance it still fails, not repeatable or not
+    worse = {"figures": {"accuracy": 0.85, "loss": 0.3}, "again": {"accuracy": 0.86}}
+    set_values(suite, a=A, b=B, training=worse)
+    result = run(suite, "--benchmark-compare")
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(["accuracy*90.00%*85.00%*not repeatable: *"])
 
 
 def test_the_gate_report_holds_every_row_with_a_format(suite: pytest.Pytester) -> None:

@@ -184,7 +184,7 @@ def test_a_bad_environment_variable_is_one_error(
 def test_the_gate_tier_guards_declared_and_registered_models(
     own_registry: None, tmp_path: Path
 ) -> None:
-    from benchmarks.grid import architecture_cases
+    from mnist_models.suite.grid import architecture_cases
     from mnist_models.zoo.grid_config import guarded_models
 
     register_module("pytorch-net", _net())
@@ -196,7 +196,7 @@ def test_the_gate_tier_guards_declared_and_registered_models(
 
 @pytest.mark.parametrize(
     "text, message",
-    [('models = "mlp-3"', "must be a list of model ids"),
+    [('models = "mlp-3"', "models must be a list of strings"),
      ('models = ["nonsense"]', r"\[tool.mnist-bench\] models: unknown model 'nonsense'"),
      ("models = [", "cannot read")],
 )  # fmt: skip

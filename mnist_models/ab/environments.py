@@ -423,8 +423,8 @@ def count_environments(
             where.mkdir()
             prepared = prepare_training_data(cases, where, root=data_root)
             run = CallgrindRun(prepared, where, python=env.python, source=env.source).start()
-            try:
-                counted.append(run.counts())
+            try:  # each count with its breakdown, read before the dumps are removed
+                counted.append({k: (c, c.attribution()) for k, c in run.counts().items()})
             except Exception as err:
                 raise ConfigError(f"counting instructions in {env.name} failed: {err}") from None
             finally:
@@ -440,9 +440,10 @@ def count_environments(
     for case in cases:
         # one-sided here: an upgrade that does less work is `better`, not a stale figure
         rule = replace(instruction_rule(case.kind, case.batch_size), two_sided=False)
-        a, b = then[case.key], now[case.key]
         entries = [
-            {"instructions": c.per_call, "instruction_key": c.key, "gates": {}} for c in (a, b)
+            {"instructions": c.per_call, "instruction_key": c.key, "gates": {}}
+            | ({"attribution": {"instructions": why}} if why else {})
+            for c, why in (then[case.key], now[case.key])
         ]
         rows.append(evaluate(rule, case.key, entries[0], entries[1], machines, lane="instructions"))
     return rows
@@ -457,6 +458,9 @@ def render_counts(rows: Sequence[Any]) -> str:
     header = ["case", "metric", "baseline", "now", "change", "allowed", "verdict"]
     body = [[r.nodeid, *r.cells(), str(r.verdict)] for r in rows]
     lines += text_table(header, body, align="llrrrll")
+    for row in rows:  # what moved inside each count outside its band
+        if row.why:
+            lines += [f"{row.nodeid}: {row.why[0]}", *(f"  {line}" for line in row.why[1:])]
     lines.append(
         f"{len(failed)} of {len(rows)} counts outside their band"
         + (f": {', '.join(failed)}" if failed else "")

@@ -14,10 +14,34 @@ from collections.abc import Sequence
 from .. import __version__
 from ..console import error
 from ..errors import MnistBenchError
-from . import baseline, compare, count, data, history, list_models, profile, report, run, study
+from . import (
+    baseline,
+    compare,
+    count,
+    data,
+    explain,
+    history,
+    list_models,
+    profile,
+    report,
+    run,
+    study,
+)
 from .args import Parser, model_options
 
-COMMANDS = (list_models, data, count, run, compare, study, report, history, profile, baseline)
+COMMANDS = (
+    list_models,
+    data,
+    count,
+    run,
+    compare,
+    study,
+    report,
+    history,
+    profile,
+    baseline,
+    explain,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..table import text_table
 from ..verdicts import FAILING, Verdict
+from .attribution import explain, heading
 from .rules import Metric, gated_metrics, machine_kind
 
 # The verdicts of a gate that held, shown as `ok` in the gate table (the plugin's word); `report`
@@ -40,6 +41,8 @@ class GateRecord:
     # the environment change ("torch 2.14.1 -> 2.13.0") that made this row take another rule
     # than it would in the baseline's environment; "" where the environments match
     across: str = ""
+    # for a failing row: what moved inside the figure (attribution.explain), worst first
+    why: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict", Verdict(self.verdict))
@@ -72,6 +75,7 @@ class GateRecord:
             "lane": self.lane_name,
             "rule": self.metric.to_dict(),
             "across": self.across,
+            "why": list(self.why),
         }
 
     @classmethod
@@ -88,6 +92,7 @@ class GateRecord:
             entry.get("note", ""),
             entry.get("lane", ""),
             entry.get("across", ""),
+            tuple(entry.get("why") or ()),
         )
 
     def change_text(self) -> str:
@@ -117,7 +122,12 @@ class GateRecord:
 
 def render_table(rows: Iterable[GateRecord]) -> str:
     header = ["metric", "baseline", "now", "change", "allowed"]
-    return "\n".join(text_table(header, [r.cells() for r in rows]))
+    rows = list(rows)
+    lines = text_table(header, [r.cells() for r in rows])
+    for row in rows:  # under the table: what moved inside each failing figure
+        if row.why:
+            lines += [row.why[0], *(f"  {line}" for line in row.why[1:])]
+    return "\n".join(lines)
 
 
 def lane_of(nodeid: str, group: str | None = None) -> str:
@@ -192,6 +202,9 @@ def key_difference(old: object, new: object) -> dict[str, tuple[str, str]] | Non
 BAND_NOTE = "cross-environment band"
 REPEATED_NOTE = "training repeated bit for bit: exact"
 NOT_REPEATED_NOTE = "training did not repeat bit for bit: tolerance"
+# extra_info field: why this entry's exact figures cannot repeat (two runs of unchanged code
+# differed), set by Gate.record(..., repeat=...); such a figure gets its tolerance instead
+NOT_REPEATABLE = "not_repeatable"
 
 
 def _version_text(changes: dict[str, tuple[object, object]]) -> str:
@@ -283,6 +296,26 @@ def evaluate(
     time_tolerance: float | None = None,
     lane: str = "",
 ) -> GateRecord:
+    """Judge one metric (`_judge`); a failing row carries what moved inside the figure, where
+    both entries store a breakdown of it (attribution.py)."""
+    row = _judge(metric, nodeid, then, now, machines, time_tolerance=time_tolerance, lane=lane)
+    if row.failed:
+        why = explain(metric.name, then, now)
+        if why:
+            row = replace(row, why=(heading(metric.name, now), *why))
+    return row
+
+
+def _judge(
+    metric: Metric,
+    nodeid: str,
+    then: dict[str, Any] | None,
+    now: dict[str, Any] | None,
+    machines: Machines,
+    *,
+    time_tolerance: float | None = None,
+    lane: str = "",
+) -> GateRecord:
     """Judge one metric: `then` is the baseline entry's extra_info (None: no baseline entry),
     `now` the new entry's (None: the run lacks the benchmark). The rule is `metric` as declared;
     `time_tolerance` overrides the tolerance of timed metrics (`--gate-time-tolerance`).
@@ -329,7 +362,13 @@ def evaluate(
     if metric.exact_within is not None:
         other = scope_mismatch(metric.exact_within, machines, (then, now))
         change = version_change(metric.exact_within, machines, (then, now)) if other else ""
-        if not other:
+        if not other and now.get(NOT_REPEATABLE):
+            why = f"not repeatable: {now[NOT_REPEATABLE]}"
+            if metric.scope == metric.exact_within:  # a figure that means something only exact
+                verdict = Verdict.NOT_APPLIED if metric.passes(value, None) else Verdict.FAIL
+                return row(verdict, why)
+            note = f"{why}; tolerance"
+        elif not other:
             rule, note = metric.as_exact(), "same environment: exact"
         elif change and repeated_exactly(then, now):
             rule, note = metric.as_exact(), f"{change}: {REPEATED_NOTE}"

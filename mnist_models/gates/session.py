@@ -21,6 +21,7 @@ from ..table import text_table
 from ..verdicts import Verdict
 from .engine import (
     BAND_NOTE,
+    NOT_REPEATABLE,
     NOT_REPEATED_NOTE,
     REPEATED_NOTE,
     GateRecord,
@@ -196,6 +197,7 @@ class Gate:
         self.session, self.nodeid, self.benchmark = session, nodeid, benchmark
         self.rows: list[GateRecord] = []
         self._pending: list[tuple[Metric, Callable[[], float] | None, int]] = []
+        self._repeats: dict[str, Callable[[], float]] = {}
 
     def record(
         self,
@@ -204,11 +206,15 @@ class Gate:
         *,
         remeasure: Callable[[], float] | None = None,
         attempts: int = 2,
+        repeat: Callable[[], float] | None = None,
     ) -> None:
         """Store `value` in extra_info, to be judged against the baseline and the bound.
 
         With `remeasure`, a failing value is measured again up to `attempts` times and the best
         is kept: a real regression persists, a slow stretch of a shared machine does not.
+        With `repeat` (an exact figure: the same seeded work done again), a failing exact value
+        is measured once more: if unchanged code does not repeat, the row says `not repeatable`
+        and gets the metric's tolerance instead of failing every run; if it repeats, it fails.
         """
         if not math.isfinite(value):
             raise ValueError(f"{metric.name} is {value}; a gated metric must be finite")
@@ -216,6 +222,8 @@ class Gate:
         extra[metric.name] = value
         extra.setdefault("gates", {})[metric.name] = metric.to_dict()
         self._pending.append((metric, remeasure, attempts))
+        if repeat is not None:
+            self._repeats[metric.name] = repeat
 
     def not_measured(self, metric: Metric, why: str) -> None:
         """A lane that could not run here: a row that says so, never a silent pass."""
@@ -247,6 +255,9 @@ class Gate:
                 row = self._judge(metric, then, extra)
             if len(tried) > 1:
                 extra[f"{metric.name}_attempts"] = tried
+            exact = metric.exact_within is not None and row.metric == metric.as_exact()
+            if row.failed and exact and metric.name in self._repeats:
+                row = self._repeat(metric, then, extra)
             self._add(row)
             done.add(metric.name)
         for name, metric in gated_metrics(then or {}).items():
@@ -255,6 +266,18 @@ class Gate:
         self._pending.clear()
         self.session.recorded.add(self.nodeid)
         return self.failures()
+
+    def _repeat(self, metric: Metric, then: dict[str, Any] | None, extra: dict) -> GateRecord:
+        """An exact figure that failed, measured once more: unchanged code that gives another
+        value is not repeatable (every exact figure of the entry falls back to its tolerance,
+        with the two values named); one that repeats is a real change and still fails."""
+        again = self._repeats.pop(metric.name)()
+        extra[f"{metric.name}_repeated"] = again
+        if again != extra[metric.name] and NOT_REPEATABLE not in extra:
+            extra[NOT_REPEATABLE] = (
+                f"the same seeded run gave {metric.name} {extra[metric.name]!r}, then {again!r}"
+            )
+        return self._judge(metric, then, extra)
 
     def _judge(self, metric: Metric, then: dict[str, Any] | None, extra: dict) -> GateRecord:
         s = self.session

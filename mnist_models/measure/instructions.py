@@ -149,6 +149,7 @@ class InstructionCount:
     case: InstructionCase
     total: int
     key: str  # the instruction key, compact: what the count depends on
+    dump: str = ""  # the callgrind dump it was read from (while the run's folder exists)
 
     @property
     def per_call(self) -> float:
@@ -158,6 +159,20 @@ class InstructionCount:
     @property
     def per_sample(self) -> float:
         return self.total / self.case.samples
+
+    @property
+    def units(self) -> int:
+        """The calls (forward) or steps (training) the total covers."""
+        return self.case.calls if self.case.kind == "forward" else self.case.steps
+
+    def attribution(self) -> dict[str, Any]:
+        """Where the instructions went, per ATen operator and library (callgrind.py), for the
+        gate's `attribution` field; empty without the dump."""
+        if not self.dump or not Path(self.dump).is_file():
+            return {}
+        from .callgrind import read_profile
+
+        return {"per": self.units, "source": "callgrind", **read_profile(Path(self.dump))}
 
 
 def compact_key(key: dict[str, str]) -> str:
@@ -269,8 +284,8 @@ class CallgrindRun:
         for done in result["cases"]:
             dump, _ = done.pop("dump"), done.pop("seconds")
             case = InstructionCase(**done)
-            total = parse_totals(self.workdir / f"cg.out.{dump}.1")
-            self._counts[case.key] = InstructionCount(case, total, key)
+            path = self.workdir / f"cg.out.{dump}.1"
+            self._counts[case.key] = InstructionCount(case, parse_totals(path), key, str(path))
         return self._counts
 
     def stop(self) -> None:

@@ -1,5 +1,5 @@
 """What a run records about the machine it ran on, beyond pytest-benchmark's own fields: the
-torch build, threads, CPU and device. benchmarks/conftest.py adds it to every saved run; the
+torch build, threads, CPU and device. suite/plugin.py adds it to every saved run; the
 gates compare it with the baseline's (gates.rules.machine_kind)."""
 
 from __future__ import annotations

@@ -257,6 +257,12 @@ def render_markdown(
         if len(shown) > MARKDOWN_ROWS:
             lines.append(f"\n... and {len(shown) - MARKDOWN_ROWS} more (`mnist-models report`).")
         lines.append("")
+        for c in shown[:MARKDOWN_ROWS]:  # what moved inside each failing figure, collapsed
+            if c.why:
+                name = md_text(f"{c.nodeid.split('::', 1)[-1]} {c.metric.name}")
+                lines += [f"<details><summary>Why: {name}</summary>", "", md_text(c.why[0]), ""]
+                lines += [f"- {md_code(line)}" for line in c.why[1:]]
+                lines += ["", "</details>", ""]
     verdicts = (
         Verdict.FAIL,
         Verdict.MISSING,

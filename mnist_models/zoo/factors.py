@@ -1,5 +1,5 @@
 """The factors the study varied, one at a time: declared once, read by the study catalog
-(studies/catalog.py) and the benchmark grid (benchmarks/grid.py). No torch."""
+(studies/catalog.py) and the benchmark grid (suite/grid.py). No torch."""
 
 from __future__ import annotations
 

@@ -140,7 +140,7 @@ def _load_entry_points() -> None:
 
 def external_models() -> list[str]:
     """The named models registered from outside the package (entry points, ENV_MODELS,
-    register_module): the suite's gate tier guards each of them (benchmarks/grid.py)."""
+    register_module): the suite's gate tier guards each of them (suite/grid.py)."""
     _load_entry_points()
     return list(_ORIGIN)
 

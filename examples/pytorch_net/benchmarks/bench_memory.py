@@ -1,0 +1,1 @@
+from mnist_models.suite.bench_memory import *  # noqa: F401, F403 - the lane, run on this project's grid

@@ -1,0 +1,126 @@
+"""`mnist-models explain`: why an instruction count moved, operator by operator and library by
+library: the case counted now under callgrind, against the stored baseline's breakdown or the
+same case counted in another revision's package (`--against REV`).
+
+    mnist-models explain 'test_forward_instructions[mlp-1024@28-bs1]'
+    mnist-models explain 'test_training_instructions[mlp-128@28-bs64]' --against main
+
+A failing row of the gate table shows the first lines of the same difference; this prints all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .args import Parser
+
+_TEST = re.compile(r"(?:.*::)?test_(forward|training)_instructions\[(.+)-bs(\d+)\]")
+
+
+def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
+    """Register the command and its options."""
+    p = sub.add_parser(
+        "explain",
+        help="why an instruction count moved: operators and libraries, baseline -> now",
+        description="Counts one instruction case now under valgrind (about a minute) and prints "
+        "what moved inside the count. Exit status 2 on bad input.",
+    )
+    p.add_argument("test", metavar="TEST_ID", help="an instruction benchmark's test id or node id")
+    p.add_argument(
+        "--against",
+        metavar="REV",
+        help="count the same case in this git revision's package too, and compare with it "
+        "(default: the stored baseline's breakdown)",
+    )
+    p.add_argument(
+        "--storage",
+        help="baseline folder (default: the gate_storage of ./pyproject.toml's pytest options)",
+    )
+    p.add_argument("--data-root", help="MNIST folder (training cases read their images)")
+    p.set_defaults(func=command)
+
+
+def parse_test(test: str) -> tuple[str, str, int]:
+    """(kind, run id, batch size) of an instruction test id; a ConfigError naming the form."""
+    match = _TEST.fullmatch(test.strip())
+    if match is None:
+        raise ConfigError(
+            f"{test!r} is not an instruction benchmark; explain takes the id of one, e.g. "
+            "'test_forward_instructions[mlp-1024@28-bs1]' or "
+            "'test_training_instructions[mlp-128@28-bs64]' (the gate table names them)"
+        )
+    kind = "forward" if match[1] == "forward" else "train"
+    return kind, match[2], int(match[3])
+
+
+def _count(kind: str, rid: str, batch_size: int, source: Path | None, root: str | None):
+    from ..measure.instruction_rules import cases_for
+    from ..measure.instructions import (
+        VALGRIND_HINT,
+        CallgrindRun,
+        prepare_training_data,
+        valgrind_path,
+    )
+
+    if valgrind_path() is None:
+        raise ConfigError(f"valgrind is not installed; {VALGRIND_HINT}")
+    cases = cases_for([rid], [batch_size] if kind == "forward" else [], training=kind == "train")
+    with tempfile.TemporaryDirectory(prefix="mnist-explain-") as work:
+        cases = prepare_training_data(cases, Path(work), root)
+        run = CallgrindRun(cases, Path(work), source=source).start()
+        try:
+            (count,) = run.counts().values()
+            breakdown = count.attribution()  # read while the dump exists
+        finally:
+            run.stop()
+    return {"instructions": count.per_call, "attribution": {"instructions": breakdown}}
+
+
+def _baseline_entry(test: str, storage: str | None) -> dict[str, Any]:
+    from pytest_benchmark.utils import get_machine_id
+
+    from ..gates.store import find_baseline, load_run_file
+    from .baseline import default_storage
+
+    folder = Path(storage) if storage else default_storage()
+    path = find_baseline(folder, get_machine_id(), True)
+    if path is None:
+        raise ConfigError(f"no baseline in {folder}; record one, or use --against REV")
+    name = test.split("::")[-1]
+    for bench in load_run_file(path)["benchmarks"]:
+        if bench.get("name") == name:
+            return bench.get("extra_info") or {}
+    raise ConfigError(f"{path} has no entry {name!r}; use --against REV")
+
+
+def command(args: argparse.Namespace) -> int:
+    from ..gates.attribution import breakdown, explain, heading
+
+    kind, rid, batch_size = parse_test(args.test)
+    if args.against:
+        from ..ab.revision import extract_revision
+
+        then = _count(kind, rid, batch_size, extract_revision(args.against), args.data_root)
+        side = f"revision {args.against}"
+    else:
+        then = _baseline_entry(args.test, args.storage)
+        side = "the stored baseline"
+        if breakdown(then, "instructions") is None:
+            raise ConfigError(
+                "the stored baseline's entry has no breakdown (recorded before attribution); "
+                "record it again (make accept) or use --against REV"
+            )
+    now = _count(kind, rid, batch_size, None, args.data_root)
+    before, after = then.get("instructions"), now["instructions"]
+    unit = "per call" if kind == "forward" else "per step"
+    change = f" ({after / before - 1:+.2%})" if before else ""
+    print(f"{args.test}: instructions {unit}, {side} -> now: {before:,.0f} -> {after:,.0f}{change}")
+    lines = explain("instructions", then, now, limit=None)
+    print(heading("instructions", now))
+    print("\n".join(f"  {line}" for line in lines) if lines else "  nothing moved")
+    return 0

@@ -1,0 +1,43 @@
+"""The data pipeline at every resolution of the grid: what `load_mnist` hands the trainer,
+gated exactly. A change to a transform (resize without antialiasing, another crop or pad), to
+the normalisation or to the seeded split changes the digest of the tensors; their statistics
+and split sizes say how far it moved, and are compared on any machine.
+
+The digest is exact on the baseline's machine kind only: the resize's vectorised arithmetic
+may round differently on another CPU. About a second per resolution (one transform of 70,000
+images and one SHA-256 over its tensors), so it runs in the gate tier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ..gates.rules import exact, lower
+from ..measure.data import fingerprint, load_mnist
+from ..zoo.factors import RESOLUTIONS
+
+pytestmark = [pytest.mark.data, pytest.mark.gate, pytest.mark.full]
+
+DATA_RESOLUTIONS = (*RESOLUTIONS, "pad:32")  # the grid's, and LeNet-5's 32x32 form
+DIGEST = exact("data_digest", scope="machine")
+# normalised images: mean near 0 and std near 1, so an absolute tolerance; another CPU's
+# rounding moves them by far less than 1e-6
+MEAN = lower("data_train_mean", abs_tol=1e-6, two_sided=True)
+STD = lower("data_train_std", abs_tol=1e-6, two_sided=True)
+TRAIN_IMAGES = exact("data_train_images")
+VAL_IMAGES = exact("data_val_images")
+
+
+@pytest.mark.benchmark(group="data")
+@pytest.mark.parametrize("resolution", DATA_RESOLUTIONS)
+def test_data_pipeline(resolution: str, benchmark, gate, mnist_root: Path) -> None:
+    data = load_mnist(resolution, root=mnist_root, seed=0)
+    found = benchmark.pedantic(fingerprint, args=(data,), rounds=1, iterations=1)
+    benchmark.extra_info.update(resolution=data.resolution.id, test_images=found.sizes[2])
+    gate.record(DIGEST, found.digest)
+    gate.record(MEAN, found.train_mean)
+    gate.record(STD, found.train_std)
+    gate.record(TRAIN_IMAGES, found.sizes[0])
+    gate.record(VAL_IMAGES, found.sizes[1])

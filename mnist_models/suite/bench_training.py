@@ -1,0 +1,273 @@
+"""Training time per epoch and test accuracy after N epochs, with an accuracy floor per config.
+
+Gate tier: a representative set at 2 epochs, batch 64. Full tier: the whole grid, and the
+batch-size factor (batch 1 included). Training is seeded: on one machine it is exactly
+repeatable; the accuracy tolerance covers what changes across machines and torch versions.
+
+On CUDA (--device cuda) the data stays resident on the GPU and the project's own `train()` runs
+there unchanged; the gated time is the synchronised wall time per epoch (there is no CPU
+reference for GPU work), and accuracy gets the seed-spread tolerance (cuDNN's backward kernels
+may sum in any order, so CUDA training is not promised to repeat bit for bit).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from .. import get_model
+from ..gates.rules import higher, lower
+from ..labels import case_id
+from ..measure.calibration import REFERENCE_ID, reference_seconds
+from ..measure.data import MNISTData, load_mnist
+from ..measure.energy import EnergyModel
+from ..measure.train import TrainConfig, TrainResult, evaluate, train
+from ..zoo.grid_config import grid_config
+from ..zoo.models.mlp import mlp_id
+from .grid import (
+    BATCH_SIZE_TRAINING,
+    BATCH_SIZES,
+    DEFAULT_MLP,
+    RESOLUTIONS,
+    Case,
+    architecture_cases,
+    gate_training,
+)
+
+pytestmark = [pytest.mark.training, pytest.mark.full]
+
+EPOCHS = 2
+BATCH_SIZE = BATCH_SIZE_TRAINING
+# One thread: on this 2-core machine two threads trained no faster (mlp-1024 8.42 s on 1 thread
+# against 8.99 s on 2, lenet5 13.9 s against 15.3 s) and a second thread shares its core with
+# any neighbour, the instruction lane's valgrind worker included.
+THREADS = 1
+SEED = 0
+# Absolute floors at seed 0: the promises for mlp-1024 and lenet5; for the others about the
+# mean less 4 standard deviations over 5 seeds (accuracy_spread.json).
+FLOORS = {
+    "mlp-1024@28": 0.967,
+    "lenet5@28": 0.980,
+    "mlp-128@28": 0.955,
+    "mlp-512x3@28": 0.960,
+    "cnn9@pad:32": 0.970,
+}
+DEFAULT_FLOOR = 0.50  # every config of the grid must at least learn
+# The gate tier's short trainings: mlp-128, 300 steps of batch 64, at every resolution of the
+# grid but 28 (0.1-0.2 s each here). Over 5 seeds their test accuracy's standard deviation was
+# 0.14-0.28 pp (crop:20 .. resize:14); across environments 1 pp (3.5 sd) is allowed.
+SHORT_MODEL = "mlp-128"
+SHORT_STEPS = 300
+SHORT_RESOLUTIONS = tuple(r for r in (*RESOLUTIONS, "pad:32") if r != "28")
+SHORT_TOLERANCE = 0.01
+SPREAD_FILE = Path(__file__).with_name("accuracy_spread.json")
+# Epoch time is gated in multiples of the reference workload timed before and after training
+# (calibration.py); a failing value is confirmed by training again (docs/latency-gates.md).
+EPOCH_TIME_TOLERANCE = 1.00
+EPOCH_CPU = lower("epoch_cpu_rel", rel_tol=EPOCH_TIME_TOLERANCE, unit="x ref", timed=True)
+FINAL_LOSS = lower("final_train_loss", scope="environment", exact_within="environment")
+# On CUDA the epoch's wall time itself (synchronised): on one H200 two processes of the same code
+# differed by up to 34% (mlp-1024: 1.11 s and 1.48 s), so 30% failed unchanged code; gross
+# slowdowns only, like the CPU lane. GPU operation counts and memory are the exact gates there.
+CUDA_EPOCH = lower("epoch_s", rel_tol=EPOCH_TIME_TOLERANCE, unit="s", timed=True)
+
+
+def _floor(case: Case, batch_size: int) -> float:
+    return FLOORS.get(case.id, DEFAULT_FLOOR) if batch_size == BATCH_SIZE else DEFAULT_FLOOR
+
+
+def accuracy_tolerance() -> float:
+    """3 standard deviations of test accuracy over seeds, as measured by accuracy_spread.py."""
+    return json.loads(SPREAD_FILE.read_text())["tolerance"]
+
+
+def _params() -> list:
+    cases = [(case, BATCH_SIZE) for case in architecture_cases()]
+    if grid_config().zoo:  # the batch-size factor of the package's grid
+        cases += [(Case(m), bs) for m in (DEFAULT_MLP, mlp_id(1024, 2)) for bs in BATCH_SIZES]
+    trained = gate_training()
+    seen, out = set(), []
+    for case, bs in cases:
+        key = case_id(case.id, bs, f"e{EPOCHS}")
+        if key not in seen:
+            seen.add(key)
+            gate = case.id in trained and bs == BATCH_SIZE
+            out.append(pytest.param(case, bs, id=key, marks=[pytest.mark.gate] if gate else []))
+    return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_up_training(mnist_root: Path, device) -> None:
+    """One short untimed training first: thread pools and first-call kernel setup are paid
+    here, not by whichever config happens to be timed first."""
+    data = load_mnist("28", root=mnist_root, seed=SEED)
+    small = data.first(4096).to(device)
+    config = TrainConfig(epochs=1, batch_size=BATCH_SIZE, seed=SEED, threads=THREADS)
+    train(get_model("mlp-128", seed=SEED).to(device), small, config)
+
+
+@pytest.mark.benchmark(group="training")
+@pytest.mark.parametrize("case, batch_size", _params())
+def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path, device) -> None:
+    data = load_mnist(case.res, root=mnist_root, seed=SEED)
+    model = get_model(case.model, case.res, seed=SEED)
+    config = TrainConfig(epochs=EPOCHS, batch_size=batch_size, seed=SEED, threads=THREADS)
+    if device.type == "cuda":
+        _training_on_cuda(case, batch_size, data.to(device), config, benchmark, gate, device)
+        return
+    before = reference_seconds(THREADS)
+    cpu = time.thread_time()
+    result = benchmark.pedantic(train, args=(model, data, config), rounds=1, iterations=1)
+    cpu = time.thread_time() - cpu
+    reference = (before + reference_seconds(THREADS)) / 2
+    _, accuracy = evaluate(model, data.test_x, data.test_y)
+    benchmark.extra_info.update(
+        **_figures(case, batch_size, result),
+        epoch_rel=result.epoch_seconds / reference,  # wall time: informative, not gated
+        train_cpu_seconds=cpu,
+        reference_s=reference,
+        reference=REFERENCE_ID,
+    )
+    # The floors were measured at batch 64. Trained one sample at a time with the same Adam lr,
+    # the models lose about 2 pp in 2 epochs (full tier: mlp-1024 95.63%, mlp-1024x2 94.85%),
+    # so other batch sizes check that the model learns, and the baseline where one is stored.
+    floor = _floor(case, batch_size)
+    # Seeded training repeats bit for bit on the same machine kind, torch and thread count:
+    # there accuracy and the final training loss must not move at all; elsewhere accuracy gets
+    # the seed-spread tolerance and the loss is not compared.
+    again = _trained_again(case, data, config)
+    gate.record(
+        higher(
+            "accuracy",
+            abs_tol=accuracy_tolerance(),
+            floor=floor,
+            unit="%",
+            exact_within="environment",
+        ),
+        accuracy,
+        repeat=lambda: again()["accuracy"],
+    )
+    gate.record(
+        FINAL_LOSS, result.history[-1].train_loss, repeat=lambda: again()["final_train_loss"]
+    )
+
+    def remeasure() -> float:  # train a fresh model again (seeded: the same work)
+        ref = reference_seconds(THREADS)
+        start = time.thread_time()
+        train(get_model(case.model, case.res, seed=SEED), data, config)
+        spent = time.thread_time() - start
+        return spent / EPOCHS / ((ref + reference_seconds(THREADS)) / 2)
+
+    # On-CPU time of train() (one thread: all of its work is this thread's), validation
+    # included, per epoch, in multiples of the reference: time spent waiting for a core while a
+    # neighbour runs is not in it. Wall time moved 1.5-2.1x with one core busy (README).
+    gate.record(EPOCH_CPU, cpu / EPOCHS / reference, remeasure=remeasure)
+
+
+def _trained_again(case: Case, data: MNISTData, config: TrainConfig) -> Callable[[], dict]:
+    """The exact figures of the same seeded training done once more, only if a gate asks (an
+    exact figure that failed: did unchanged code repeat?); one training serves every figure."""
+
+    @functools.cache
+    def again() -> dict[str, float]:
+        model = get_model(case.model, case.res, seed=SEED)
+        result = train(model, data, config)
+        _, accuracy = evaluate(model, data.test_x, data.test_y)
+        return {"accuracy": accuracy, "final_train_loss": result.history[-1].train_loss}
+
+    return again
+
+
+@pytest.mark.benchmark(group="training")
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            Case(SHORT_MODEL, res),
+            id=case_id(Case(SHORT_MODEL, res).id, BATCH_SIZE, f"{SHORT_STEPS}steps"),
+            marks=[pytest.mark.gate],
+        )
+        for res in (SHORT_RESOLUTIONS if grid_config().zoo else ())
+    ],
+)
+def test_short_training(case: Case, benchmark, gate, mnist_root: Path, device) -> None:
+    """A few hundred seeded steps at each resolution the gate tier does not otherwise train
+    at: the data pipeline's resize, crop and pad, as a model learns from them, gated exactly
+    in the same environment (a change to a transform moves the accuracy to the last digit)."""
+    data = load_mnist(case.res, root=mnist_root, seed=SEED).first(SHORT_STEPS * BATCH_SIZE)
+    data = data.to(device)
+    config = TrainConfig(epochs=1, batch_size=BATCH_SIZE, seed=SEED, threads=THREADS)
+    model = get_model(case.model, case.res, seed=SEED).to(device)
+    result = benchmark.pedantic(train, args=(model, data, config), rounds=1, iterations=1)
+    _, accuracy = evaluate(model, data.test_x, data.test_y)
+    benchmark.extra_info.update(
+        model=case.config.id,
+        resolution=case.res.id,
+        batch_size=BATCH_SIZE,
+        steps=SHORT_STEPS,
+        threads=result.threads,
+        train_samples=result.train_samples,
+        history=result.as_dict()["history"],
+    )
+    again = _trained_again(case, data, config)
+    exact = "environment" if device.type == "cpu" else None  # CUDA: not promised to repeat
+    gate.record(
+        higher("accuracy", abs_tol=SHORT_TOLERANCE, floor=DEFAULT_FLOOR, unit="%",
+               exact_within=exact),
+        accuracy,
+        repeat=lambda: again()["accuracy"],
+    )  # fmt: skip
+    if exact:
+        gate.record(
+            FINAL_LOSS, result.history[-1].train_loss, repeat=lambda: again()["final_train_loss"]
+        )
+
+
+def _figures(case: Case, batch_size: int, result: TrainResult, gpus: int = 0) -> dict[str, object]:
+    """What every training entry records: the case, the run, its per-epoch history, and the
+    energy and CO2eq estimate of its training time (the report reads them as recorded)."""
+    energy = EnergyModel()
+    return {
+        "model": case.config.id,
+        "resolution": case.res.id,
+        "batch_size": batch_size,
+        "epochs": EPOCHS,
+        "threads": result.threads,
+        "train_samples": result.train_samples,
+        "train_seconds": result.train_seconds,
+        "epoch_seconds": result.epoch_seconds,
+        "history": result.as_dict()["history"],
+        "params": case.config.params,
+        "flops": 2 * case.config.macs,
+        "train_energy_j": energy.joules(result.train_seconds, result.threads, gpus),
+        "train_co2_g": energy.co2_grams(result.train_seconds, result.threads, gpus),
+        "energy_model": asdict(energy),
+    }
+
+
+def _training_on_cuda(case, batch_size, data, config, benchmark, gate, device) -> None:
+    """test_training on a GPU: resident data, the same train(), synchronised epoch time."""
+    model = get_model(case.model, case.res, seed=SEED).to(device)
+    result = benchmark.pedantic(train, args=(model, data, config), rounds=1, iterations=1)
+    _, accuracy = evaluate(model, data.test_x, data.test_y)
+    benchmark.extra_info.update(
+        **_figures(case, batch_size, result, gpus=1),
+        device="cuda",
+        final_train_loss=result.history[-1].train_loss,  # informative on CUDA
+    )
+    gate.record(
+        higher("accuracy", abs_tol=accuracy_tolerance(), floor=_floor(case, batch_size), unit="%"),
+        accuracy,
+    )
+
+    def remeasure() -> float:
+        again = train(get_model(case.model, case.res, seed=SEED).to(device), data, config)
+        return again.epoch_seconds
+
+    gate.record(CUDA_EPOCH, result.epoch_seconds, remeasure=remeasure)

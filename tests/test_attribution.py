@@ -1,0 +1,129 @@
+"""Attribution: a callgrind dump read per ATen operator and library (measure/callgrind.py), and
+the lines a failing row shows of what moved between two breakdowns (gates/attribution.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mnist_models.gates.attribution import explain
+from mnist_models.gates.engine import evaluate, render_table
+from mnist_models.gates.rules import lower
+from mnist_models.measure.callgrind import parse_profile
+
+# A dump in callgrind's format, names compressed as callgrind writes them: python calls
+# at::_ops::linear::call twice (inclusive 900), which calls at::_ops::addmm::call (600); isnan
+# is called once from python (120). Self costs: python 50 + 5, torch 300 + 600 + 120.
+DUMP = """# callgrind format
+version: 1
+positions: line
+events: Ir
+summary: 1075
+
+ob=(1) /usr/lib/libpython3.11.so.1.0
+fl=(1) ceval.c
+fn=(1) _PyEval_EvalFrameDefault
+0 50
+cob=(2) /opt/venv/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so
+cfi=(2) ops.cpp
+cfn=(2) at::_ops::linear::call(at::Tensor const&, at::Tensor const&)
+calls=2 0
+0 900
+cob=(2)
+cfi=(2)
+cfn=(4) at::_ops::isnan::call(at::Tensor const&)
+calls=1 0
++3 120
++1 5
+
+ob=(2)
+fl=(2)
+fn=(2)
+0 300
+cfn=(3) at::_ops::addmm::call(at::Tensor const&)
+calls=2 0
+0 600
+
+fn=(3)
+0 600
+
+fn=(4)
+0 120
+"""
+
+
+def test_a_dump_is_read_per_operator_and_library() -> None:
+    profile = parse_profile(DUMP)
+    assert profile["operator"] == {
+        "aten::linear": [2, 900],
+        "aten::addmm": [2, 600],
+        "aten::isnan": [1, 120],
+    }
+    assert profile["library"] == {"libpython3.11.so": [0, 55], "libtorch_cpu.so": [0, 1020]}
+    assert sum(v[1] for v in profile["library"].values()) == 1075  # the dump's summary
+
+
+def _entry(value: float, ops: dict, per: int = 5) -> dict:
+    part = {"per": per, "source": "callgrind", "operator": ops, "library": {}}
+    return {"instructions": value, "attribution": {"instructions": part}}
+
+
+def test_an_added_operator_is_named_first_with_its_calls() -> None:
+    then = _entry(1000, {"aten::addmm": [5, 50_000], "aten::relu": [5, 5_000]})
+    now = _entry(1100, {"aten::addmm": [5, 50_500], "aten::relu": [5, 5_000],
+                        "aten::isnan": [5, 20_000], "aten::any": [5, 15_000]})  # fmt: skip
+    lines = explain("instructions", then, now)
+    assert lines[0] == "operator aten::isnan  calls 0 -> 1  +4,000  (0 -> 4,000)"
+    assert lines[1] == "operator aten::any  calls 0 -> 1  +3,000  (0 -> 3,000)"
+    assert lines[2] == "operator aten::addmm  +100  (10,000 -> 10,100)"
+    assert len(lines) == 3  # relu did not move: not listed
+
+
+def test_without_a_breakdown_on_either_side_there_is_nothing_to_say() -> None:
+    now = _entry(1100, {"aten::isnan": [5, 20_000]})
+    assert explain("instructions", {"instructions": 1000}, now) == []
+    assert explain("instructions", now, {"instructions": 1000}) == []
+
+
+@pytest.mark.parametrize("limit, shown", [(2, 3), (None, 4)])
+def test_the_lines_are_few_and_say_how_many_more(limit: int | None, shown: int) -> None:
+    then = _entry(1, {f"aten::op{i}": [1, 100] for i in range(4)})
+    now = _entry(2, {f"aten::op{i}": [1, 100 + 10 * i + 1] for i in range(4)})
+    lines = explain("instructions", then, now, limit=limit)
+    assert len(lines) == shown
+    assert lines[0].startswith("operator aten::op3  +6")  # the largest move first
+    if limit:
+        assert lines[-1] == "... 2 more (mnist-models explain)"
+
+
+def test_a_failing_row_carries_and_prints_what_moved() -> None:
+    rule = lower("instructions", rel_tol=0.01, two_sided=True)
+    then = _entry(1000, {"aten::addmm": [5, 5_000]})
+    now = _entry(1100, {"aten::addmm": [5, 5_000], "aten::isnan": [5, 500]})
+    machines = ({}, {})
+    row = evaluate(rule, "t::x", then, now, machines)
+    assert row.failed and row.why[0].startswith("what moved in instructions (callgrind")
+    table = render_table([row])
+    assert "  operator aten::isnan  calls 0 -> 1  +100  (0 -> 100)" in table.splitlines()
+    assert row.to_dict()["why"] == list(row.why)
+    ok = evaluate(rule, "t::x", then, then, machines)
+    assert not ok.failed and ok.why == ()  # a passing row is not explained
+
+
+@pytest.mark.parametrize(
+    "test, parsed",
+    [("test_forward_instructions[mlp-1024@28-bs1]", ("forward", "mlp-1024@28", 1)),
+     ("benchmarks/bench_instructions.py::test_training_instructions[cnn9@pad:32-bs64]",
+      ("train", "cnn9@pad:32", 64))],
+)  # fmt: skip
+def test_explain_takes_an_instruction_tests_id(test: str, parsed: tuple) -> None:
+    from mnist_models.cli.explain import parse_test
+
+    assert parse_test(test) == parsed
+
+
+def test_explain_refuses_another_lane_in_one_line(capsys: pytest.CaptureFixture) -> None:
+    from mnist_models.cli import main
+
+    assert main(["explain", "test_latency[mlp-128@28-bs1]"]) == 2
+    err = capsys.readouterr().err
+    assert "is not an instruction benchmark" in err and len(err.strip().splitlines()) == 1
