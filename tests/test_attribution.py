@@ -1,14 +1,18 @@
-"""Attribution: a callgrind dump read per ATen operator and library (measure/callgrind.py), and
-the lines a failing row shows of what moved between two breakdowns (gates/attribution.py)."""
+"""Attribution: a callgrind dump read per ATen operator and library (measure/callgrind.py), the
+sites of the tensors a call keeps (measure/allocation_sites.py), and the lines a failing row
+shows of what moved between two breakdowns (gates/attribution.py)."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from mnist_models.gates.attribution import explain
 from mnist_models.gates.engine import evaluate, render_table
 from mnist_models.gates.rules import lower
+from mnist_models.measure.allocation_sites import _is_own
 from mnist_models.measure.callgrind import parse_profile
+from mnist_models.measure.metrics import tensor_memory
 
 # A dump in callgrind's format, names compressed as callgrind writes them: python calls
 # at::_ops::linear::call twice (inclusive 900), which calls at::_ops::addmm::call (600); isnan
@@ -127,3 +131,49 @@ def test_explain_refuses_another_lane_in_one_line(capsys: pytest.CaptureFixture)
     assert main(["explain", "test_latency[mlp-128@28-bs1]"]) == 2
     err = capsys.readouterr().err
     assert "is not an instruction benchmark" in err and len(err.strip().splitlines()) == 1
+
+
+class _Keeper(torch.nn.Module):
+    """A model that keeps every output (a debugging cache): what a call leaves allocated."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 4)
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.fc(x)
+        self.seen.append(out)
+        return out
+
+
+def test_the_tensors_a_call_keeps_are_named_by_function_layer_and_operator() -> None:
+    model, x = _Keeper().eval(), torch.ones(2, 8)
+
+    def calls() -> None:
+        with torch.inference_mode():
+            for _ in range(3):
+                model(x)
+
+    kept, _ = tensor_memory(calls)
+    site = "test_attribution.calls > test_attribution.forward > Linear_0 > aten::addmm"
+    assert kept.sites["retained"] == {site: [3, kept.retained_bytes]}
+    assert kept.retained_bytes == 3 * 2 * 4 * 4  # three float32 outputs of 2 x 4
+    part = kept.attribution("retained")
+    assert part["count"] == "tensors" and part["site"] == kept.sites["retained"]
+    plain, _ = tensor_memory(calls, sites=False)  # the gated figures do not need the stacks
+    assert (plain.peak_bytes, plain.retained_bytes, plain.sites) == (
+        kept.peak_bytes, kept.retained_bytes, {}
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "path, own",
+    [("torch/nn/modules/module.py", False), ("contextlib.py", False),
+     ("/usr/lib/python3.11/functools.py", False), ("pytorch_net/__init__.py", True),
+     ("/work/main/mnist_models/measure/train.py", True), ("<string>", False)],
+)  # fmt: skip
+def test_a_site_names_the_code_under_test_not_torch_or_the_standard_library(
+    path: str, own: bool
+) -> None:
+    assert _is_own(path) is own

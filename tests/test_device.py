@@ -258,7 +258,9 @@ def test_cuda_memory_counts_what_a_call_allocates() -> None:
 def test_gpu_operations_are_counted_per_call_and_repeat() -> None:
     device = resolve_device("cuda")
     a, b = torch.ones(1024, device=device), torch.ones(1024, device=device)
-    assert gpu_ops_per_call(lambda: a + b, device) == 1  # one elementwise kernel
+    kernels: dict = {}
+    assert gpu_ops_per_call(lambda: a + b, device, breakdown=kernels) == 1  # one elementwise
+    assert kernels["per"] == 4 and [c for c, _ in kernels["kernel"].values()] == [4]
     model = get_model("mlp-1024", seed=0).to(device).eval()
     x = example_input((1, 28, 28), 1, device=str(device))
     with torch.inference_mode():
@@ -268,6 +270,21 @@ def test_gpu_operations_are_counted_per_call_and_repeat() -> None:
     assert plain >= 3  # two linear layers and an activation at least
     assert again == plain  # the same code, the same count
     assert checked > plain  # an input check adds its kernels and a copy to the host
+
+
+def test_the_operators_a_call_dispatches_are_counted_by_name() -> None:
+    from mnist_models.measure.device import cpu_ops_per_call
+
+    model = get_model("mlp-128", seed=0).eval()
+    x = example_input((1, 28, 28), 1)
+    with torch.inference_mode():
+        plain: dict = {}
+        checked: dict = {}
+        ops = cpu_ops_per_call(lambda: model(x), breakdown=plain)
+        more = cpu_ops_per_call(lambda: (x.isnan().any().item(), model(x)), breakdown=checked)
+    assert ops == sum(c for c, _ in plain["operator"].values()) / plain["per"]
+    assert "aten::isnan" not in plain["operator"]
+    assert checked["operator"]["aten::isnan"] == [4, 4] and more > ops  # one per call
 
 
 @needs_cuda

@@ -129,3 +129,5 @@ def test_a_change_to_the_users_model_fails_the_gate_that_sees_it(runs: dict, cha
     failed_rows = out.split(f"{test} regressed against", 1)[1].split("If the change is", 1)[0]
     assert any(line.startswith(metric + " ") for line in failed_rows.splitlines()), failed_rows
     assert "Traceback" not in out
+    if change == "input_check":  # under the row: the operators the check added
+        assert "operator aten::isnan  calls 0 -> 1" in failed_rows, failed_rows

@@ -5,8 +5,10 @@ it, shown under a failing row. A lane stores the breakdown beside the figure, in
                                      "operator": {"aten::addmm": [calls, cost], ...},
                                      "library": {"libtorch_cpu.so": [0, cost], ...}}}
 
-`per` is how many calls (or steps) the totals cover: the lines speak per call. Items whose call
-count changed come first (an added operation), then the largest moves of cost. No torch.
+`per` is how many calls (or steps) the totals cover: the lines speak per call; `count` names
+what the first number counts (default "calls"; the memory lane's sites count "tensors").
+Items whose count changed come first (an added operation), then the largest moves of cost.
+No torch.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ def explain(metric: str, then: dict[str, Any] | None, now: dict[str, Any] | None
     if old is None or new is None:
         return []
     per_old, per_new = _per(old), _per(new)
+    word = str(new.get("count") or "calls")  # what the first number counts
     moves: list[tuple[bool, float, str]] = []
-    for group in sorted({*old, *new} - {"per", "source"}):
+    for group in sorted({*old, *new} - {"per", "source", "count"}):
         before, after = old.get(group) or {}, new.get(group) or {}
         if not isinstance(before, dict) or not isinstance(after, dict):
             continue
@@ -51,7 +54,7 @@ def explain(metric: str, then: dict[str, Any] | None, now: dict[str, Any] | None
             c0, v0, c1, v1 = c0 / per_old, v0 / per_old, c1 / per_new, v1 / per_new
             if c0 == c1 and v0 == v1:
                 continue
-            calls = f"calls {_fmt(c0)} -> {_fmt(c1)}" if c0 != c1 else ""
+            calls = f"{word} {_fmt(c0)} -> {_fmt(c1)}" if c0 != c1 else ""
             text = (f"{group} {item}", calls, f"{v1 - v0:+,.0f}", f"({_fmt(v0)} -> {_fmt(v1)})")
             moves.append((c0 != c1, abs(v1 - v0), "  ".join(t for t in text if t)))
     moves.sort(key=lambda m: (not m[0], -m[1]))

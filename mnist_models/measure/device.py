@@ -176,11 +176,15 @@ def quiet_profile(activities: list[Any], **options: Any) -> Iterator[Any]:
             yield prof
 
 
-def gpu_ops_per_call(fn: Callable[[], object], device: torch.device | str, calls: int = 4) -> float:
+def gpu_ops_per_call(
+    fn: Callable[[], object], device: torch.device | str, calls: int = 4, *,
+    breakdown: dict[str, Any] | None = None,
+) -> float:  # fmt: skip
     """GPU operations (kernels, copies, memsets) one call runs, counted by torch's profiler over
     `calls` calls after one untimed one. The GPU's counterpart of the CPU lane's instruction
     count: the same number on every run of the same code, GPU and torch, however busy the host,
-    and one added operation in a forward pass (an input check, a copy) changes it."""
+    and one added operation in a forward pass (an input check, a copy) changes it. `breakdown`,
+    when given, is filled with the count per kernel (a gate's attribution)."""
     import torch
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity
@@ -194,24 +198,39 @@ def gpu_ops_per_call(fn: Callable[[], object], device: torch.device | str, calls
         for _ in range(calls):
             fn()
         torch.cuda.synchronize(device)
-    ops = sum(1 for event in prof.events() if event.device_type == DeviceType.CUDA)
-    return ops / calls
+    names = [e.name[:100] for e in prof.events() if e.device_type == DeviceType.CUDA]
+    return _counted(names, calls, "kernel", breakdown)
 
 
-def cpu_ops_per_call(fn: Callable[[], object], calls: int = 4) -> float:
+def _counted(names: list[str], calls: int, group: str, breakdown: dict[str, Any] | None) -> float:
+    """len(names) per call; into `breakdown` the count of each name, as attribution.py reads
+    it (the count is the cost too: what moves is how many)."""
+    if breakdown is not None:
+        table: dict[str, list[int]] = {}
+        for name in names:
+            entry = table.setdefault(name, [0, 0])
+            entry[0] += 1
+            entry[1] += 1
+        breakdown.update(per=calls, source="torch.profiler", **{group: table})
+    return len(names) / calls
+
+
+def cpu_ops_per_call(
+    fn: Callable[[], object], calls: int = 4, *, breakdown: dict[str, Any] | None = None
+) -> float:
     """ATen operators one call dispatches (every level: `aten::linear` and the `aten::addmm`
     inside it), counted by torch's profiler over `calls` calls after one uncounted one. Exact
     where instruction counts are not: it does not depend on where the files lie or on the
     heap, so one added operation (an input check's `isnan` and `any`, a ReLU) changes it on
-    any model, however large."""
+    any model, however large. `breakdown`, when given, is filled with the count per operator."""
     from torch.profiler import ProfilerActivity
 
     fn()
     with quiet_profile([ProfilerActivity.CPU]) as prof:
         for _ in range(calls):
             fn()
-    ops = sum(1 for event in prof.events() if event.name.startswith("aten::"))
-    return ops / calls
+    names = [event.name for event in prof.events() if event.name.startswith("aten::")]
+    return _counted(names, calls, "operator", breakdown)
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,8 @@ def _latency_on_cuda(
         benchmark.pedantic(prepared.call, rounds=CUDA_ROUNDS, warmup_rounds=20, iterations=1)
         samples = device_per_call_us(prepared.call, CUDA_ROUNDS, 20, device)
         reference = (before + device_reference_seconds(device)) / 2
-        gpu_ops = gpu_ops_per_call(prepared.call, device)  # after timing, profiler off there
+        kernels: dict = {}  # per kernel: what a failing count names
+        gpu_ops = gpu_ops_per_call(prepared.call, device, breakdown=kernels)  # after timing
     p50, p90, p99 = percentiles(samples)
     benchmark.extra_info.update(
         **_figures(case, batch_size, mode, "cuda", (p50, p90, p99)),
@@ -222,4 +223,6 @@ def _latency_on_cuda(
         return median * 1e-6 / ref
 
     gate.record(CUDA_LATENCY, p50 * 1e-6 / reference, remeasure=remeasure)
+    if kernels:
+        benchmark.extra_info.setdefault("attribution", {})[GPU_OPS.name] = kernels
     gate.record(GPU_OPS, gpu_ops)

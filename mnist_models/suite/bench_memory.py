@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from .. import get_model
-from ..gates.rules import exact, lower
+from ..gates.rules import Metric, exact, lower
 from ..measure.data import load_mnist
 from ..measure.device import cpu_ops_per_call, device_memory
 from ..measure.metrics import example_input, peak_memory, tensor_memory
@@ -68,6 +68,13 @@ def _gpu_bytes(name: str, rel_tol: float = 0.0):
 GPU_TRAIN_PEAK = _gpu_bytes("train_peak_gpu_bytes", rel_tol=0.02)
 GPU_TRAIN_RETAINED = _gpu_bytes("train_retained_gpu_bytes")
 GPU_INFERENCE_PEAK = _gpu_bytes("inference_peak_gpu_bytes")
+
+
+def _explained(benchmark, metric: Metric, breakdown: dict) -> None:
+    """Store where the figure's tensors were allocated: a failing row names the site that
+    moved (gates/attribution.py)."""
+    if breakdown:
+        benchmark.extra_info.setdefault("attribution", {})[metric.name] = breakdown
 
 
 def _params(gated: set[str] | None) -> list:
@@ -123,6 +130,8 @@ def test_training_memory(case: Case, benchmark, gate, mnist_root: Path, device) 
         peak_rss_increase_mib=rss.increase_mib,  # informative: RSS is not repeatable
         peak_rss_mib=rss.peak_rss_mib,
     )
+    _explained(benchmark, TRAIN_PEAK, tensors.attribution("peak"))
+    _explained(benchmark, TRAIN_RETAINED, tensors.attribution("retained"))
     gate.record(TRAIN_PEAK, tensors.peak_bytes)
     gate.record(TRAIN_RETAINED, tensors.retained_bytes)
 
@@ -156,7 +165,8 @@ def test_inference_memory(case: Case, benchmark, gate, device) -> None:
             forward()  # each output dropped as soon as it is made
 
     kept, _ = tensor_memory(calls)
-    ops = cpu_ops_per_call(forward)
+    dispatched: dict = {}
+    ops = cpu_ops_per_call(forward, breakdown=dispatched)
     benchmark.extra_info.update(
         model=case.config.id,
         resolution=case.res.id,
@@ -165,6 +175,9 @@ def test_inference_memory(case: Case, benchmark, gate, device) -> None:
         inference_allocations=tensors.allocations,
         retention_calls=RETENTION_CALLS,
     )
+    _explained(benchmark, INFERENCE_PEAK, tensors.attribution("peak"))
+    _explained(benchmark, INFERENCE_RETAINED, kept.attribution("retained"))
+    _explained(benchmark, INFERENCE_OPS, dispatched)
     gate.record(INFERENCE_PEAK, tensors.peak_bytes)
     gate.record(INFERENCE_RETAINED, kept.retained_bytes)
     gate.record(INFERENCE_OPS, ops)
