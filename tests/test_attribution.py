@@ -177,3 +177,30 @@ def test_a_site_names_the_code_under_test_not_torch_or_the_standard_library(
     path: str, own: bool
 ) -> None:
     assert _is_own(path) is own
+
+
+def _run_file(path, value: float, sites: dict) -> str:
+    import json
+
+    part = {"per": 1, "source": "torch.profiler", "count": "tensors", "site": sites}
+    extra = {"train_peak_tensor_bytes": value, "attribution": {"train_peak_tensor_bytes": part}}
+    bench = {"name": "test_training_memory[m@28]", "fullname": "b.py::test_training_memory[m@28]",
+             "stats": {}, "extra_info": extra}  # fmt: skip
+    path.write_text(json.dumps({"machine_info": {}, "benchmarks": [bench]}))
+    return str(path)
+
+
+def test_explain_compares_a_finished_runs_breakdowns_with_the_baseline(
+    tmp_path, capsys: pytest.CaptureFixture
+) -> None:
+    from mnist_models.cli import main
+
+    (tmp_path / "store" / "m").mkdir(parents=True)
+    _run_file(tmp_path / "store" / "m" / "0001_baseline.json", 100, {"a > aten::index": [1, 100]})
+    run = _run_file(tmp_path / "run.json", 300, {"a > aten::index": [1, 100],
+                                                 "a > aten::clone": [1, 200]})  # fmt: skip
+    argv = ["explain", "test_training_memory[m@28]", "--run", run, "--storage"]
+    assert main([*argv, str(tmp_path / "store")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("train_peak_tensor_bytes, the stored baseline -> the run: 100 -> 300")
+    assert out[-1] == "  site a > aten::clone  tensors 0 -> 1  +200  (0 -> 200)"

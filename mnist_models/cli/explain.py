@@ -1,9 +1,12 @@
-"""`mnist-models explain`: why an instruction count moved, operator by operator and library by
-library: the case counted now under callgrind, against the stored baseline's breakdown or the
-same case counted in another revision's package (`--against REV`).
+"""`mnist-models explain`: why a gated figure moved, item by item. An instruction case is
+counted now under callgrind, against the stored baseline's breakdown or the same case counted
+in another revision's package (`--against REV`); any benchmark of a finished run (`--run
+FILE`, a `--benchmark-json` or `--gate-accept` output) is compared with the stored baseline
+by every breakdown the two entries hold (operators, libraries, allocation sites).
 
     mnist-models explain 'test_forward_instructions[mlp-1024@28-bs1]'
     mnist-models explain 'test_training_instructions[mlp-128@28-bs64]' --against main
+    mnist-models explain 'test_training_memory[mlp-128@28]' --run results.json
 
 A failing row of the gate table shows the first lines of the same difference; this prints all.
 """
@@ -40,6 +43,12 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
     p.add_argument(
         "--storage",
         help="baseline folder (default: the gate_storage of ./pyproject.toml's pytest options)",
+    )
+    p.add_argument(
+        "--run",
+        metavar="RUN.json",
+        help="a finished run (pytest --benchmark-json=FILE): explain its entry of TEST_ID "
+        "against the stored baseline's, every metric with a breakdown, counting nothing",
     )
     p.add_argument("--data-root", help="MNIST folder (training cases read their images)")
     p.set_defaults(func=command)
@@ -81,26 +90,56 @@ def _count(kind: str, rid: str, batch_size: int, source: Path | None, root: str 
     return {"instructions": count.per_call, "attribution": {"instructions": breakdown}}
 
 
+def _entry(path: Path, test: str, hint: str) -> dict[str, Any]:
+    from ..gates.store import load_run_file
+
+    name = test.split("::")[-1]
+    for bench in load_run_file(path)["benchmarks"]:
+        if bench.get("name") == name:
+            return bench.get("extra_info") or {}
+    raise ConfigError(f"{path} has no entry {name!r}; {hint}")
+
+
 def _baseline_entry(test: str, storage: str | None) -> dict[str, Any]:
     from pytest_benchmark.utils import get_machine_id
 
-    from ..gates.store import find_baseline, load_run_file
+    from ..gates.store import find_baseline
     from .baseline import default_storage
 
     folder = Path(storage) if storage else default_storage()
     path = find_baseline(folder, get_machine_id(), True)
     if path is None:
         raise ConfigError(f"no baseline in {folder}; record one, or use --against REV")
-    name = test.split("::")[-1]
-    for bench in load_run_file(path)["benchmarks"]:
-        if bench.get("name") == name:
-            return bench.get("extra_info") or {}
-    raise ConfigError(f"{path} has no entry {name!r}; use --against REV")
+    return _entry(path, test, "use --against REV")
+
+
+def _explain_run(args: argparse.Namespace) -> int:
+    """Every breakdown of TEST_ID's entry in a finished run against the stored baseline's."""
+    from ..gates.attribution import FIELD, explain, heading
+
+    now = _entry(Path(args.run), args.test, "name a test the run holds")
+    then = _baseline_entry(args.test, args.storage)
+    metrics = sorted(set(now.get(FIELD) or {}) & set(then.get(FIELD) or {}))
+    if not metrics:
+        raise ConfigError(
+            f"{args.test}: the run and the baseline hold no breakdown of the same metric "
+            "(the instruction, memory and operator lanes store them; record the baseline again "
+            "if it predates them)"
+        )
+    for metric in metrics:
+        before, after = then.get(metric), now.get(metric)
+        print(f"{args.test}: {metric}, the stored baseline -> the run: {before} -> {after}")
+        lines = explain(metric, then, now, limit=None)
+        print(heading(metric, now))
+        print("\n".join(f"  {line}" for line in lines) if lines else "  nothing moved")
+    return 0
 
 
 def command(args: argparse.Namespace) -> int:
     from ..gates.attribution import breakdown, explain, heading
 
+    if args.run:
+        return _explain_run(args)
     kind, rid, batch_size = parse_test(args.test)
     if args.against:
         from ..ab.revision import extract_revision
