@@ -131,8 +131,8 @@ WHY = {
     "forward_check_cnn": "operator aten::isnan  calls 0 -> 1",
     "optimizer_work": "operator aten::_fused_adam_",
     # the sites of the tensors alive: each step's logits, made by the MLP's last layer
-    "tensors_kept": "site train._train > mlp.forward > Linear_1 > aten::addmm  tensors 1 -> ",
-    "inference_leak": "site bench_memory.forward > mlp.forward > Linear_1 > aten::addmm  "
+    "tensors_kept": "site train._train > mlp.forward > Linear_1 > aten::linear  tensors 1 -> ",
+    "inference_leak": "site bench_memory.forward > mlp.forward > Linear_1 > aten::linear  "
     "tensors 0 -> 5",
 }
 COMMON = ["-m", "full", "-p", "no:cacheprovider", "--gate-time-tolerance", "1000"]
