@@ -198,7 +198,12 @@ def test_the_gate_tier_guards_declared_and_registered_models(
     "text, message",
     [('models = "mlp-3"', "models must be a list of strings"),
      ('models = ["nonsense"]', r"\[tool.mnist-bench\] models: unknown model 'nonsense'"),
-     ("models = [", "cannot read")],
+     ("models = [", "cannot read"),
+     ('zoo = "no"', "zoo must be true or false"),
+     ("colour = 1", "has no key 'colour'; the keys are models, resolutions, zoo"),
+     ("resolutions = []", "resolutions is empty"),
+     ('resolutions = ["blur:3"]', r"\[tool.mnist-bench\] resolutions: resolution must be"),
+     ('models = ["lenet5"]\nresolutions = ["28", "crop:7"]', "models: lenet5 at resolution")],
 )  # fmt: skip
 def test_a_bad_grid_declaration_names_the_file(
     own_registry: None, tmp_path: Path, text: str, message: str
@@ -208,3 +213,17 @@ def test_a_bad_grid_declaration_names_the_file(
     (tmp_path / "pyproject.toml").write_text(f"[tool.mnist-bench]\n{text}\n")
     with pytest.raises(ConfigError, match=message):
         guarded_models(tmp_path)
+
+
+def test_a_project_may_run_its_own_models_only_at_its_resolutions(
+    own_registry: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnist_models.suite.grid import architecture_cases, gate_training
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.mnist-bench]\nmodels = ["mlp-300x2"]\nresolutions = ["28", "crop:20"]\nzoo = false\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    ids = ["mlp-300x2@28", "mlp-300x2@crop:20"]
+    assert [case.id for case in architecture_cases()] == ids
+    assert gate_training() == tuple(ids)

@@ -296,9 +296,16 @@ def evaluate(
     time_tolerance: float | None = None,
     lane: str = "",
 ) -> GateRecord:
-    """Judge one metric (`_judge`); a failing row carries what moved inside the figure, where
-    both entries store a breakdown of it (attribution.py)."""
-    row = _judge(metric, nodeid, then, now, machines, time_tolerance=time_tolerance, lane=lane)
+    """Judge one metric: `then` is the baseline entry's extra_info (None: no baseline entry),
+    `now` the new entry's (None: the run lacks the benchmark). The rule is `metric` as declared;
+    `time_tolerance` overrides the tolerance of timed metrics (`--gate-time-tolerance`).
+
+    Declared bounds hold with or without a baseline; a baseline's figure applies only within
+    the metric's scope (another machine kind's time says nothing here: `not applied`, with the
+    reason); within `exact_within` the figure must repeat exactly. A failing row carries what
+    moved inside the figure, where both entries store a breakdown of it (attribution.py).
+    """
+    row = _judge(metric, nodeid, then, now, machines, time_tolerance, lane)
     if row.failed:
         why = explain(metric.name, then, now)
         if why:
@@ -306,24 +313,10 @@ def evaluate(
     return row
 
 
-def _judge(
-    metric: Metric,
-    nodeid: str,
-    then: dict[str, Any] | None,
-    now: dict[str, Any] | None,
-    machines: Machines,
-    *,
-    time_tolerance: float | None = None,
-    lane: str = "",
-) -> GateRecord:
-    """Judge one metric: `then` is the baseline entry's extra_info (None: no baseline entry),
-    `now` the new entry's (None: the run lacks the benchmark). The rule is `metric` as declared;
-    `time_tolerance` overrides the tolerance of timed metrics (`--gate-time-tolerance`).
-
-    Declared bounds hold with or without a baseline; a baseline's figure applies only within
-    the metric's scope (another machine kind's time says nothing here: `not applied`, with the
-    reason); within `exact_within` the figure must repeat exactly.
-    """
+def _judge(metric: Metric, nodeid: str, then: dict[str, Any] | None,
+           now: dict[str, Any] | None, machines: Machines, time_tolerance: float | None,
+           lane: str) -> GateRecord:  # fmt: skip
+    """evaluate's verdict, limit and note."""
     if metric.timed and time_tolerance is not None:
         metric = replace(metric, rel_tol=time_tolerance)
     then, now = then or {}, now or {}

@@ -83,7 +83,8 @@ def grid_config(root: Path | None = None) -> GridConfig:
             try:
                 get_config(model_id, res)
             except ConfigError as err:
-                where = "" if res is None else f"{model_id} at {res}: "
+                named = res is None or str(err).startswith(model_id)  # it says where already
+                where = "" if named else f"{model_id} at {res}: "
                 raise ConfigError(f"{pyproject}: [{TABLE}] models: {where}{err}") from None
     return GridConfig(models, declared.resolutions, declared.zoo)
 
