@@ -204,3 +204,13 @@ def test_explain_compares_a_finished_runs_breakdowns_with_the_baseline(
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("train_peak_tensor_bytes, the stored baseline -> the run: 100 -> 300")
     assert out[-1] == "  site a > aten::clone  tensors 0 -> 1  +200  (0 -> 200)"
+
+
+def test_an_item_that_appears_comes_first_even_without_counts() -> None:
+    # callgrind's breakdown holds instructions only (its call counts include the warm-up)
+    then = _entry(1000, {"aten::addmm": [0, 50_000]})
+    now = _entry(1100, {"aten::addmm": [0, 52_000], "aten::isnan": [0, 100]})
+    assert explain("instructions", then, now) == [
+        "operator aten::isnan  +20  (0 -> 20)",
+        "operator aten::addmm  +400  (10,000 -> 10,400)",
+    ]

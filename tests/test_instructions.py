@@ -36,6 +36,22 @@ def test_totals_are_read_from_a_callgrind_dump(tmp_path: Path) -> None:
         parse_totals(dump)
 
 
+@pytest.mark.parametrize("parts, read", [((1, 2), 2), ((1,), 1), ((1, 2, 10), 10)])
+def test_the_measured_dump_is_the_childs_last(tmp_path: Path, parts: tuple, read: int) -> None:
+    # a child zeroes the counters with a first dump, then dumps its measured calls; a worker of
+    # an older revision (compare, explain --against) wrote the measured calls as its only dump
+    for part in parts:
+        (tmp_path / f"cg.out.7.{part}").write_text("totals: 1\n")
+    (tmp_path / "cg.out.77.9").write_text("totals: 1\n")  # another child's
+    run = CallgrindRun([forward()], tmp_path)
+    assert run._measured_dump(forward(), 7) == tmp_path / f"cg.out.7.{read}"
+
+
+def test_a_child_without_a_dump_is_named(tmp_path: Path) -> None:
+    with pytest.raises(instructions.InstructionLaneError, match="process 8 left no dump"):
+        CallgrindRun([forward()], tmp_path)._measured_dump(forward(), 8)
+
+
 def test_counts_per_call_step_and_sample() -> None:
     fwd = InstructionCount(forward(calls=5), 1_000_000, "k")
     assert fwd.per_call == 200_000 and fwd.per_sample == 200_000
@@ -77,3 +93,14 @@ def test_missing_valgrind_names_the_install(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(instructions, "valgrind_path", lambda: None)
     with pytest.raises(InstructionLaneError, match="apt-get install valgrind"):
         CallgrindRun([forward()], Path(os.devnull)).start()
+
+
+def test_the_worker_environment_does_not_depend_on_the_test_or_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "benchmarks/bench_x.py::test_y (setup)")
+    monkeypatch.setenv("COLUMNS", "211")
+    monkeypatch.setenv("MNIST_BENCH_MODELS", "net=pkg:Net")
+    env = instructions.worker_environment()
+    assert "PYTEST_CURRENT_TEST" not in env and "COLUMNS" not in env
+    assert env["MNIST_BENCH_MODELS"] == "net=pkg:Net" and env["PATH"] == os.environ["PATH"]

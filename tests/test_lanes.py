@@ -127,8 +127,8 @@ UNREPEATABLE = (
 )
 # What the attribution under the failing row must name (gates/attribution.py)
 WHY = {
-    "forward_work": "operator aten::isnan  calls 0 -> 1",
-    "forward_check_cnn": "operator aten::isnan  calls 0 -> 1",
+    "forward_work": "operator aten::isnan  +",  # instructions only: (0 -> N)
+    "forward_check_cnn": "operator aten::isnan  calls 0 -> 1",  # the operator count
     "optimizer_work": "operator aten::_fused_adam_",
     # the sites of the tensors alive: each step's logits, made by the MLP's last layer
     "tensors_kept": "site train._train > mlp.forward > Linear_1 > aten::linear  tensors 1 -> ",

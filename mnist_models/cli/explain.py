@@ -72,6 +72,7 @@ def _count(kind: str, rid: str, batch_size: int, source: Path | None, root: str 
     from ..measure.instructions import (
         VALGRIND_HINT,
         CallgrindRun,
+        InstructionLaneError,
         prepare_training_data,
         valgrind_path,
     )
@@ -85,6 +86,9 @@ def _count(kind: str, rid: str, batch_size: int, source: Path | None, root: str 
         try:
             (count,) = run.counts().values()
             breakdown = count.attribution()  # read while the dump exists
+        except (InstructionLaneError, OSError) as err:
+            where = f"in {source}" if source else "here"
+            raise ConfigError(f"counting {rid} {where} failed: {err}") from None
         finally:
             run.stop()
     return {"instructions": count.per_call, "attribution": {"instructions": breakdown}}

@@ -7,7 +7,8 @@ it, shown under a failing row. A lane stores the breakdown beside the figure, in
 
 `per` is how many calls (or steps) the totals cover: the lines speak per call; `count` names
 what the first number counts (default "calls"; the memory lane's sites count "tensors").
-Items whose count changed come first (an added operation), then the largest moves of cost.
+Items that came or went or whose count changed come first (an added operation), then the
+largest moves of cost.
 No torch.
 """
 
@@ -56,7 +57,8 @@ def explain(metric: str, then: dict[str, Any] | None, now: dict[str, Any] | None
                 continue
             calls = f"{word} {_fmt(c0)} -> {_fmt(c1)}" if c0 != c1 else ""
             text = (f"{group} {item}", calls, f"{v1 - v0:+,.0f}", f"({_fmt(v0)} -> {_fmt(v1)})")
-            moves.append((c0 != c1, abs(v1 - v0), "  ".join(t for t in text if t)))
+            added = c0 != c1 or (v0 == 0) != (v1 == 0)  # a count changed, an item came or went
+            moves.append((added, abs(v1 - v0), "  ".join(t for t in text if t)))
     moves.sort(key=lambda m: (not m[0], -m[1]))
     shown = moves if limit is None else moves[:limit]
     lines = [m[2] for m in shown]

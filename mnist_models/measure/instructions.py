@@ -11,11 +11,12 @@ paid once:
 The worker imports everything, switches instrumentation on (`callgrind_control -i on`), warms
 up a fixed workload, then forks one child per case: the child warms its case up uncounted,
 counts the measured calls between torch's collection toggles, dumps the counters
-(`cg.out.<pid>.1`) and exits. Every case thus starts from the same interpreter and heap state,
-whatever was counted before it: counted in one process one after the other, a case's count
-moved by up to 1.6% with the cases before it (Python's specialised bytecode and the allocator's
-state carry over). What the counts depend on is recorded as the instruction key
-(`instruction_key`): a baseline is compared only where the key matches.
+(`cg.out.<pid>.1`) and exits. Every case thus starts from the
+same interpreter and heap state, whatever was counted before it: counted in one process one
+after the other, a case's count moved by up to 1.6% with the cases before it (Python's
+specialised bytecode and the allocator's state carry over). What the counts depend on is
+recorded as the instruction key (`instruction_key`): a baseline is compared only where the
+key matches.
 """
 
 from __future__ import annotations
@@ -124,6 +125,21 @@ def instruction_key(cpu_capability: str) -> dict[str, str]:
     }
 
 
+# What the worker inherits: the environment block lies on the process's stack, so its size moves
+# the counts. Started with the whole environment, the worker counted lenet5 at batch 1 0.64%
+# (10,709 instructions) apart in two runs of one checkout, whose only difference was the name of
+# the test that started it (PYTEST_CURRENT_TEST). A terminal's COLUMNS or OLDPWD would do the
+# same. So it gets these variables only (and the mnist-bench ones: data root, models).
+WORKER_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "PYTHONPATH",
+              "VIRTUAL_ENV", "XDG_CACHE_HOME")  # fmt: skip
+
+
+def worker_environment() -> dict[str, str]:
+    """The instruction worker's environment: the same in every run of one checkout, whatever
+    test, terminal or CI runner starts it."""
+    return {k: v for k, v in os.environ.items() if k in WORKER_ENV or k.startswith("MNIST_BENCH_")}
+
+
 def parse_totals(path: Path) -> int:
     """The event total (instructions, Ir) of one callgrind dump file."""
     text = path.read_text(errors="replace")
@@ -167,12 +183,17 @@ class InstructionCount:
 
     def attribution(self) -> dict[str, Any]:
         """Where the instructions went, per ATen operator and library (callgrind.py), for the
-        gate's `attribution` field; empty without the dump."""
+        gate's `attribution` field; empty without the dump. Instructions only: callgrind
+        counts calls even while collection is off, so a dump's call counts include the
+        worker's warm-up (27 `aten::linear` calls for mlp-128's 5 counted passes), and zeroing
+        the counters with a dump first does not reset them."""
         if not self.dump or not Path(self.dump).is_file():
             return {}
         from .callgrind import read_profile
 
-        return {"per": self.units, "source": "callgrind", **read_profile(Path(self.dump))}
+        groups = read_profile(Path(self.dump))
+        costs = {g: {k: [0, v[1]] for k, v in items.items()} for g, items in groups.items()}
+        return {"per": self.units, "source": "callgrind", **costs}
 
 
 def compact_key(key: dict[str, str]) -> str:
@@ -237,7 +258,7 @@ class CallgrindRun:
         self.workdir.mkdir(parents=True, exist_ok=True)
         spec = self.workdir / "spec.json"
         spec.write_text(json.dumps({"cases": [asdict(c) for c in self.cases]}))
-        env = {**os.environ, **ISA_PINS, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+        env = {**worker_environment(), **ISA_PINS, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
         path = [str(self.source), *filter(None, [os.environ.get("PYTHONPATH")])]
         env["PYTHONPATH"] = os.pathsep.join(path)
         with open(self.log, "wb") as log:
@@ -284,9 +305,16 @@ class CallgrindRun:
         for done in result["cases"]:
             dump, _ = done.pop("dump"), done.pop("seconds")
             case = InstructionCase(**done)
-            path = self.workdir / f"cg.out.{dump}.1"
+            path = self._measured_dump(case, dump)
             self._counts[case.key] = InstructionCount(case, parse_totals(path), key, str(path))
         return self._counts
+
+    def _measured_dump(self, case: InstructionCase, pid: int) -> Path:
+        """The last dump of the child that counted `case`: its measured calls."""
+        dumps = [p for p in self.workdir.glob(f"cg.out.{pid}.*") if p.suffix[1:].isdigit()]
+        if not dumps:
+            raise InstructionLaneError(f"counting {case.key}: process {pid} left no dump")
+        return max(dumps, key=lambda p: int(p.suffix[1:]))
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
