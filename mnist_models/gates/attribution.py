@@ -59,7 +59,7 @@ def explain(metric: str, then: dict[str, Any] | None, now: dict[str, Any] | None
             text = (f"{group} {item}", calls, f"{v1 - v0:+,.0f}", f"({_fmt(v0)} -> {_fmt(v1)})")
             added = c0 != c1 or (v0 == 0) != (v1 == 0)  # a count changed, an item came or went
             moves.append((added, abs(v1 - v0), "  ".join(t for t in text if t)))
-    moves.sort(key=lambda m: (not m[0], -m[1]))
+    moves.sort(key=lambda m: (not m[0], -m[1], m[2]))  # ties by name: the same order every run
     shown = moves if limit is None else moves[:limit]
     lines = [m[2] for m in shown]
     if limit is not None and len(moves) > limit:
