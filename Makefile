@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: test bench bench-full compare baseline accept data env valgrind lint ci-local clean
+.PHONY: test test-slow bench bench-full compare baseline accept data env valgrind lint ci-local clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,9 +31,14 @@ valgrind:
 	    echo "valgrind is missing: install it (apt-get install valgrind) for the instruction lane"; \
 	  fi; }
 
-# Every test, a test file per worker on every core (the slow end-to-end files run beside the rest).
+# The tests, a test file per worker on every core: `make test` every test but the end-to-end tier
+# (marker `slow`: the real suite, valgrind, trainings in subprocesses), `make test-slow` that tier.
+# .ci/run runs both.
 test: data valgrind
-	$(BIN)/python -m pytest tests -n auto --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -m "not slow" -n auto --dist loadfile $(PYTEST_ARGS)
+
+test-slow: data valgrind
+	$(BIN)/python -m pytest tests -m slow -n auto --dist loadfile $(PYTEST_ARGS)
 
 bench: data valgrind
 	$(BIN)/python -m pytest benchmarks --benchmark-compare $(PYTEST_ARGS)

@@ -91,6 +91,7 @@ flags=(-P ubuntu-latest=-self-hosted --cache-server-path "$work/act-cache" --con
   --env "PATH=$work/bin:$PATH"
   # a few models of every lane, a small test selection, a short A/B (README: GATE_ARGS)
   --env "GATE_ARGS=-kmlp-128" --env "TEST_ARGS=-ktest_plugin"
+  --env "TEST_SLOW_ARGS=-ktest_missing_valgrind_is_reported_not_passed"
   --env "COMPARE_ARGS=--models=mlp-128,lenet5 --seconds=1 --no-training")
 # upload-artifact and download-artifact: stand-ins that keep the files under CI_LOCAL_OUT (act
 # fetches every action a job names, even a skipped one; there is no artifact server here)

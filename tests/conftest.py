@@ -70,6 +70,6 @@ def _own_run_store(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Studies run by the tests keep their runs in a store of the session, never the user's."""
-    from mnist_models.studies.catalog import ENV_RUNS
+    from mnist_models.studies.settings import ENV_RUNS
 
     monkeypatch.setenv(ENV_RUNS, str(tmp_path_factory.getbasetemp() / "runs"))

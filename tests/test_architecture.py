@@ -17,8 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "mnist_models"
 
 # Each layer and what it may import from the package. Base modules (errors, atomic, labels, table,
-# console, the package root) are shared by all and import nothing but each other.
-BASE = {"errors", "atomic", "labels", "console", "table", "verdicts", "__init__"}
+# console, fields: the output schema, the package root) are shared by all and import nothing but
+# each other.
+BASE = {"errors", "atomic", "labels", "console", "table", "verdicts", "fields", "__init__"}
 ALLOWED = {
     "base": {"base"},
     "zoo": {"base", "zoo"},
@@ -263,3 +264,68 @@ def test_the_parser_and_the_report_tool_start_without_torch(argv) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
+
+
+def _spelled_fields(tree: ast.AST, anywhere: set[str], as_key: set[str]) -> list[tuple[int, str]]:
+    """(line, name) of every string constant equal to a name in `anywhere`, and of every use of
+    a name in `as_key` as a key: a dict key, a subscript, the first argument of get, setdefault
+    or pop, the left side of `in`, a keyword of `extra_info.update(...)`. Docstrings and
+    f-string parts do not count (prose may name a field)."""
+    skip: set[int] = set()
+    keys: set[int] = set()
+    found = []
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            skip.add(id(body[0].value))
+        if isinstance(node, ast.JoinedStr):
+            skip.update(id(v) for v in node.values)
+        if isinstance(node, ast.Dict):
+            keys.update(id(k) for k in node.keys if k is not None)
+        elif isinstance(node, ast.Subscript):
+            keys.add(id(node.slice))
+        elif isinstance(node, ast.Compare) and isinstance(node.ops[0], ast.In | ast.NotIn):
+            keys.add(id(node.left))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in ("get", "setdefault", "pop") and node.args:
+                keys.add(id(node.args[0]))
+            if node.func.attr == "update" and "extra_info" in ast.unparse(node.func.value):
+                found += [
+                    (node.lineno, kw.arg) for kw in node.keywords if kw.arg in anywhere | as_key
+                ]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            if node.value in anywhere or (node.value in as_key and id(node) in keys):
+                found.append((node.lineno, node.value))
+    return sorted(found)
+
+
+def test_no_field_name_is_spelled_outside_the_schema() -> None:
+    """Every recorded figure's name is written once, in mnist_models/fields.py; the rest of the
+    package (benchmarks, gates, reports, tables, plots, records) says `fields.ACCURACY`. Names
+    that are also ordinary words of the code are held to the rule where they are used as keys:
+    the context (model, resolution, batch_size...), which is a parameter name everywhere, in the
+    suite that writes it and the reports that read it; and the figures that share their name
+    with a lane, a scope or a folder kind (instructions, history, calls), everywhere."""
+    from mnist_models import fields
+
+    shared = {"instructions", "history", "calls"}
+    # keys of other structures that happen to share a field's name
+    not_fields = {
+        ("mnist_models/suite/plugin.py", "instructions"): "the lane descriptions, by lane name",
+        ("mnist_models/reporting/outputs.py", "kind"): "the output folder marker's own key",
+        ("mnist_models/gates/formats.py", "timer"): "pytest-benchmark's own options key",
+    }
+    figures = {str(f) for f in fields.ALL} - {str(f) for f in fields.CONTEXT}
+    context = {str(f) for f in fields.CONTEXT}
+    spelled = []
+    for module, path in ALL.items():
+        if module == "mnist_models.fields":
+            continue
+        as_key = shared | (context if layer(module) in ("suite", "reporting") else set())
+        tree = ast.parse(path.read_text())
+        for line, name in _spelled_fields(tree, figures - shared, as_key):
+            if (str(path.relative_to(REPO)), name) in not_fields:
+                continue
+            spelled.append(f"{path.relative_to(REPO)}:{line} {name!r}")
+    assert spelled == [], "use the declared fields (mnist_models/fields.py):\n" + "\n".join(spelled)

@@ -33,6 +33,18 @@ def registered_markers() -> list[str]:
     return [m.split(":")[0] for m in ini["markers"]] + list(MARKERS)
 
 
+def test_the_slow_tier_has_its_tox_env_ci_step_and_make_target() -> None:
+    """`slow` is a tier of the tests, not of the suite: its own tox env, a step of the tests
+    job, a make target that .ci/run calls, and the fast tier deselects it everywhere."""
+    tox = (REPO / "tox.ini").read_text()
+    workflows = "\n".join(p.read_text() for p in WORKFLOWS)
+    make = (REPO / "Makefile").read_text()
+    assert 'pytest tests -m "not slow"' in tox and "pytest tests -m slow" in tox
+    assert "tox -e tests-slow" in workflows
+    assert 'pytest tests -m "not slow"' in make and "pytest tests -m slow" in make
+    assert "make test-slow" in (REPO / ".ci" / "run").read_text()
+
+
 @pytest.mark.parametrize("marker", [m for m in registered_markers() if m != "slow"])
 def test_every_benchmark_marker_maps_to_tox_and_ci(marker: str) -> None:
     tox = (REPO / "tox.ini").read_text()

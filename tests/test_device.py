@@ -28,8 +28,10 @@ from mnist_models.measure.device import (
 )
 from mnist_models.measure.metrics import example_input, measure_latency
 from mnist_models.measure.train import TrainConfig, train
-from mnist_models.studies.catalog import StudyRun, StudySettings, run_key
+from mnist_models.studies.catalog import StudyRun
 from mnist_models.studies.latency import side_by_side_key
+from mnist_models.studies.run_store import run_key
+from mnist_models.studies.settings import StudySettings
 from mnist_models.suite.bench_inference import latency_params
 from mnist_models.suite.grid import COMPILE_GATE, parse_modes
 from mnist_models.zoo.resolution import parse_resolution

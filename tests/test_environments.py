@@ -165,6 +165,7 @@ def compare_env(
     return done.returncode, payload, done.stderr
 
 
+@pytest.mark.slow
 def test_the_same_environment_twice_passes_with_identical_numerics(tmp_path: Path) -> None:
     other = overlay_env(tmp_path / "same")
     code, payload, err = compare_env(
@@ -181,6 +182,7 @@ def test_the_same_environment_twice_passes_with_identical_numerics(tmp_path: Pat
     assert payload["environments"]["baseline"]["executable"] == str(other)
 
 
+@pytest.mark.slow
 def test_an_environment_whose_torch_does_more_work_fails_counts_and_timing(
     tmp_path: Path,
 ) -> None:

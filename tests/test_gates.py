@@ -131,6 +131,7 @@ def nodeids(*ids: str) -> list[str]:
     return [str(REPO / i) for i in ids]
 
 
+@pytest.mark.slow
 def test_unchanged_code_passes_every_gate(pytester: pytest.Pytester, storage: Path) -> None:
     # The time gates run and compare here, but with room for any slowdown of a loaded machine:
     # how often they cry wolf is measured by benchmarks (docs/latency-gates.md), not asserted.
@@ -146,6 +147,7 @@ def test_unchanged_code_passes_every_gate(pytester: pytest.Pytester, storage: Pa
     assert "0 failed" in out and "4 passed" in out
 
 
+@pytest.mark.slow
 def test_injected_regressions_fail_each_with_its_table(
     pytester: pytest.Pytester, storage: Path
 ) -> None:
@@ -228,6 +230,7 @@ def test_metric_rejects_unknown_scope() -> None:
         Metric("x", "lower", scope="galaxy")
 
 
+@pytest.mark.slow
 def test_missing_valgrind_is_reported_not_passed(
     pytester: pytest.Pytester, storage: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -241,6 +244,7 @@ def test_missing_valgrind_is_reported_not_passed(
     assert "apt-get install valgrind" in out
 
 
+@pytest.mark.slow
 def test_a_storage_outside_the_working_directory_from_another_machine(
     pytester: pytest.Pytester, storage: Path, tmp_path: Path
 ) -> None:

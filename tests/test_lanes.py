@@ -22,6 +22,8 @@ from suite_runs import record_then_compare
 
 from mnist_models.measure.instructions import valgrind_path
 
+pytestmark = pytest.mark.slow  # the end-to-end tier (make test-slow)
+
 REPO = Path(__file__).resolve().parents[1]
 FORWARD = "benchmarks/bench_instructions.py::test_forward_instructions[mlp-1024@28-bs1]"
 TRAIN_STEPS = "benchmarks/bench_instructions.py::test_training_instructions[mlp-128@28-bs64]"

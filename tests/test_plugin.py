@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from pytest_benchmark.utils import get_machine_id
 
+from mnist_models.fields import FORMAT
+
 pytest_plugins = ["pytester"]
 # pytest-benchmark's own warnings of the inner runs ("can't compare", "machine_info differs")
 pytestmark = pytest.mark.filterwarnings("ignore::pytest_benchmark.logger.PytestBenchmarkWarning")
@@ -23,6 +25,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest_benchmark.logger.PytestB
 SUITE = """
 import json, pathlib
 import pytest
+from mnist_models.fields import FORMAT
 from mnist_models.gates.rules import budget, exact, higher, lower
 
 def values():
@@ -147,7 +150,7 @@ def test_accept_merges_one_test_and_drops_only_tests_that_no_longer_exist(
     by_name = {b["fullname"]: b["extra_info"] for b in data["benchmarks"]}
     assert by_name["test_suite.py::test_widget[a]"]["params"] == 150
     assert by_name["test_suite.py::test_widget[b]"]["params"] == 200  # kept
-    assert data["mnist_bench"]["format"] == 1 and "data" not in data["benchmarks"][0]["stats"]
+    assert data["mnist_bench"]["format"] == FORMAT and "data" not in data["benchmarks"][0]["stats"]
     assert [p.name for p in baseline_path(suite).parent.iterdir()] == ["0001_baseline.json"]
     suite.makepyfile(test_suite=SUITE.replace('["a", "b"]', '["a"]'))  # b is removed
     assert run(suite, "--gate-accept").ret == 0
@@ -324,7 +327,7 @@ def test_the_gate_report_holds_every_row_with_a_format(suite: pytest.Pytester) -
     report = suite.path / "report.json"
     assert run(suite, "--benchmark-compare", f"--gate-report={report}").ret == 0
     data = json.loads(report.read_text())
-    assert data["format"] == 1 and len(data["rows"]) == 5
+    assert data["format"] == FORMAT and len(data["rows"]) == 5
     assert {r["verdict"] for r in data["rows"]} == {"same"} and {
         r["lane"] for r in data["rows"]
     } == {"widgets"}

@@ -20,7 +20,9 @@ from mnist_models.ab.revision import package_changed
 from mnist_models.errors import ConfigError, DataError, OutputError
 from mnist_models.measure import data as data_mod
 from mnist_models.reporting.outputs import MARKER, claimed
-from mnist_models.studies.catalog import StudySettings, get_study, run_study
+from mnist_models.studies.catalog import get_study
+from mnist_models.studies.runner import run_study
+from mnist_models.studies.settings import StudySettings
 from mnist_models.zoo.registry import parse_model_id
 from mnist_models.zoo.resolution import parse_resolution
 

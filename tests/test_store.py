@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mnist_models.fields import FORMAT
 from mnist_models.gates import store
 from mnist_models.gates.rules import exact, lower
 from mnist_models.gates.schema import SchemaError
@@ -53,7 +54,7 @@ def test_a_record_keeps_statistics_drops_samples_and_stale_entries(tmp_path: Pat
     store.record(target, [run_of("m.py::x", "m.py::gone")])
     done = store.record(target, [run_of("m.py::x", params=2)], lambda n: n.endswith("gone"))
     data = json.loads(target.read_text())
-    assert (done.recorded, done.total) == (1, 1) and data["mnist_bench"] == {"format": 1}
+    assert (done.recorded, done.total) == (1, 1) and data["mnist_bench"] == {"format": FORMAT}
     (entry,) = data["benchmarks"]
     assert entry["extra_info"]["params"] == 2 and "data" not in entry["stats"]
 

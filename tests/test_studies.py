@@ -20,14 +20,10 @@ from mnist_models.measure.record import RunRecord
 from mnist_models.reporting.outputs import write_outputs
 from mnist_models.reporting.plots import pareto_front
 from mnist_models.reporting.tables import markdown_table, summarise
-from mnist_models.studies.catalog import (
-    StudySettings,
-    _cache_file,
-    get_study,
-    list_studies,
-    planned,
-    run_study,
-)
+from mnist_models.studies.catalog import get_study, list_studies
+from mnist_models.studies.run_store import _cache_file
+from mnist_models.studies.runner import planned, run_study
+from mnist_models.studies.settings import StudySettings
 
 STUDIES = [
     "width",
@@ -150,7 +146,7 @@ def test_studies_share_one_run_store(tmp_path: Path) -> None:
 
 
 def test_a_code_change_is_a_new_run_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mnist_models.studies import catalog
+    from mnist_models.studies import run_store as catalog
 
     run = get_study("width").runs[0]
     before = catalog.run_key(run, StudySettings(), 0)
@@ -308,7 +304,7 @@ def test_the_study_command_writes_typed_rows_and_names_its_study(
 
 
 def test_a_stored_entry_that_is_not_a_run_record_is_recomputed(tmp_path: Path) -> None:
-    from mnist_models.studies.catalog import write_cached
+    from mnist_models.studies.run_store import write_cached
 
     calls: list[str] = []
     study = get_study("mlp-vs-lenet")

@@ -10,7 +10,6 @@ from pathlib import Path
 from fakes import run_row
 
 from mnist_models.measure.record import RunRecord
-from mnist_models.studies.catalog import _cache_file
 from mnist_models.studies.latency import (
     calls_at,
     side_by_side_key,
@@ -18,6 +17,7 @@ from mnist_models.studies.latency import (
     with_side_by_side_latency,
 )
 from mnist_models.studies.records import StudyRow
+from mnist_models.studies.run_store import _cache_file
 
 
 def test_every_entry_is_timed_once_per_round_and_summarised_by_the_median() -> None:
@@ -124,7 +124,7 @@ def test_damaged_timing_is_reported_and_retimed(tmp_path: Path) -> None:
 
 
 def test_a_timing_cached_without_some_figures_is_retimed(tmp_path: Path) -> None:
-    from mnist_models.studies.catalog import write_cached
+    from mnist_models.studies.run_store import write_cached
 
     calls: list = []
     key = side_by_side_key(_rows())

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .. import fields
 from ..errors import ConfigError
 from ..labels import batch_label
 
@@ -441,8 +442,8 @@ def count_environments(
         # one-sided here: an upgrade that does less work is `better`, not a stale figure
         rule = replace(instruction_rule(case.kind, case.batch_size), two_sided=False)
         entries = [
-            {"instructions": c.per_call, "instruction_key": c.key, "gates": {}}
-            | ({"attribution": {"instructions": why}} if why else {})
+            {fields.INSTRUCTIONS: c.per_call, "instruction_key": c.key, fields.GATES: {}}
+            | ({fields.ATTRIBUTION: {fields.INSTRUCTIONS: why}} if why else {})
             for c, why in (then[case.key], now[case.key])
         ]
         rows.append(evaluate(rule, case.key, entries[0], entries[1], machines, lane="instructions"))

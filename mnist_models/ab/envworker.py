@@ -19,6 +19,8 @@ import time
 import traceback
 from typing import Any
 
+from .. import fields
+
 # Environment variables that change which kernels torch runs (named in the headline)
 TORCH_SETTINGS = (
     "MKL_CBWR",
@@ -115,7 +117,7 @@ class Worker:
         gc.disable()
         try:
             with self.torch.inference_mode(not self.grad):
-                return {"us": _time_calls(self.call, int(req["calls"]))}
+                return {"us": _time_calls(self.call, int(req[fields.CALLS]))}
         finally:
             if enabled:
                 gc.enable()

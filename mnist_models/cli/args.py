@@ -17,10 +17,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
-    """Print JSON or text; also write the JSON atomically to --output when given."""
+    """Print JSON (with its format version) or text; also write the JSON atomically to --output
+    when given."""
     from ..atomic import write_text_atomic
+    from ..fields import FORMAT
 
-    rendered = json.dumps(payload, indent=2, sort_keys=True)
+    rendered = json.dumps({"format": FORMAT, **payload}, indent=2, sort_keys=True)
     print(rendered if args.json else text, flush=True)  # first: a failed write loses nothing
     if args.output:
         write_text_atomic(args.output, rendered + "\n")

@@ -8,6 +8,7 @@ import argparse
 import sys
 from typing import Any
 
+from .. import fields
 from ..console import progress_shown, say
 from ..errors import ConfigError
 from ..verdicts import Verdict
@@ -104,7 +105,7 @@ def command(args: argparse.Namespace) -> int:
             {"label": label, **(r.as_dict() if r else {"verdict": Verdict.NEW})}
             for label, r in results
         ],
-        "instructions": [row.to_dict() for row in counts],
+        fields.INSTRUCTIONS: [row.to_dict() for row in counts],
         "numerics": {
             rid: {
                 "verdict": numerics_verdict(rows),

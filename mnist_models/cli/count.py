@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .. import fields
 from ..table import text_table
 from .args import Parser, check_output, emit
 
@@ -24,16 +25,20 @@ def command(args: argparse.Namespace) -> int:
             layer["name"],
             layer["kind"],
             "x".join(map(str, layer["output_shape"])),
-            f"{layer['params']:,}",
-            f"{layer['macs']:,}",
+            f"{layer[fields.PARAMS]:,}",
+            f"{layer[fields.MACS]:,}",
         ]
         for layer in p["layers"]
     ]
-    lines = [p["run_id"], *text_table(["layer", "kind", "output", "params", "MACs"], body, left=2)]
+    lines = [
+        p["run_id"],
+        *text_table(["layer", "kind", "output", fields.PARAMS, "MACs"], body, left=2),
+    ]
     lines += [
-        f"params {p['params']:,}  MACs {p['macs']:,}  FLOPs {p['flops']:,} (2 x MACs)",
-        f"thop MACs {p['macs_thop']:,}  size {p['size_bytes']:,} B "
-        f"({p['size_with_adam_bytes']:,} B with Adam state)",
+        f"params {p[fields.PARAMS]:,}  MACs {p[fields.MACS]:,}  "
+        f"FLOPs {p[fields.FLOPS]:,} (2 x MACs)",
+        f"thop MACs {p['macs_thop']:,}  size {p[fields.SIZE]:,} B "
+        f"({p[fields.SIZE_WITH_ADAM]:,} B with Adam state)",
     ]
     emit(args, p, "\n".join(lines))
     return 0

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .. import fields
 from ..errors import ConfigError
 from .args import Parser
 
@@ -91,7 +92,10 @@ def _count(kind: str, rid: str, batch_size: int, source: Path | None, root: str 
             raise ConfigError(f"counting {rid} {where} failed: {err}") from None
         finally:
             run.stop()
-    return {"instructions": count.per_call, "attribution": {"instructions": breakdown}}
+    return {
+        fields.INSTRUCTIONS: count.per_call,
+        fields.ATTRIBUTION: {fields.INSTRUCTIONS: breakdown},
+    }
 
 
 def _entry(path: Path, test: str, hint: str) -> dict[str, Any]:
@@ -153,17 +157,17 @@ def command(args: argparse.Namespace) -> int:
     else:
         then = _baseline_entry(args.test, args.storage)
         side = "the stored baseline"
-        if breakdown(then, "instructions") is None:
+        if breakdown(then, fields.INSTRUCTIONS) is None:
             raise ConfigError(
                 "the stored baseline's entry has no breakdown (recorded before attribution); "
                 "record it again (make accept) or use --against REV"
             )
     now = _count(kind, rid, batch_size, None, args.data_root)
-    before, after = then.get("instructions"), now["instructions"]
+    before, after = then.get(fields.INSTRUCTIONS), now[fields.INSTRUCTIONS]
     unit = "per call" if kind == "forward" else "per step"
     change = f" ({after / before - 1:+.2%})" if before else ""
     print(f"{args.test}: instructions {unit}, {side} -> now: {before:,.0f} -> {after:,.0f}{change}")
-    lines = explain("instructions", then, now, limit=None)
-    print(heading("instructions", now))
+    lines = explain(fields.INSTRUCTIONS, then, now, limit=None)
+    print(heading(fields.INSTRUCTIONS, now))
     print("\n".join(f"  {line}" for line in lines) if lines else "  nothing moved")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from .. import fields
 from ..errors import ConfigError
 from .args import Parser, nonempty, positive_float
 
@@ -12,7 +13,7 @@ from .args import Parser, nonempty, positive_float
 def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
     """Register the command and its options."""
     p = sub.add_parser(
-        "history",
+        fields.HISTORY,
         help="trends of the gated figures across main's commits, and the commits where they "
         "stepped",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .. import fields
 from ..table import text_table
 from .args import Parser
 
@@ -26,8 +27,8 @@ def command(args: argparse.Namespace) -> int:
             {
                 "model": name,
                 "resolution": res.id,
-                "params": config.params,
-                "macs": config.macs,
+                fields.PARAMS: config.params,
+                fields.MACS: config.macs,
                 "from": model_origin(name),
             }
         )
@@ -35,10 +36,10 @@ def command(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         body = [
-            [r["model"], r["resolution"], f"{r['params']:,}", f"{r['macs']:,}", r["from"]]
+            [r["model"], r["resolution"], f"{r[fields.PARAMS]:,}", f"{r[fields.MACS]:,}", r["from"]]
             for r in rows
         ]
-        print("\n".join(text_table(["model", "resolution", "params", "MACs", "from"], body)))
+        print("\n".join(text_table(["model", "resolution", fields.PARAMS, "MACs", "from"], body)))
         print(
             "Any id of the grammar works too: mlp-W, mlp-WxD, mlp-W1-W2-..., cnn9-6-20, "
             "lenet5:tanh:avg (see README)."

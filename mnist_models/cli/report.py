@@ -99,20 +99,11 @@ def command(args: argparse.Namespace) -> int:
 
 
 def _load_ab(path: str) -> dict[str, Any]:
-    """The JSON of `mnist-models compare --json -o FILE`, checked enough to render."""
-    from pathlib import Path
-
-    from ..gates.schema import SchemaError, loads, validate_ab
+    """compare's JSON (read by the store), a usage error when it cannot be shown."""
+    from ..gates.schema import SchemaError
+    from ..gates.store import load_ab_file
 
     try:
-        data = loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"--ab {path}: no such file; give `mnist-models compare -o` output"
-        ) from None
-    except (OSError, ValueError, RecursionError) as err:
-        raise ConfigError(f"--ab {path} cannot be read as JSON ({err})") from None
-    try:
-        return validate_ab(data, f"--ab {path}")
+        return load_ab_file(path)
     except SchemaError as err:
-        raise ConfigError(str(err)) from None
+        raise ConfigError(f"--ab {err}") from None

@@ -12,8 +12,9 @@ from .args import Parser, add_device_options, add_training_options, check_device
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..studies.catalog import Study, StudySettings
+    from ..studies.catalog import Study
     from ..studies.records import StudyRow
+    from ..studies.settings import StudySettings
 
 
 def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
@@ -57,14 +58,10 @@ def command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..reporting.outputs import check_folder, claimed
-    from ..studies.catalog import (
-        StudySettings,
-        default_store,
-        get_study,
-        list_studies,
-        run_study,
-    )
+    from ..studies.catalog import get_study, list_studies
     from ..studies.latency import with_side_by_side_latency
+    from ..studies.runner import run_study
+    from ..studies.settings import StudySettings, default_store
 
     names = list_studies() if args.name == "all" else [args.name]
     studies = [get_study(n) for n in names]  # validate names before any work

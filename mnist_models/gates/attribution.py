@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-FIELD = "attribution"
+from .. import fields
+
+FIELD = fields.ATTRIBUTION
 LINES = 6  # under a failing row: the few lines that say what moved, worst first
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import fields
 from ..table import text_table
 from ..verdicts import FAILING, Verdict
 from .attribution import explain, heading
@@ -204,7 +205,7 @@ REPEATED_NOTE = "training repeated bit for bit: exact"
 NOT_REPEATED_NOTE = "training did not repeat bit for bit: tolerance"
 # extra_info field: why this entry's exact figures cannot repeat (two runs of unchanged code
 # differed), set by Gate.record(..., repeat=...); such a figure gets its tolerance instead
-NOT_REPEATABLE = "not_repeatable"
+NOT_REPEATABLE = fields.NOT_REPEATABLE
 
 
 def _version_text(changes: dict[str, tuple[object, object]]) -> str:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import math
 import os
 import platform
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
+from dataclasses import fields as dataclass_fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from .. import fields
 
 # Where a stored baseline value says something about a value measured now:
 #   None           anywhere (counts, declared bounds);
@@ -59,6 +62,10 @@ class Metric:
     across_versions: float | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.name, str) and type(self.name) is not str:  # a declared Field
+            if not self.unit:
+                object.__setattr__(self, "unit", getattr(self.name, "unit", ""))
+            object.__setattr__(self, "name", str(self.name))
         # a declaration read back from a file is checked as strictly as one written in code: a
         # tolerance of "abc" or null must be refused, not crash a comparison or pass it
         if not isinstance(self.name, str) or not self.name:
@@ -100,7 +107,7 @@ class Metric:
         defaults, fields this version does not know are ignored (older and newer files load)."""
         if not isinstance(spec, dict):
             raise TypeError(f"a gate declaration is an object, got {type(spec).__name__}")
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in dataclass_fields(cls)}
         return cls(**{k: v for k, v in spec.items() if k in known})
 
     def limit(self, baseline: float | None) -> float | None:
@@ -275,7 +282,9 @@ def machine_kind(info: dict[str, Any]) -> dict[str, Any]:
 def gated_metrics(extra_info: dict[str, Any]) -> dict[str, Metric]:
     """The gates a benchmark entry declared, by metric name: the one reader of
     extra_info["gates"] (the plugin writes it with Metric.to_dict)."""
-    return {name: Metric.from_dict(spec) for name, spec in (extra_info.get("gates") or {}).items()}
+    return {
+        name: Metric.from_dict(spec) for name, spec in (extra_info.get(fields.GATES) or {}).items()
+    }
 
 
 def same_machine(info_then: dict[str, Any], info_now: dict[str, Any]) -> bool:

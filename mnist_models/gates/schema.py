@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .. import fields
 from ..errors import MnistBenchError
 
-# The version of the files this tool writes (baselines, gate reports, run JSON's `mnist_bench`
-# block); files without one are format 0 and read as they are.
-FORMAT = 1
+FORMAT = fields.FORMAT  # the version of every file this tool writes (fields.py)
 
 # pytest-benchmark's statistics: numbers wherever they appear
 NUMERIC_STATS = (
@@ -37,25 +36,10 @@ NUMERIC_STATS = (
     "rounds",
     "iterations",
 )
-# extra_info figures the reports read: numbers wherever they appear
-NUMERIC_EXTRA = (
-    "params",
-    "macs",
-    "flops",
-    "size_bytes",
-    "batch_size",
-    "epochs",
-    "threads",
-    "train_seconds",
-    "epoch_seconds",
-    "accuracy",
-    "latency_us_p50",
-    "latency_us_p90",
-    "latency_us_p99",
-    "instructions_per_sample",
-    "gpu_ops_per_call",
-)
-TEXT_EXTRA = ("model", "resolution", "device", "mode")
+# extra_info: every declared figure is a finite number and every declared context a string,
+# wherever it appears (fields.py declares them)
+NUMERIC_EXTRA = fields.NUMERIC
+TEXT_EXTRA = fields.TEXT
 
 
 class SchemaError(MnistBenchError):
@@ -130,7 +114,7 @@ def validate_run(data: Any, source: str, *, allow_empty: bool = False) -> dict[s
                 raise SchemaError(
                     f"{at}: extra_info.{key} must be a string, got {_kind(extra[key])}"
                 )
-        gates = extra.get("gates", {})
+        gates = extra.get(fields.GATES, {})
         if not isinstance(gates, dict):
             raise SchemaError(f"{at}: extra_info.gates must be an object, got {_kind(gates)}")
         for metric, spec in gates.items():
@@ -181,7 +165,7 @@ def validate_ab(data: Any, source: str) -> dict[str, Any]:
                         f"{at}.estimates.{q}.{name} must be a finite number, "
                         f"got {_kind(figures.get(name))}"
                     )
-    counts = data.get("instructions", [])
+    counts = data.get(fields.INSTRUCTIONS, [])
     if not isinstance(counts, list):
         raise SchemaError(f"{source}: 'instructions' must be a list, got {_kind(counts)}")
     for i, row in enumerate(counts):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .. import fields
 from ..table import text_table
 from ..verdicts import Verdict
 from .engine import (
@@ -102,7 +103,7 @@ class GateSession:
             return rows
         for nodeid in sorted(self.selected - self.recorded):
             then = self.baseline_entry(nodeid)
-            if not then or not then.get("gates"):
+            if not then or not then.get(fields.GATES):
                 continue
             group = self.baseline.entries[nodeid].get("group")
             for row in judge_entry(nodeid, then, None, self.machines, lane=lane_of(nodeid, group)):
@@ -186,7 +187,9 @@ class GateSession:
         from ..atomic import write_text_atomic
 
         rows = [r.to_dict() for r in self.rows]
-        write_text_atomic(path, json.dumps({"format": 1, "rows": rows}, indent=2) + "\n")
+        write_text_atomic(
+            path, json.dumps({"format": fields.FORMAT, "rows": rows}, indent=2) + "\n"
+        )
 
 
 class Gate:
@@ -220,7 +223,7 @@ class Gate:
             raise ValueError(f"{metric.name} is {value}; a gated metric must be finite")
         extra = self.benchmark.extra_info
         extra[metric.name] = value
-        extra.setdefault("gates", {})[metric.name] = metric.to_dict()
+        extra.setdefault(fields.GATES, {})[metric.name] = metric.to_dict()
         self._pending.append((metric, remeasure, attempts))
         if repeat is not None:
             self._repeats[metric.name] = repeat

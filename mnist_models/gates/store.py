@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .schema import FORMAT, SchemaError, loads, validate_run
+from .. import fields
+from . import formats
+from .schema import FORMAT, SchemaError, loads, validate_ab, validate_run
 
 BASELINE_NAME = "0001_baseline.json"
 RUN_HINT = "give a file written by `pytest --benchmark-json=FILE` or a saved baseline"
@@ -25,10 +27,9 @@ class BaselineError(SchemaError):
     """A baseline that cannot be found, read or trusted; the message names file and fix."""
 
 
-def load_run_file(path: str | Path, hint: str = RUN_HINT, *, allow_empty: bool = False) -> dict:
-    """Read and validate a saved run; every problem is a SchemaError naming the file and
-    `hint` (what to give instead)."""
-    path = Path(path)
+def _read_json(path: Path, hint: str) -> Any:
+    """A JSON file's content (NaN and Infinity refused); every problem is a SchemaError naming
+    the file and `hint` (what to give instead)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -38,15 +39,31 @@ def load_run_file(path: str | Path, hint: str = RUN_HINT, *, allow_empty: bool =
     except (OSError, UnicodeDecodeError) as err:
         raise SchemaError(f"cannot read {path} ({err}); {hint}") from None
     try:
-        data = loads(text)
+        return loads(text)
     except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
         raise SchemaError(
             f"{path} is not valid JSON ({type(err).__name__}: {err}); {hint}"
         ) from None
+
+
+def load_run_file(path: str | Path, hint: str = RUN_HINT, *, allow_empty: bool = False) -> dict:
+    """Read, validate and bring to the current format a saved run or baseline; every problem is
+    a SchemaError naming the file and `hint` (what to give instead)."""
+    path = Path(path)
+    data = _read_json(path, hint)
     try:
-        return validate_run(data, str(path), allow_empty=allow_empty)
+        formats.version(data, str(path))
+        validate_run(data, str(path), allow_empty=allow_empty)
     except SchemaError as err:
         raise SchemaError(f"{err}; {hint}") from None
+    return formats.upgrade_run(data, str(path))
+
+
+def load_ab_file(path: str | Path) -> dict[str, Any]:
+    """The JSON of `mnist-models compare --json -o FILE`, checked enough to render."""
+    hint = "give `mnist-models compare -o` output"
+    data = _read_json(Path(path), hint)
+    return validate_ab(formats.check(data, str(path)), str(path))
 
 
 @dataclass
@@ -126,7 +143,7 @@ def median_run(runs: list[dict]) -> dict:
     chosen = []
     for name, first in by_name[0].items():
         entries = [run[name] for run in by_name if name in run]
-        gates = first.get("extra_info", {}).get("gates", {})
+        gates = first.get("extra_info", {}).get(fields.GATES, {})
         exact = [m for m, spec in gates.items() if spec.get("direction") == "exact"]
         measured = sorted(
             (m for m in gates if m not in exact), key=lambda m: not gates[m].get("timed")
@@ -236,3 +253,36 @@ def record(target: Path, runs: list[dict], stale: Callable[[str], bool] = _never
         validate_run(merged, str(target))
         write_text_atomic(target, json.dumps(merged, indent=1, sort_keys=True) + "\n")
     return Recorded(target, len(new["benchmarks"]), len(merged["benchmarks"]))
+
+
+@dataclass(frozen=True)
+class Migrated:
+    path: Path
+    before: int  # the format the file had
+    entries: int
+    gated: int  # gated values compared before and after: all equal, or nothing was written
+
+
+def migrate(path: Path) -> Migrated:
+    """Rewrite a baseline at the current format (formats.upgrade_run), under its lock and
+    atomically, after checking that every gated value and every declaration is unchanged."""
+    from ..atomic import locked, write_text_atomic
+    from .rules import gated_metrics
+
+    hint = f"restore it (`git checkout -- {path}`)"
+    with locked(path.parent):
+        raw = _read_json(path, hint)
+        before = formats.version(raw, str(path))
+        upgraded = load_run_file(path, hint)
+        old = {b["fullname"]: b["extra_info"] for b in raw["benchmarks"]}
+        gated = 0
+        for bench in upgraded["benchmarks"]:
+            then, now = old[bench["fullname"]], bench["extra_info"]
+            for name in gated_metrics(then):
+                if then.get(name) != now.get(name) or then[fields.GATES] != now[fields.GATES]:
+                    raise SchemaError(f"{path}: migrating would change {bench['fullname']} {name}")
+                gated += 1
+        validate_run(upgraded, str(path))
+        if before < FORMAT:
+            write_text_atomic(path, json.dumps(upgraded, indent=1, sort_keys=True) + "\n")
+    return Migrated(path, before, len(upgraded["benchmarks"]), gated)

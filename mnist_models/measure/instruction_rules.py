@@ -3,6 +3,7 @@ and `compare --env --instructions` use the same declarations, through the one en
 
 from __future__ import annotations
 
+from .. import fields
 from ..gates.rules import Metric, lower
 
 FORWARD_CALLS = {1: 5}  # calls counted per case (default 1): instructions repeat call to call
@@ -35,7 +36,7 @@ TOLERANCE_TRAINING = 0.003
 # work per training step exceeds.
 ACROSS_VERSIONS_BATCH_1 = 0.02
 INSTRUCTIONS_BATCH_1 = lower(
-    "instructions",
+    fields.INSTRUCTIONS,
     rel_tol=TOLERANCE_BATCH_1,
     abs_tol=ABS_TOLERANCE_BATCH_1,
     scope="instructions",
@@ -43,14 +44,14 @@ INSTRUCTIONS_BATCH_1 = lower(
     across_versions=ACROSS_VERSIONS_BATCH_1,
 )
 INSTRUCTIONS_BATCHED = lower(
-    "instructions",
+    fields.INSTRUCTIONS,
     rel_tol=TOLERANCE_BATCHED,
     scope="instructions",
     two_sided=True,
     across_versions=TOLERANCE_BATCHED,
 )
 INSTRUCTIONS_TRAINING = lower(
-    "instructions",
+    fields.INSTRUCTIONS,
     rel_tol=TOLERANCE_TRAINING,
     scope="instructions",
     two_sided=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import __version__
+from .. import __version__, fields
 from .energy import EnergyModel
 from .record import RunRecord
 from .train import TrainConfig
@@ -44,21 +44,21 @@ def count_model(config: Any, res: Any, model: Any) -> dict[str, Any]:
         "model": config.id,
         "resolution": res.id,
         "run_id": run_id(config, res),
-        "params": count_params(model),
+        fields.PARAMS: count_params(model),
         "params_analytic": config.params,
-        "macs": macs,
+        fields.MACS: macs,
         "macs_analytic": config.macs,
         "macs_thop": thop_macs(model, input_shape),
-        "flops": 2 * macs,
-        "size_bytes": size_bytes(model),
-        "size_with_adam_bytes": size_bytes(model, with_optimizer=True),
+        fields.FLOPS: 2 * macs,
+        fields.SIZE: size_bytes(model),
+        fields.SIZE_WITH_ADAM: size_bytes(model, with_optimizer=True),
         "layers": [
             {
                 "name": layer.name,
                 "kind": layer.kind,
                 "output_shape": list(layer.shape),
-                "params": layer.params,
-                "macs": layer.macs,
+                fields.PARAMS: layer.params,
+                fields.MACS: layer.macs,
                 "macs_counted": per_layer.get(layer.name, 0),
             }
             for layer in config.layers()
@@ -116,10 +116,10 @@ def measure_run(
         model, shape, bs, threads=result.threads, rounds=max(20, min(200, 20_000 // bs)), mode=mode
     )
     gpus = int(where.type == "cuda")
-    keys = ("model", "resolution", "run_id", "params", "macs", "flops", "size_bytes")
+    keys = ("model", "resolution", "run_id", fields.PARAMS, fields.MACS, fields.FLOPS, fields.SIZE)
     return RunRecord(
         **{k: counts[k] for k in keys},
-        size_with_adam_bytes=counts["size_with_adam_bytes"],
+        size_with_adam_bytes=counts[fields.SIZE_WITH_ADAM],
         epochs=train_config.epochs,
         batch_size=bs,
         lr=train_config.lr,
@@ -130,7 +130,7 @@ def measure_run(
         train_samples=result.train_samples,
         train_seconds=result.train_seconds,
         epoch_seconds=result.epoch_seconds,
-        history=result.as_dict()["history"],
+        history=result.as_dict()[fields.HISTORY],
         latency_us_p50=lat1.p50_us,
         latency_us_p90=lat1.p90_us,
         latency_us_p99=lat1.p99_us,
@@ -156,7 +156,7 @@ def summary_table(r: RunRecord) -> str:
     """The run as `run` prints it: one row under a header."""
     from ..table import text_table
 
-    header = ["model", "epochs", "train s", "s/epoch", "lat us", "acc %", "FLOPs", "params"]
+    header = ["model", "epochs", "train s", "s/epoch", "lat us", "acc %", "FLOPs", fields.PARAMS]
     header += ["size B", "CO2eq g"]
     row = [
         r.run_id,

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import fields
 from ..errors import ConfigError
 from .data import MNISTData
 from .device import synchronize
@@ -66,11 +67,11 @@ class TrainResult:
 
     def as_dict(self) -> dict:
         return {
-            "history": [asdict(e) for e in self.history],
-            "train_samples": self.train_samples,
+            fields.HISTORY: [asdict(e) for e in self.history],
+            fields.TRAIN_SAMPLES: self.train_samples,
             "threads": self.threads,
-            "train_seconds": self.train_seconds,
-            "epoch_seconds": self.epoch_seconds,
+            fields.TRAIN_SECONDS: self.train_seconds,
+            fields.EPOCH_SECONDS: self.epoch_seconds,
         }
 
 

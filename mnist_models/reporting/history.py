@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .. import fields
 from ..errors import ConfigError
 from ..gates.rules import gated_metrics
 from ..gates.schema import SchemaError, is_number, loads
@@ -33,7 +34,7 @@ def machine_label(info: dict[str, Any]) -> str:
     """The machine kind a series belongs to: runs of other kinds are separate series."""
     from ..gates.rules import kind_name
 
-    device = info.get("gpu_name") or info.get("device") or "cpu"
+    device = info.get("gpu_name") or info.get(fields.DEVICE) or "cpu"
     python = ".".join(str(info.get("python_version", "")).split(".")[:2])
     return f"{kind_name(info)} {device} py{python}"
 
@@ -64,6 +65,7 @@ def points_from_run(run: dict[str, Any], commit: str, date: str) -> list[dict[st
         for metric, spec in sorted(gated_metrics(extra).items()):
             points.append(
                 {
+                    "format": fields.FORMAT,
                     "commit": commit,
                     "date": date,
                     "machine": machine,
@@ -128,6 +130,12 @@ def load(store: Path) -> list[dict[str, Any]]:
         except (ValueError, RecursionError) as err:
             raise SchemaError(f"{store}:{n} is not valid JSON ({type(err).__name__})") from None
         wrong = check_point(record)
+        if (
+            not wrong
+            and isinstance(record.get("format", 0), int)
+            and record.get("format", 0) > fields.FORMAT
+        ):
+            wrong = f"format {record['format']}, written by a newer mnist-bench; upgrade it"
         if wrong:
             raise SchemaError(f"{store}:{n}: {wrong}")
         points.append(record)

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..atomic import write_text_atomic
 from ..errors import OutputError
+from ..fields import FORMAT
 from .plots import PLOTS, write_plots
 from .tables import csv_text, markdown_table, summarise
 
@@ -67,7 +68,9 @@ def claimed(out: Path, kind: str, *, force: bool = False) -> Iterator[Path]:
     try:
         out.mkdir(parents=True, exist_ok=True)
         if _marker(out) is None:  # an interrupted run's folder is still recognised as ours
-            write_text_atomic(out / MARKER, json.dumps({"kind": kind, "files": []}) + "\n")
+            write_text_atomic(
+                out / MARKER, json.dumps({"format": FORMAT, "kind": kind, "files": []}) + "\n"
+            )
     except OSError as err:
         raise OutputError(f"cannot create folder {out} ({err.strerror})") from None
     try:
@@ -98,7 +101,8 @@ def write_outputs(
     before, command_kind = _marker(out) or {}, kind
     summary = summarise(rows)
     table = markdown_table(summary)
-    payload = {"title": title, "command": command, **(meta or {}), "summary": summary}
+    payload = {"format": FORMAT, "title": title, "command": command, **(meta or {})}
+    payload["summary"] = summary
     payload["rows"] = rows if records is None else records
     files = {
         "json": write_text_atomic(out / "results.json", json.dumps(payload, indent=1) + "\n"),
@@ -120,6 +124,7 @@ def write_outputs(
         if isinstance(name, str) and name not in written and "/" not in name and stale.is_file():
             stale.unlink()
     write_text_atomic(
-        out / MARKER, json.dumps({"kind": command_kind, "files": written}, indent=1) + "\n"
+        out / MARKER,
+        json.dumps({"format": FORMAT, "kind": command_kind, "files": written}, indent=1) + "\n",
     )
     return files

@@ -11,12 +11,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .. import fields
+
 PLOTS = {
     "accuracy_vs_flops": "Accuracy vs FLOPs",
     "flops_vs_latency": "FLOPs vs latency",
     "latency_vs_accuracy": "Latency vs accuracy (Pareto front)",
     "accuracy_per_epoch": "Validation accuracy per epoch",
-    "batch_size": "Training time, per-sample latency and accuracy vs batch size",
+    fields.BATCH_SIZE: "Training time, per-sample latency and accuracy vs batch size",
 }
 _OFFSETS = [(5, 5), (5, -11), (-5, 5), (-5, -11), (0, 10), (0, -15), (9, -3), (-9, -3)]
 
@@ -142,7 +144,7 @@ def _readable_ticks(axis: Any, key: str, log: bool) -> None:
 
     if not log:
         return
-    fmt = EngFormatter(sep="") if key == "flops" else FuncFormatter(lambda v, _: f"{v:g}")
+    fmt = EngFormatter(sep="") if key == fields.FLOPS else FuncFormatter(lambda v, _: f"{v:g}")
     low, high = sorted(axis.get_view_interval())
     narrow = low > 0 and high / low < 30  # under ~1.5 decades: label 3 too
     axis.set_major_formatter(fmt)
@@ -170,9 +172,9 @@ def _scatter(
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
-    series = list(dict.fromkeys(e["series"] for e in rows))
+    series = list(dict.fromkeys(e[fields.SERIES] for e in rows))
     for name in series:
-        members = [e for e in rows if e["series"] == name]
+        members = [e for e in rows if e[fields.SERIES] == name]
         xerr = [(e.get(f"{xkey}_std") or 0) * xscale for e in members]
         yerr = [(e.get(f"{ykey}_std") or 0) * yscale for e in members]
         ax.errorbar(
@@ -270,9 +272,9 @@ def _batch_sizes(summary: list[dict[str, Any]], title: str, path: Path) -> Path 
     that batch size, and test accuracy against batch size, one line per series."""
     series: dict[str, list[dict[str, Any]]] = {}
     for e in summary:
-        if e.get("batch_size") is not None:
-            series.setdefault(e["series"], []).append(e)
-    series = {k: v for k, v in series.items() if len({e["batch_size"] for e in v}) > 1}
+        if e.get(fields.BATCH_SIZE) is not None:
+            series.setdefault(e[fields.SERIES], []).append(e)
+    series = {k: v for k, v in series.items() if len({e[fields.BATCH_SIZE] for e in v}) > 1}
     if not series:
         return None
     plt = _pyplot()
@@ -280,11 +282,11 @@ def _batch_sizes(summary: list[dict[str, Any]], title: str, path: Path) -> Path 
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), dpi=120, layout="constrained")
     panels = (
-        ("epoch_seconds", 1.0, "time per epoch (s, log scale)", True),
-        ("per_sample_us", 1.0, "latency per sample at that batch (us, log scale)", True),
-        ("accuracy", 100.0, "test accuracy (%)", False),
+        (fields.EPOCH_SECONDS, 1.0, "time per epoch (s, log scale)", True),
+        (fields.PER_SAMPLE_US, 1.0, "latency per sample at that batch (us, log scale)", True),
+        (fields.ACCURACY, 100.0, "test accuracy (%)", False),
     )
-    sizes = sorted({e["batch_size"] for v in series.values() for e in v})
+    sizes = sorted({e[fields.BATCH_SIZE] for v in series.values() for e in v})
     for ax, (key, scale, ylabel, logy) in zip(axes, panels, strict=True):
         if not any(e.get(key) is not None for v in series.values() for e in v):
             ax.text(0.5, 0.5, "not measured in these runs", ha="center", transform=ax.transAxes)
@@ -292,10 +294,10 @@ def _batch_sizes(summary: list[dict[str, Any]], title: str, path: Path) -> Path 
             continue
         for name, members in series.items():
             members = sorted(
-                (e for e in members if e.get(key) is not None), key=lambda e: e["batch_size"]
+                (e for e in members if e.get(key) is not None), key=lambda e: e[fields.BATCH_SIZE]
             )
             ax.plot(
-                [e["batch_size"] for e in members],
+                [e[fields.BATCH_SIZE] for e in members],
                 [e[key] * scale for e in members],
                 marker="o",
                 ms=4,
@@ -323,8 +325,8 @@ def write_plots(summary: list[dict[str, Any]], out: Path, title: str) -> dict[st
     made = {
         "accuracy_vs_flops": _scatter(
             summary,
-            "flops",
-            "accuracy",
+            fields.FLOPS,
+            fields.ACCURACY,
             "FLOPs per sample (log scale)",
             "test accuracy (%)",
             f"{title}\naccuracy vs FLOPs",
@@ -334,8 +336,8 @@ def write_plots(summary: list[dict[str, Any]], out: Path, title: str) -> dict[st
         ),
         "flops_vs_latency": _scatter(
             summary,
-            "flops",
-            "latency_us_p50",
+            fields.FLOPS,
+            fields.LATENCY_P50,
             "FLOPs per sample (log scale)",
             "latency p50, batch 1 (us, log scale)",
             f"{title}\nFLOPs vs latency",
@@ -345,8 +347,8 @@ def write_plots(summary: list[dict[str, Any]], out: Path, title: str) -> dict[st
         ),
         "latency_vs_accuracy": _scatter(
             summary,
-            "latency_us_p50",
-            "accuracy",
+            fields.LATENCY_P50,
+            fields.ACCURACY,
             "latency p50, batch 1 (us, log scale)",
             "test accuracy (%)",
             f"{title}\nlatency vs accuracy (dashed: Pareto front)",
@@ -358,6 +360,6 @@ def write_plots(summary: list[dict[str, Any]], out: Path, title: str) -> dict[st
         "accuracy_per_epoch": _per_epoch(
             summary, f"{title}\nvalidation accuracy per epoch", out / "accuracy_per_epoch.png"
         ),
-        "batch_size": _batch_sizes(summary, title, out / "batch_size.png"),
+        fields.BATCH_SIZE: _batch_sizes(summary, title, out / "batch_size.png"),
     }
     return {k: v for k, v in made.items() if v is not None}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .. import fields
 from ..errors import ConfigError
 from ..gates import engine
 from ..gates.engine import GateRecord
@@ -22,15 +23,15 @@ def load_run(path: str | Path) -> dict[str, Any]:
 
 
 def _rid(extra: dict[str, Any]) -> str | None:
-    if "model" not in extra or "resolution" not in extra:
+    if fields.MODEL not in extra or fields.RESOLUTION not in extra:
         return None
-    return f"{extra['model']}@{extra['resolution']}"
+    return f"{extra[fields.MODEL]}@{extra[fields.RESOLUTION]}"
 
 
 def _epoch_seconds(extra: dict[str, Any]) -> float | None:
     """Seconds per epoch of a training entry: `epoch_seconds`; CUDA runs recorded before it was
     recorded on every device (the committed CUDA baseline) have only the gated `epoch_s`."""
-    return extra.get("epoch_seconds", extra.get("epoch_s"))
+    return extra.get(fields.EPOCH_SECONDS, extra.get(fields.EPOCH_S))
 
 
 def rows_from_run(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -47,57 +48,59 @@ def rows_from_run(run: dict[str, Any]) -> list[dict[str, Any]]:
         if rid is None:
             continue
         group = bench.get("group") or ""
-        if "accuracy" in extra and _epoch_seconds(extra) is not None:
+        if fields.ACCURACY in extra and _epoch_seconds(extra) is not None:
             trained.append(extra)
         elif group == "instructions":
-            if extra.get("kind") == "forward" and extra.get("batch_size") == 1:
+            if extra.get(fields.KIND) == "forward" and extra.get(fields.BATCH_SIZE) == 1:
                 instructions[rid] = extra
-        elif group == "latency" or "latency_us_p50" in extra:
+        elif group == "latency" or fields.LATENCY_P50 in extra:
             # batch 1, eager: what a study times (other modes are their own columns' business)
-            if extra.get("batch_size") == 1 and extra.get("mode", "eager") == "eager":
+            if extra.get(fields.BATCH_SIZE) == 1 and extra.get(fields.MODE, "eager") == "eager":
                 latency[rid] = extra
-        elif "params" in extra and "size_bytes" in extra:
+        elif fields.PARAMS in extra and fields.SIZE in extra:
             counts[rid] = extra
     rows = []
 
     def base(rid: str, extra: dict[str, Any]) -> dict[str, Any]:
         c, lat = counts.get(rid, {}), latency.get(rid, {})
         return {
-            "run_id": rid,
-            "model": extra["model"],
-            "resolution": extra["resolution"],
-            "series": extra["model"].split("-")[0].split(":")[0],
-            "params": c.get("params", extra.get("params")),
-            "macs": c.get("macs"),
-            "flops": c.get("flops", extra.get("flops")),
-            "size_bytes": c.get("size_bytes"),
-            "latency_us_p50": lat.get("latency_us_p50"),
-            "latency_us_p90": lat.get("latency_us_p90"),
-            "latency_us_p99": lat.get("latency_us_p99"),
-            "instructions_per_sample": instructions.get(rid, {}).get("instructions_per_sample"),
-            "gpu_ops_per_call": lat.get("gpu_ops_per_call"),
+            fields.RUN_ID: rid,
+            fields.MODEL: extra[fields.MODEL],
+            fields.RESOLUTION: extra[fields.RESOLUTION],
+            fields.SERIES: extra[fields.MODEL].split("-")[0].split(":")[0],
+            fields.PARAMS: c.get(fields.PARAMS, extra.get(fields.PARAMS)),
+            fields.MACS: c.get(fields.MACS),
+            fields.FLOPS: c.get(fields.FLOPS, extra.get(fields.FLOPS)),
+            fields.SIZE: c.get(fields.SIZE),
+            fields.LATENCY_P50: lat.get(fields.LATENCY_P50),
+            fields.LATENCY_P90: lat.get(fields.LATENCY_P90),
+            fields.LATENCY_P99: lat.get(fields.LATENCY_P99),
+            fields.INSTRUCTIONS_PER_SAMPLE: instructions.get(rid, {}).get(
+                fields.INSTRUCTIONS_PER_SAMPLE
+            ),
+            fields.GPU_OPS: lat.get(fields.GPU_OPS),
         }
 
     for extra in trained:
         rid = _rid(extra)
-        threads = extra.get("threads") or 1
+        threads = extra.get(fields.THREADS) or 1
         rows.append(
             {
                 **base(rid, extra),
-                "batch_size": extra.get("batch_size"),
-                "epochs": extra.get("epochs"),
-                "train_seconds": extra.get("train_seconds"),
-                "epoch_seconds": _epoch_seconds(extra),
-                "accuracy": extra.get("accuracy"),
-                "history": extra.get("history", []),
-                "threads": threads,
-                "train_co2_g": extra.get("train_co2_g"),
+                fields.BATCH_SIZE: extra.get(fields.BATCH_SIZE),
+                fields.EPOCHS: extra.get(fields.EPOCHS),
+                fields.TRAIN_SECONDS: extra.get(fields.TRAIN_SECONDS),
+                fields.EPOCH_SECONDS: _epoch_seconds(extra),
+                fields.ACCURACY: extra.get(fields.ACCURACY),
+                fields.HISTORY: extra.get(fields.HISTORY, []),
+                fields.THREADS: threads,
+                fields.TRAIN_CO2: extra.get(fields.TRAIN_CO2),
             }
         )
     trained_ids = {_rid(e) for e in trained}
     for rid, extra in {**counts, **latency}.items():
         if rid not in trained_ids:
-            rows.append({**base(rid, extra), "batch_size": None})
+            rows.append({**base(rid, extra), fields.BATCH_SIZE: None})
     return rows
 
 
@@ -219,7 +222,10 @@ def render_markdown(
         if _verdict_of(r) == Verdict.FAIL
     ]
     moved = [
-        r.get("nodeid") for one in comparisons for r in one.get("instructions", []) if _failed(r)
+        r.get("nodeid")
+        for one in comparisons
+        for r in one.get(fields.INSTRUCTIONS, [])
+        if _failed(r)
     ]
     changed = bool(shown or slower or moved)
     icon = "❌" if failed or slower else ("⚠️" if changed else "✅")
@@ -319,7 +325,7 @@ def render_markdown(
             align="lrrrl",
         )
         lines.append("")
-        counts = ab.get("instructions") or []
+        counts = ab.get(fields.INSTRUCTIONS) or []
         if counts:
             lines += ["<details><summary>Instructions in both environments</summary>", ""]
             lines += markdown_table(
@@ -370,7 +376,7 @@ def environment_summary(ab: dict[str, Any]) -> str:
     instructions within 0.6% on all 15 cases; latency p50 -1.2% (median of 10 rows) ...")."""
     head = str(ab.get("headline") or "environment: ?").removeprefix("environment: ")
     parts = []
-    counts = [GateRecord.from_dict(r) for r in ab.get("instructions") or []]
+    counts = [GateRecord.from_dict(r) for r in ab.get(fields.INSTRUCTIONS) or []]
     if counts:
         moved = [c for c in counts if c.failed]
         changes = [abs(c.now / c.baseline - 1) for c in counts if c.now is not None and c.baseline]

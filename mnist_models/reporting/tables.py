@@ -13,69 +13,37 @@ import io
 import statistics
 from typing import Any
 
+from .. import fields
 from ..labels import batch_label
 from ..table import markdown_table as render_markdown
 
-# (header with unit, row key, scale, format); the studies' columns, in their order. Columns in
-# OPTIONAL appear only where some row has them (instructions and GPU operation counts come from
-# the suite, not studies).
-COLUMNS: tuple[tuple[str, str, float, str], ...] = (
-    ("epochs", "epochs", 1, "{:.0f}"),
-    ("training time (s)", "train_seconds", 1, "{:.2f}"),
-    ("time per epoch (s)", "epoch_seconds", 1, "{:.2f}"),
-    ("latency p50, batch 1 (us)", "latency_us_p50", 1, "{:.1f}"),
-    ("instructions / sample, batch 1", "instructions_per_sample", 1, "{:,.0f}"),
-    ("GPU ops / call, batch 1", "gpu_ops_per_call", 1, "{:.0f}"),
-    ("accuracy (%)", "accuracy", 100, "{:.2f}"),
-    ("FLOPs", "flops", 1, "{:,.0f}"),
-    ("params", "params", 1, "{:,.0f}"),
-    ("size (KiB)", "size_bytes", 1 / 1024, "{:,.1f}"),
-    ("CO2eq, training (mg)", "train_co2_g", 1000, "{:.3f}"),
+# (header with unit, row key, scale, format) of the studies' columns, in their order, as the
+# schema declares them; OPTIONAL columns appear only where some row has them
+COLUMNS: tuple[tuple[str, str, float, str], ...] = tuple(
+    (f.label, f, f.scale, f.fmt) for f in fields.TABLE_COLUMNS
 )
-OPTIONAL = ("instructions_per_sample", "gpu_ops_per_call")
-CSV_KEYS = (
-    "study",
-    "run_id",
-    "model",
-    "resolution",
-    "series",
-    "batch_size",
-    "seed",
-    "epochs",
-    "train_seconds",
-    "epoch_seconds",
-    "latency_us_p50",
-    "latency_us_p90",
-    "latency_us_p99",
-    "instructions_per_sample",
-    "gpu_ops_per_call",
-    "accuracy",
-    "flops",
-    "macs",
-    "params",
-    "size_bytes",
-    "size_with_adam_bytes",
-    "train_energy_j",
-    "train_co2_g",
-    "threads",
-    "version",
-)
+OPTIONAL = fields.OPTIONAL_COLUMNS
+CSV_KEYS = fields.CSV_COLUMNS
 
 
 def _label(row: dict[str, Any], batch_varies: bool) -> str:
-    return batch_label(row["run_id"], row["batch_size"]) if batch_varies else row["run_id"]
+    return (
+        batch_label(row[fields.RUN_ID], row[fields.BATCH_SIZE])
+        if batch_varies
+        else row[fields.RUN_ID]
+    )
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per (run id, batch size), in first-seen order: mean and std of every column
     over the seeds, the mean per-sample latency at the training batch size, and the mean
     validation accuracy per epoch."""
-    batch_varies = len({(r["run_id"], r.get("batch_size")) for r in rows}) > len(
-        {r["run_id"] for r in rows}
+    batch_varies = len({(r[fields.RUN_ID], r.get(fields.BATCH_SIZE)) for r in rows}) > len(
+        {r[fields.RUN_ID] for r in rows}
     )
     groups: dict[tuple[str, Any], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row["run_id"], row.get("batch_size")), []).append(row)
+        groups.setdefault((row[fields.RUN_ID], row.get(fields.BATCH_SIZE)), []).append(row)
     out = []
     for members in groups.values():
         # one latency timing shared by every seed (a study's side-by-side timing): no spread
@@ -83,28 +51,28 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         first = members[0]
         entry: dict[str, Any] = {
             "label": _label(first, batch_varies),
-            "run_id": first["run_id"],
-            "series": first.get("series") or first.get("model", ""),
-            "batch_size": first.get("batch_size"),
+            fields.RUN_ID: first[fields.RUN_ID],
+            fields.SERIES: first.get(fields.SERIES) or first.get(fields.MODEL, ""),
+            fields.BATCH_SIZE: first.get(fields.BATCH_SIZE),
             "n": len(members),
         }
         for _, key, _, _ in COLUMNS:
             values = [m[key] for m in members if m.get(key) is not None]
             entry[key] = statistics.fmean(values) if values else None
             entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
-            if key.startswith("latency_us") and shared:
+            if fields.field(key).unit == "us" and shared:
                 entry[f"{key}_std"] = None
         per_sample = [
-            m["latency_batched"]["per_sample_us"]
+            m["latency_batched"][fields.PER_SAMPLE_US]
             for m in members
             if isinstance(m.get("latency_batched"), dict)
-            and m["latency_batched"].get("per_sample_us") is not None
+            and m["latency_batched"].get(fields.PER_SAMPLE_US) is not None
         ]
-        entry["per_sample_us"] = statistics.fmean(per_sample) if per_sample else None
+        entry[fields.PER_SAMPLE_US] = statistics.fmean(per_sample) if per_sample else None
         curves = [
-            [e.get("val_accuracy") for e in m.get("history", [])]
+            [e.get("val_accuracy") for e in m.get(fields.HISTORY, [])]
             for m in members
-            if m.get("history")
+            if m.get(fields.HISTORY)
         ]
         if curves and all(v is not None for c in curves for v in c):
             length = min(len(c) for c in curves)
@@ -130,7 +98,7 @@ def markdown_table(summary: list[dict[str, Any]]) -> str:
                 cells.append("-")
                 continue
             cell = fmt.format(value * scale)
-            if std is not None and key not in ("epochs", "flops", "params", "size_bytes"):
+            if std is not None and key not in ("epochs", fields.FLOPS, fields.PARAMS, fields.SIZE):
                 cell += " ± " + fmt.format(std * scale)
             cells.append(cell)
         body.append(cells)

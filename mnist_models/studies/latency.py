@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .. import fields
 from ..console import say
 from ..labels import batch_label
 from .records import LatencyRecord, StudyRow
@@ -75,11 +76,11 @@ def time_side_by_side(
             "p50_us": (p50 := statistics.median(s.p50_us for s in stats)),
             "p90_us": statistics.median(s.p90_us for s in stats),
             "p99_us": statistics.median(s.p99_us for s in stats),
-            "per_sample_us": p50 / stats[0].batch_size,
+            fields.PER_SAMPLE_US: p50 / stats[0].batch_size,
             "round_p50_us": [s.p50_us for s in stats],
             "batch_size": stats[0].batch_size,
             "rounds": rounds,
-            "calls": stats[0].rounds,
+            fields.CALLS: stats[0].rounds,
             "threads": stats[0].threads,
         }
         for name, stats in per_round.items()
@@ -123,7 +124,7 @@ def with_side_by_side_latency(
     batch 1, and `batched`, at its training batch size where the study varies it (from one
     timing cached next to the study and checked the same way as the run store). The figures
     each run measured right after its training are left as they are."""
-    from .catalog import read_cached, write_cached
+    from .run_store import read_cached, write_cached
 
     if not rows:
         return rows

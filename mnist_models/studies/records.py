@@ -4,9 +4,11 @@ one side-by-side timing. `to_dict` is what results.json holds; `table_row` what 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
+from .. import fields
 from ..measure.record import RunRecord
 
 VIEW_FIELDS = ("key", "series", "study_latency")  # a study's own fields beside the record's
@@ -33,7 +35,7 @@ class LatencyRecord:
     @classmethod
     def from_dict(cls, entry: dict[str, Any]) -> LatencyRecord:
         """A cached timing read back; a missing field is a KeyError (the entry is retimed)."""
-        return cls(**{f.name: entry[f.name] for f in fields(cls)})
+        return cls(**{f.name: entry[f.name] for f in dataclass_fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,9 @@ class StudyRow:
             return row
         return {
             **row,
-            "latency_us_p50": self.batch1.p50_us,
-            "latency_us_p90": self.batch1.p90_us,
-            "latency_us_p99": self.batch1.p99_us,
+            fields.LATENCY_P50: self.batch1.p50_us,
+            fields.LATENCY_P90: self.batch1.p90_us,
+            fields.LATENCY_P99: self.batch1.p99_us,
             "latency_batched": (
                 self.batched.to_dict() if self.batched is not None else row["latency_batched"]
             ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from .. import fields
 from ..gates.rules import exact
 from ..measure.metrics import count_params, flop_counts, size_bytes
 from ..zoo.models.module import ModuleConfig
@@ -12,11 +13,11 @@ from .grid import Case, architecture_cases
 
 pytestmark = [pytest.mark.counts, pytest.mark.gate, pytest.mark.full]
 
-PARAMS = exact("params")
-MACS = exact("macs")
-FLOPS = exact("flops")
-SIZE = exact("size_bytes", "B")
-SIZE_WITH_ADAM = exact("size_with_adam_bytes", "B")
+PARAMS = exact(fields.PARAMS)
+MACS = exact(fields.MACS)
+FLOPS = exact(fields.FLOPS)
+SIZE = exact(fields.SIZE, "B")
+SIZE_WITH_ADAM = exact(fields.SIZE_WITH_ADAM, "B")
 
 
 @pytest.mark.benchmark(group="counts")
@@ -32,7 +33,7 @@ def test_counts(case: Case, benchmark, gate) -> None:
     assert macs == config.macs, f"analytic MACs {config.macs:,} != FlopCounterMode {macs:,}"
     if not isinstance(config, ModuleConfig):  # a user's module: its layers are measured
         assert per_layer == {layer.name: layer.macs for layer in config.layers() if layer.macs}
-    benchmark.extra_info.update(model=config.id, resolution=case.res.id)
+    benchmark.extra_info.update({fields.MODEL: config.id, fields.RESOLUTION: case.res.id})
     gate.record(PARAMS, params)
     gate.record(MACS, macs)
     gate.record(FLOPS, 2 * macs)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from .. import fields
 from ..gates.rules import exact, lower
 from ..measure.data import fingerprint, load_mnist
 from ..zoo.factors import RESOLUTIONS
@@ -21,13 +22,13 @@ from ..zoo.factors import RESOLUTIONS
 pytestmark = [pytest.mark.data, pytest.mark.gate, pytest.mark.full]
 
 DATA_RESOLUTIONS = (*RESOLUTIONS, "pad:32")  # the grid's, and LeNet-5's 32x32 form
-DIGEST = exact("data_digest", scope="machine")
+DIGEST = exact(fields.DATA_DIGEST, scope="machine")
 # normalised images: mean near 0 and std near 1, so an absolute tolerance; another CPU's
 # rounding moves them by far less than 1e-6
-MEAN = lower("data_train_mean", abs_tol=1e-6, two_sided=True)
-STD = lower("data_train_std", abs_tol=1e-6, two_sided=True)
-TRAIN_IMAGES = exact("data_train_images")
-VAL_IMAGES = exact("data_val_images")
+MEAN = lower(fields.DATA_TRAIN_MEAN, abs_tol=1e-6, two_sided=True)
+STD = lower(fields.DATA_TRAIN_STD, abs_tol=1e-6, two_sided=True)
+TRAIN_IMAGES = exact(fields.DATA_TRAIN_IMAGES)
+VAL_IMAGES = exact(fields.DATA_VAL_IMAGES)
 
 
 @pytest.mark.benchmark(group="data")
@@ -35,7 +36,9 @@ VAL_IMAGES = exact("data_val_images")
 def test_data_pipeline(resolution: str, benchmark, gate, mnist_root: Path) -> None:
     data = load_mnist(resolution, root=mnist_root, seed=0)
     found = benchmark.pedantic(fingerprint, args=(data,), rounds=1, iterations=1)
-    benchmark.extra_info.update(resolution=data.resolution.id, test_images=found.sizes[2])
+    benchmark.extra_info.update(
+        {fields.RESOLUTION: data.resolution.id, fields.TEST_IMAGES: found.sizes[2]}
+    )
     gate.record(DIGEST, found.digest)
     gate.record(MEAN, found.train_mean)
     gate.record(STD, found.train_std)

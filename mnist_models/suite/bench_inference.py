@@ -15,7 +15,7 @@ import time
 import pytest
 import torch
 
-from .. import get_model
+from .. import fields, get_model
 from ..gates.rules import budget, kind_name, lower
 from ..labels import case_id
 from ..measure.calibration import (
@@ -41,7 +41,7 @@ LATENCY_TOLERANCE = 1.00
 # The gated figure is on-CPU time (the thread's CPU clock): with a 2-thread study beside the
 # run, the wall-time median over the reference failed 17 of the first 60 latency benchmarks
 # even after confirmation; time spent waiting for a core is the neighbour's, not the model's.
-LATENCY = lower("latency_cpu_rel", rel_tol=LATENCY_TOLERANCE, unit="x ref", timed=True)
+LATENCY = lower(fields.LATENCY_CPU_REL, rel_tol=LATENCY_TOLERANCE, unit="x ref", timed=True)
 # Latency budgets: p99 per call at batch 1, 1 thread, on a named machine kind (rules.kind_name).
 # They hold with or without a stored baseline and fail the run in the same gate table. The p99
 # is of on-CPU time (metrics.cpu_time_percentiles): with a neighbour on a 2-core machine the
@@ -74,12 +74,12 @@ P99_BUDGETS_US = {
 # with a 30% tolerance on the raw median failed dozens of eager cases. The tolerance is the
 # CPU lane's until repeat runs on a GPU measure a tighter one (docs/gpu.md).
 CUDA_ROUNDS = 300
-CUDA_LATENCY = lower("latency_rel", rel_tol=LATENCY_TOLERANCE, unit="x ref", timed=True)
+CUDA_LATENCY = lower(fields.LATENCY_REL, rel_tol=LATENCY_TOLERANCE, unit="x ref", timed=True)
 # The GPU's deterministic figure, as instructions are the CPU's: the kernels, copies and memsets
 # one call runs (device.gpu_ops_per_call). Exact on the same GPU and torch; another torch may
 # pick other cuBLAS/cuDNN kernels (10%).
 GPU_OPS = lower(
-    "gpu_ops_per_call", rel_tol=0.10, unit="ops", scope="machine", exact_within="environment"
+    fields.GPU_OPS, rel_tol=0.10, unit="ops", scope="machine", exact_within="environment"
 )
 
 
@@ -137,11 +137,13 @@ def test_latency(case: Case, batch_size: int, mode: str, benchmark, gate, device
     p50, p90, p99 = percentiles(per_call)
     cpu_median = statistics.median(on_cpu[-len(per_call) :]) * 1e-9  # the timed rounds
     benchmark.extra_info.update(
-        **_figures(case, batch_size, mode, "cpu", (p50, p90, p99)),
-        latency_median_s=benchmark.stats.stats.median,
-        latency_cpu_median_s=cpu_median,
-        reference_cpu_s=reference,
-        reference=REFERENCE_ID,
+        {
+            **_figures(case, batch_size, mode, "cpu", (p50, p90, p99)),
+            fields.LATENCY_MEDIAN_S: benchmark.stats.stats.median,
+            fields.LATENCY_CPU_MEDIAN_S: cpu_median,
+            fields.REFERENCE_CPU_S: reference,
+            fields.REFERENCE: REFERENCE_ID,
+        }
     )
 
     def remeasure() -> float:
@@ -158,7 +160,7 @@ def test_latency(case: Case, batch_size: int, mode: str, benchmark, gate, device
     gate.record(LATENCY, cpu_median / reference, remeasure=remeasure)
     budgets = {k: v[case.id] for k, v in P99_BUDGETS_US.items() if case.id in v}
     if budgets and batch_size == 1 and mode == "eager":
-        metric = budget("p99_cpu_us", budgets.get(kind_name(), 0.0), unit="us")
+        metric = budget(fields.P99_CPU_US, budgets.get(kind_name(), 0.0), unit="us")
 
         def cpu_p99() -> float:
             fresh = get_model(case.model, case.res, seed=0).eval()
@@ -178,19 +180,19 @@ def _figures(
     """What every latency entry records: the case, how it ran, p50/p90/p99 per call in us."""
     p50, p90, p99 = quantiles
     return {
-        "model": case.config.id,
-        "resolution": case.res.id,
-        "batch_size": batch_size,
-        "threads": THREADS,
-        "device": device,
-        "mode": mode,
-        "params": case.config.params,
-        "flops": 2 * case.config.macs,
-        "latency_us_p50": p50,
-        "latency_us_p90": p90,
-        "latency_us_p99": p99,
-        "per_sample_us": p50 / batch_size,
-        "throughput": batch_size * 1e6 / p50,
+        fields.MODEL: case.config.id,
+        fields.RESOLUTION: case.res.id,
+        fields.BATCH_SIZE: batch_size,
+        fields.THREADS: THREADS,
+        fields.DEVICE: device,
+        fields.MODE: mode,
+        fields.PARAMS: case.config.params,
+        fields.FLOPS: 2 * case.config.macs,
+        fields.LATENCY_P50: p50,
+        fields.LATENCY_P90: p90,
+        fields.LATENCY_P99: p99,
+        fields.PER_SAMPLE_US: p50 / batch_size,
+        fields.THROUGHPUT: batch_size * 1e6 / p50,
     }
 
 
@@ -212,13 +214,15 @@ def _latency_on_cuda(
         gpu_ops = gpu_ops_per_call(prepared.call, device, breakdown=kernels)  # after timing
     p50, p90, p99 = percentiles(samples)
     benchmark.extra_info.update(
-        **_figures(case, batch_size, mode, "cuda", (p50, p90, p99)),
-        setup_s=prepared.setup_s,  # compilation or graph capture: never in the latency figures
-        latency_median_s=benchmark.stats.stats.median,
-        latency_us=p50,  # the raw median, informative (the gate divides by the reference)
-        reference_gpu_s=reference,
-        reference=REFERENCE_ID,
-        timer="CUDA events per call, after a synchronise",
+        {
+            **_figures(case, batch_size, mode, "cuda", (p50, p90, p99)),
+            fields.SETUP_S: prepared.setup_s,
+            fields.LATENCY_MEDIAN_S: benchmark.stats.stats.median,
+            fields.LATENCY_US: p50,
+            fields.REFERENCE_GPU_S: reference,
+            fields.REFERENCE: REFERENCE_ID,
+            fields.TIMER: "CUDA events per call, after a synchronise",
+        }
     )
 
     def remeasure() -> float:  # a fresh model, prepared again, between fresh references
@@ -232,5 +236,5 @@ def _latency_on_cuda(
 
     gate.record(CUDA_LATENCY, p50 * 1e-6 / reference, remeasure=remeasure)
     if kernels:
-        benchmark.extra_info.setdefault("attribution", {})[GPU_OPS.name] = kernels
+        benchmark.extra_info.setdefault(fields.ATTRIBUTION, {})[GPU_OPS.name] = kernels
     gate.record(GPU_OPS, gpu_ops)

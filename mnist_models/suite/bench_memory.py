@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from .. import get_model
+from .. import fields, get_model
 from ..gates.rules import Metric, exact, lower
 from ..measure.data import load_mnist
 from ..measure.device import cpu_ops_per_call, device_memory
@@ -37,17 +37,17 @@ INFERENCE_BATCH = 64
 # Exact on the machine kind the baseline was recorded on, not applied on another: oneDNN picks
 # its convolution kernels and scratch buffers by CPU, and on an Intel Xeon (AVX-512) the LeNet-5
 # inference peak was 57% above the AMD EPYC baseline's (the MLPs' were identical).
-TRAIN_PEAK = exact("train_peak_tensor_bytes", "B", scope="machine")
-TRAIN_RETAINED = exact("train_retained_tensor_bytes", "B", scope="machine")
-INFERENCE_PEAK = exact("inference_peak_tensor_bytes", "B", scope="machine")
+TRAIN_PEAK = exact(fields.TRAIN_PEAK, "B", scope="machine")
+TRAIN_RETAINED = exact(fields.TRAIN_RETAINED, "B", scope="machine")
+INFERENCE_PEAK = exact(fields.INFERENCE_PEAK, "B", scope="machine")
 # What RETENTION_CALLS forward passes leave allocated once their outputs are dropped: 0 B for a
 # model that keeps nothing; a cache of its outputs (a debugging list) keeps every call's.
-INFERENCE_RETAINED = exact("inference_retained_tensor_bytes", "B", scope="machine")
+INFERENCE_RETAINED = exact(fields.INFERENCE_RETAINED, "B", scope="machine")
 RETENTION_CALLS = 5
 # ATen operators per forward call (device.cpu_ops_per_call): exact in one environment, where an
 # added operation fails on any model (the instruction bands cannot see a fixed cost of 35,000
 # instructions on a model of 13.5 million, docs/deterministic-gates.md)
-INFERENCE_OPS = exact("inference_ops_per_call", scope="environment")
+INFERENCE_OPS = exact(fields.INFERENCE_OPS, scope="environment")
 
 
 def _gpu_bytes(name: str, rel_tol: float = 0.0):
@@ -65,16 +65,16 @@ def _gpu_bytes(name: str, rel_tol: float = 0.0):
 # The training peak is not exact on a GPU: on one H200, mlp-1024's was 74,076,160 B in the
 # gate run and 74,682,368 B (+0.8%) in a run of that test alone. What the trainer keeps across
 # steps shows in the retained figure, which was 0 B in both and stays exact.
-GPU_TRAIN_PEAK = _gpu_bytes("train_peak_gpu_bytes", rel_tol=0.02)
-GPU_TRAIN_RETAINED = _gpu_bytes("train_retained_gpu_bytes")
-GPU_INFERENCE_PEAK = _gpu_bytes("inference_peak_gpu_bytes")
+GPU_TRAIN_PEAK = _gpu_bytes(fields.TRAIN_PEAK_GPU, rel_tol=0.02)
+GPU_TRAIN_RETAINED = _gpu_bytes(fields.TRAIN_RETAINED_GPU)
+GPU_INFERENCE_PEAK = _gpu_bytes(fields.INFERENCE_PEAK_GPU)
 
 
 def _explained(benchmark, metric: Metric, breakdown: dict) -> None:
     """Store where the figure's tensors were allocated: a failing row names the site that
     moved (gates/attribution.py)."""
     if breakdown:
-        benchmark.extra_info.setdefault("attribution", {})[metric.name] = breakdown
+        benchmark.extra_info.setdefault(fields.ATTRIBUTION, {})[metric.name] = breakdown
 
 
 def _params(gated: set[str] | None) -> list:
@@ -104,11 +104,13 @@ def test_training_memory(case: Case, benchmark, gate, mnist_root: Path, device) 
         run()  # workspaces and the fused-Adam kernels exist before the measured run
         gpu, _ = benchmark.pedantic(device_memory, args=(run, device), rounds=1, iterations=1)
         benchmark.extra_info.update(
-            model=case.config.id,
-            resolution=case.res.id,
-            batch_size=BATCH_SIZE_TRAINING,
-            steps=TRAIN_STEPS,
-            device="cuda",
+            {
+                fields.MODEL: case.config.id,
+                fields.RESOLUTION: case.res.id,
+                fields.BATCH_SIZE: BATCH_SIZE_TRAINING,
+                fields.STEPS: TRAIN_STEPS,
+                fields.DEVICE: "cuda",
+            }
         )
         gate.record(GPU_TRAIN_PEAK, gpu.peak_bytes)
         gate.record(GPU_TRAIN_RETAINED, gpu.retained_bytes)
@@ -121,14 +123,16 @@ def test_training_memory(case: Case, benchmark, gate, mnist_root: Path, device) 
     )
     rss, _ = peak_memory(lambda: train(get_model(case.model, case.res, seed=0), subset, config))
     benchmark.extra_info.update(
-        model=case.config.id,
-        resolution=case.res.id,
-        batch_size=BATCH_SIZE_TRAINING,
-        steps=TRAIN_STEPS,
-        threads=THREADS,
-        train_allocations=tensors.allocations,
-        peak_rss_increase_mib=rss.increase_mib,  # informative: RSS is not repeatable
-        peak_rss_mib=rss.peak_rss_mib,
+        {
+            fields.MODEL: case.config.id,
+            fields.RESOLUTION: case.res.id,
+            fields.BATCH_SIZE: BATCH_SIZE_TRAINING,
+            fields.STEPS: TRAIN_STEPS,
+            fields.THREADS: THREADS,
+            fields.TRAIN_ALLOCATIONS: tensors.allocations,
+            fields.PEAK_RSS_INCREASE_MIB: rss.increase_mib,
+            fields.PEAK_RSS_MIB: rss.peak_rss_mib,
+        }
     )
     _explained(benchmark, TRAIN_PEAK, tensors.attribution("peak"))
     _explained(benchmark, TRAIN_RETAINED, tensors.attribution("retained"))
@@ -150,11 +154,13 @@ def test_inference_memory(case: Case, benchmark, gate, device) -> None:
     if device.type == "cuda":
         gpu, _ = benchmark.pedantic(device_memory, args=(forward, device), rounds=1, iterations=1)
         benchmark.extra_info.update(
-            model=case.config.id,
-            resolution=case.res.id,
-            batch_size=INFERENCE_BATCH,
-            device="cuda",
-            inference_retained_gpu_bytes=gpu.retained_bytes,  # the output, while held
+            {
+                fields.MODEL: case.config.id,
+                fields.RESOLUTION: case.res.id,
+                fields.BATCH_SIZE: INFERENCE_BATCH,
+                fields.DEVICE: "cuda",
+                fields.INFERENCE_RETAINED_GPU: gpu.retained_bytes,
+            }
         )
         gate.record(GPU_INFERENCE_PEAK, gpu.peak_bytes)
         return
@@ -168,12 +174,14 @@ def test_inference_memory(case: Case, benchmark, gate, device) -> None:
     dispatched: dict = {}
     ops = cpu_ops_per_call(forward, breakdown=dispatched)
     benchmark.extra_info.update(
-        model=case.config.id,
-        resolution=case.res.id,
-        batch_size=INFERENCE_BATCH,
-        threads=THREADS,
-        inference_allocations=tensors.allocations,
-        retention_calls=RETENTION_CALLS,
+        {
+            fields.MODEL: case.config.id,
+            fields.RESOLUTION: case.res.id,
+            fields.BATCH_SIZE: INFERENCE_BATCH,
+            fields.THREADS: THREADS,
+            fields.INFERENCE_ALLOCATIONS: tensors.allocations,
+            fields.RETENTION_CALLS: RETENTION_CALLS,
+        }
     )
     _explained(benchmark, INFERENCE_PEAK, tensors.attribution("peak"))
     _explained(benchmark, INFERENCE_RETAINED, kept.attribution("retained"))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .. import get_model
+from .. import fields, get_model
 from ..gates.rules import higher, lower
 from ..labels import case_id
 from ..measure.calibration import REFERENCE_ID, reference_seconds
@@ -70,12 +70,12 @@ SPREAD_FILE = Path(__file__).with_name("accuracy_spread.json")
 # Epoch time is gated in multiples of the reference workload timed before and after training
 # (calibration.py); a failing value is confirmed by training again (docs/latency-gates.md).
 EPOCH_TIME_TOLERANCE = 1.00
-EPOCH_CPU = lower("epoch_cpu_rel", rel_tol=EPOCH_TIME_TOLERANCE, unit="x ref", timed=True)
-FINAL_LOSS = lower("final_train_loss", scope="environment", exact_within="environment")
+EPOCH_CPU = lower(fields.EPOCH_CPU_REL, rel_tol=EPOCH_TIME_TOLERANCE, unit="x ref", timed=True)
+FINAL_LOSS = lower(fields.FINAL_TRAIN_LOSS, scope="environment", exact_within="environment")
 # On CUDA the epoch's wall time itself (synchronised): on one H200 two processes of the same code
 # differed by up to 34% (mlp-1024: 1.11 s and 1.48 s), so 30% failed unchanged code; gross
 # slowdowns only, like the CPU lane. GPU operation counts and memory are the exact gates there.
-CUDA_EPOCH = lower("epoch_s", rel_tol=EPOCH_TIME_TOLERANCE, unit="s", timed=True)
+CUDA_EPOCH = lower(fields.EPOCH_S, rel_tol=EPOCH_TIME_TOLERANCE, unit="s", timed=True)
 
 
 def _floor(case: Case, batch_size: int) -> float:
@@ -128,11 +128,13 @@ def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path
     reference = (before + reference_seconds(THREADS)) / 2
     _, accuracy = evaluate(model, data.test_x, data.test_y)
     benchmark.extra_info.update(
-        **_figures(case, batch_size, result),
-        epoch_rel=result.epoch_seconds / reference,  # wall time: informative, not gated
-        train_cpu_seconds=cpu,
-        reference_s=reference,
-        reference=REFERENCE_ID,
+        {
+            **_figures(case, batch_size, result),
+            fields.EPOCH_REL: result.epoch_seconds / reference,
+            fields.TRAIN_CPU_SECONDS: cpu,
+            fields.REFERENCE_S: reference,
+            fields.REFERENCE: REFERENCE_ID,
+        }
     )
     # The floors were measured at batch 64. Trained one sample at a time with the same Adam lr,
     # the models lose about 2 pp in 2 epochs (full tier: mlp-1024 95.63%, mlp-1024x2 94.85%),
@@ -144,17 +146,17 @@ def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path
     again = _trained_again(case, data, config)
     gate.record(
         higher(
-            "accuracy",
+            fields.ACCURACY,
             abs_tol=accuracy_tolerance(),
             floor=floor,
             unit="%",
             exact_within="environment",
         ),
         accuracy,
-        repeat=lambda: again()["accuracy"],
+        repeat=lambda: again()[fields.ACCURACY],
     )
     gate.record(
-        FINAL_LOSS, result.history[-1].train_loss, repeat=lambda: again()["final_train_loss"]
+        FINAL_LOSS, result.history[-1].train_loss, repeat=lambda: again()[fields.FINAL_TRAIN_LOSS]
     )
 
     def remeasure() -> float:  # train a fresh model again (seeded: the same work)
@@ -179,7 +181,7 @@ def _trained_again(case: Case, data: MNISTData, config: TrainConfig) -> Callable
         model = get_model(case.model, case.res, seed=SEED)
         result = train(model, data, config)
         _, accuracy = evaluate(model, data.test_x, data.test_y)
-        return {"accuracy": accuracy, "final_train_loss": result.history[-1].train_loss}
+        return {fields.ACCURACY: accuracy, fields.FINAL_TRAIN_LOSS: result.history[-1].train_loss}
 
     return again
 
@@ -207,25 +209,29 @@ def test_short_training(case: Case, benchmark, gate, mnist_root: Path, device) -
     result = benchmark.pedantic(train, args=(model, data, config), rounds=1, iterations=1)
     _, accuracy = evaluate(model, data.test_x, data.test_y)
     benchmark.extra_info.update(
-        model=case.config.id,
-        resolution=case.res.id,
-        batch_size=BATCH_SIZE,
-        steps=SHORT_STEPS,
-        threads=result.threads,
-        train_samples=result.train_samples,
-        history=result.as_dict()["history"],
+        {
+            fields.MODEL: case.config.id,
+            fields.RESOLUTION: case.res.id,
+            fields.BATCH_SIZE: BATCH_SIZE,
+            fields.STEPS: SHORT_STEPS,
+            fields.THREADS: result.threads,
+            fields.TRAIN_SAMPLES: result.train_samples,
+            fields.HISTORY: result.as_dict()[fields.HISTORY],
+        }
     )
     again = _trained_again(case, data, config)
     exact = "environment" if device.type == "cpu" else None  # CUDA: not promised to repeat
     gate.record(
-        higher("accuracy", abs_tol=SHORT_TOLERANCE, floor=DEFAULT_FLOOR, unit="%",
+        higher(fields.ACCURACY, abs_tol=SHORT_TOLERANCE, floor=DEFAULT_FLOOR, unit="%",
                exact_within=exact),
         accuracy,
-        repeat=lambda: again()["accuracy"],
+        repeat=lambda: again()[fields.ACCURACY],
     )  # fmt: skip
     if exact:
         gate.record(
-            FINAL_LOSS, result.history[-1].train_loss, repeat=lambda: again()["final_train_loss"]
+            FINAL_LOSS,
+            result.history[-1].train_loss,
+            repeat=lambda: again()[fields.FINAL_TRAIN_LOSS],
         )
 
 
@@ -234,20 +240,20 @@ def _figures(case: Case, batch_size: int, result: TrainResult, gpus: int = 0) ->
     energy and CO2eq estimate of its training time (the report reads them as recorded)."""
     energy = EnergyModel()
     return {
-        "model": case.config.id,
-        "resolution": case.res.id,
-        "batch_size": batch_size,
-        "epochs": EPOCHS,
-        "threads": result.threads,
-        "train_samples": result.train_samples,
-        "train_seconds": result.train_seconds,
-        "epoch_seconds": result.epoch_seconds,
-        "history": result.as_dict()["history"],
-        "params": case.config.params,
-        "flops": 2 * case.config.macs,
-        "train_energy_j": energy.joules(result.train_seconds, result.threads, gpus),
-        "train_co2_g": energy.co2_grams(result.train_seconds, result.threads, gpus),
-        "energy_model": asdict(energy),
+        fields.MODEL: case.config.id,
+        fields.RESOLUTION: case.res.id,
+        fields.BATCH_SIZE: batch_size,
+        fields.EPOCHS: EPOCHS,
+        fields.THREADS: result.threads,
+        fields.TRAIN_SAMPLES: result.train_samples,
+        fields.TRAIN_SECONDS: result.train_seconds,
+        fields.EPOCH_SECONDS: result.epoch_seconds,
+        fields.HISTORY: result.as_dict()[fields.HISTORY],
+        fields.PARAMS: case.config.params,
+        fields.FLOPS: 2 * case.config.macs,
+        fields.TRAIN_ENERGY: energy.joules(result.train_seconds, result.threads, gpus),
+        fields.TRAIN_CO2: energy.co2_grams(result.train_seconds, result.threads, gpus),
+        fields.ENERGY_MODEL: asdict(energy),
     }
 
 
@@ -257,12 +263,16 @@ def _training_on_cuda(case, batch_size, data, config, benchmark, gate, device) -
     result = benchmark.pedantic(train, args=(model, data, config), rounds=1, iterations=1)
     _, accuracy = evaluate(model, data.test_x, data.test_y)
     benchmark.extra_info.update(
-        **_figures(case, batch_size, result, gpus=1),
-        device="cuda",
-        final_train_loss=result.history[-1].train_loss,  # informative on CUDA
+        {
+            **_figures(case, batch_size, result, gpus=1),
+            fields.DEVICE: "cuda",
+            fields.FINAL_TRAIN_LOSS: result.history[-1].train_loss,
+        }
     )
     gate.record(
-        higher("accuracy", abs_tol=accuracy_tolerance(), floor=_floor(case, batch_size), unit="%"),
+        higher(
+            fields.ACCURACY, abs_tol=accuracy_tolerance(), floor=_floor(case, batch_size), unit="%"
+        ),
         accuracy,
     )
 
