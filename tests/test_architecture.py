@@ -329,3 +329,61 @@ def test_no_field_name_is_spelled_outside_the_schema() -> None:
                 continue
             spelled.append(f"{path.relative_to(REPO)}:{line} {name!r}")
     assert spelled == [], "use the declared fields (mnist_models/fields.py):\n" + "\n".join(spelled)
+
+
+# Where the gates' consumers (gates, reporting, cli) read a file, and what it is. A saved run, a
+# baseline or compare's JSON is read by the store alone (gates/store.py); nothing else here
+# opens one.
+FILE_READERS = {
+    "mnist_models.gates.store": "saved runs, baselines, compare's JSON",
+    "mnist_models.gates.rules": "/proc/cpuinfo (the machine kind)",
+    "mnist_models.reporting.history": "the history store (JSON lines of its own)",
+    "mnist_models.reporting.outputs": "an output folder's marker",
+    "mnist_models.cli.baseline": "pyproject.toml (the gate ini options)",
+    "mnist_models.cli.study": "the summary.md it has just written",
+}
+
+
+def _reads_files(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("read_text", "read_bytes") or (name == "open" and not _is_os(func)):
+                return True
+            if (
+                name == "load"
+                and isinstance(func, ast.Attribute)
+                and ast.unparse(func.value) == "json"
+            ):
+                return True
+    return False
+
+
+def _is_os(func: ast.expr) -> bool:
+    return isinstance(func, ast.Attribute) and ast.unparse(func.value) == "os"
+
+
+def test_only_the_store_opens_baseline_and_run_files() -> None:
+    """Every file read in the gates, the reports and the CLI is in FILE_READERS, and only the
+    store validates a saved run (validate_run, load_run_file's body)."""
+    readers = {
+        module
+        for module, path in ALL.items()
+        if layer(module) in ("gates", "reporting", "cli")
+        and _reads_files(ast.parse(path.read_text()))
+    }
+    assert readers == set(FILE_READERS), (
+        "a new file reader: name it in FILE_READERS or use the store"
+    )
+    callers = {
+        module
+        for module, path in ALL.items()
+        if module != "mnist_models.gates.schema"
+        and any(
+            isinstance(n, ast.Name | ast.Attribute)
+            and getattr(n, "id", getattr(n, "attr", "")) == "validate_run"
+            for n in ast.walk(ast.parse(path.read_text()))
+        )
+    }
+    assert callers == {"mnist_models.gates.store"}

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mnist_models import fields
 from mnist_models.cli import main
 from mnist_models.gates.schema import SchemaError, validate_run
 from mnist_models.reporting.report import compare_runs, rows_from_run
@@ -34,8 +35,9 @@ scalars = (
 # the keys the loaders read (a run's, an entry's, a gate declaration's) beside arbitrary ones, so
 # that generated documents reach past the top-level checks
 KEYS = st.sampled_from(
-    ["benchmarks", "machine_info", "fullname", "stats", "extra_info", "gates", "group", "name",
-     "direction", "rel_tol", "bound", "scope", "params", "accuracy", "median", "device"]
+    ["benchmarks", "machine_info", "fullname", "stats", "extra_info", "group", "name", "direction",
+     "rel_tol", "bound", "scope", "median", "mnist_bench", "format",
+     *sorted(str(f) for f in fields.ALL)]  # every declared field (mnist_models/fields.py)
 ) | st.text(max_size=6)  # fmt: skip
 json_values = st.recursive(
     scalars,

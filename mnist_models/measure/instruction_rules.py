@@ -9,31 +9,18 @@ from ..gates.rules import Metric, lower
 FORWARD_CALLS = {1: 5}  # calls counted per case (default 1): instructions repeat call to call
 TRAIN_STEPS = 10  # training steps counted per training case (batch 64)
 
-# Counts repeat exactly between runs of one checkout with the same cases (the garbage collector
-# kept out of the counted calls). Each case is counted in a child forked from one prepared
-# worker, so what was counted before it no longer carries over; what is left is the worker's
-# heap as the selection shapes it: between a run of the whole grid and a run of the gate tier
-# alone the counts moved by up to 0.36% at batch 1, 0.22% for batched forward passes (the
-# small convolutions of lenet5 and cnn7 at batch 64) and 0.037% for training steps
-# (docs/deterministic-gates.md). The bands sit at about twice that and more: a 3% forward-pass
-# change fails at every batch size, a 0.7% change to the optimizer fails training.
+# The bands: about twice the largest move between runs of one checkout with different
+# selections, so a 3% forward-pass change fails at every batch size and a 0.7% optimizer change
+# fails training (the measurements: docs/deterministic-gates.md, "Instruction lane").
 TOLERANCE_BATCH_1 = 0.01
-# A fresh clone in another folder, with a spinning process beside it, counted mlp-32 and
-# mlp-128@crop:14 at batch 1 about 2,000 instructions (1.0-1.1%) above the baseline: a fixed
-# offset of the heap's state, large only where a call is small. Hence a floor in instructions.
+# A floor in instructions: the heap's state moves small calls by a fixed offset (same doc).
 ABS_TOLERANCE_BATCH_1 = 4_000
 TOLERANCE_BATCHED = 0.005
 TOLERANCE_TRAINING = 0.003
 
-# Across torch versions (the declared cross-environment rule, `across_versions`), measured
-# here on the gate tier's 155 cases (docs/deterministic-gates.md, "Across PyTorch versions"):
-# two virtual environments of the same torch 2.14.1 counted within 0.71% at batch 1, 0.11%
-# batched, 0.022% for training; torch 2.13.0 against a 2.14.1 baseline moved batch-1 counts by
-# up to +0.98% above the 4,000-instruction floor (mlp-128x4), batched ones by up to 0.17%,
-# lenet5's and cnn9's training steps by +0.24% and +0.08%, and the MLPs' training steps by
-# +3.0% to +3.7% (Adam does more work per step in 2.13.0). So batch 1 gets twice its largest
-# move, 2%; batched passes and training keep the lane's bands, which that genuine change of
-# work per training step exceeds.
+# Across torch versions (`across_versions`): batch 1 gets twice its largest move between 2.13.0
+# and 2.14.1; batched passes and training keep the lane's bands, which Adam's extra work per
+# step in 2.13.0 exceeds (docs/deterministic-gates.md, "Across PyTorch versions").
 ACROSS_VERSIONS_BATCH_1 = 0.02
 INSTRUCTIONS_BATCH_1 = lower(
     fields.INSTRUCTIONS,

@@ -38,11 +38,8 @@ VALGRIND_HINT = (
     "install valgrind: `apt-get install valgrind` (Debian/Ubuntu), `dnf install valgrind` or "
     "`brew install valgrind`"
 )
-# The worker pins the instruction-set path of torch's three kernel libraries to SSE (every x86-64
-# CPU has it): the counts then do not depend on the host's AVX2/AVX-512 or CPU vendor, and under
-# valgrind the default AVX2+FMA path of MKL ran at 4 M instructions/s, the SSE path at about
-# 200 M (mlp-1024 at batch 64: 16 s against 0.9 s for 5 calls). Relative changes of our own code
-# show the same on either path.
+# The worker pins torch's kernel libraries to the SSE path every x86-64 CPU has: counts that
+# do not depend on the host's vector units, 50x faster under valgrind (docs/deterministic-gates.md).
 ISA_PINS = {
     "MKL_CBWR": "COMPATIBLE",  # MKL's SSE2 code path, the same on Intel and AMD
     "ONEDNN_MAX_CPU_ISA": "SSE41",  # oneDNN (convolutions)
@@ -125,11 +122,8 @@ def instruction_key(cpu_capability: str) -> dict[str, str]:
     }
 
 
-# What the worker inherits: the environment block lies on the process's stack, so its size moves
-# the counts. Started with the whole environment, the worker counted lenet5 at batch 1 0.64%
-# (10,709 instructions) apart in two runs of one checkout, whose only difference was the name of
-# the test that started it (PYTEST_CURRENT_TEST). A terminal's COLUMNS or OLDPWD would do the
-# same. So it gets these variables only (and the mnist-bench ones: data root, models).
+# What the worker inherits, and nothing else (with the mnist-bench variables): the environment
+# lies on the process's stack, so its size moves the counts (docs/deterministic-gates.md).
 WORKER_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "PYTHONPATH",
               "VIRTUAL_ENV", "XDG_CACHE_HOME")  # fmt: skip
 

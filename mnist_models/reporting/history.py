@@ -31,12 +31,13 @@ FIELDS = ("commit", "date", "machine", "benchmark", "metric", "value")
 
 
 def machine_label(info: dict[str, Any]) -> str:
-    """The machine kind a series belongs to: runs of other kinds are separate series."""
-    from ..gates.rules import kind_name
+    """The machine kind a series belongs to (rules.machine_kind, the one same-machine rule, as a
+    label): runs of other kinds are separate series."""
+    from ..gates.rules import machine_kind
 
-    device = info.get("gpu_name") or info.get(fields.DEVICE) or "cpu"
-    python = ".".join(str(info.get("python_version", "")).split(".")[:2])
-    return f"{kind_name(info)} {device} py{python}"
+    kind = machine_kind(info)
+    device = kind["gpu_name"] or kind["device"] or "cpu"
+    return f"{kind['cpu_model']} x{kind['cpu_count']} {device} py{kind['python']}"
 
 
 def git_commit(repo: Path | None = None) -> tuple[str, str]:
