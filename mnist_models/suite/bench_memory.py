@@ -130,7 +130,7 @@ def test_training_memory(case: Case, benchmark, gate, mnist_root: Path, device) 
             fields.STEPS: TRAIN_STEPS,
             fields.THREADS: THREADS,
             fields.TRAIN_ALLOCATIONS: tensors.allocations,
-            fields.PEAK_RSS_INCREASE_MIB: rss.increase_mib,
+            fields.PEAK_RSS_INCREASE_MIB: rss.increase_mib,  # informative: RSS is not repeatable
             fields.PEAK_RSS_MIB: rss.peak_rss_mib,
         }
     )
@@ -159,7 +159,7 @@ def test_inference_memory(case: Case, benchmark, gate, device) -> None:
                 fields.RESOLUTION: case.res.id,
                 fields.BATCH_SIZE: INFERENCE_BATCH,
                 fields.DEVICE: "cuda",
-                fields.INFERENCE_RETAINED_GPU: gpu.retained_bytes,
+                fields.INFERENCE_RETAINED_GPU: gpu.retained_bytes,  # the output, while held
             }
         )
         gate.record(GPU_INFERENCE_PEAK, gpu.peak_bytes)
