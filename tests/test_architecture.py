@@ -315,6 +315,10 @@ def test_no_field_name_is_spelled_outside_the_schema() -> None:
         ("mnist_models/suite/plugin.py", "instructions"): "the lane descriptions, by lane name",
         ("mnist_models/reporting/outputs.py", "kind"): "the output folder marker's own key",
         ("mnist_models/gates/formats.py", "timer"): "pytest-benchmark's own options key",
+        (
+            "mnist_models/ab/envworker.py",
+            "calls",
+        ): "its request's key (it runs without the package)",
     }
     figures = {str(f) for f in fields.ALL} - {str(f) for f in fields.CONTEXT}
     context = {str(f) for f in fields.CONTEXT}
@@ -387,3 +391,12 @@ def test_only_the_store_opens_baseline_and_run_files() -> None:
         )
     }
     assert callers == {"mnist_models.gates.store"}
+
+
+def test_the_environment_worker_runs_without_the_package() -> None:
+    """ab/envworker.py is started as a script by another environment's interpreter: it imports
+    that environment's installed package by name, never relatively (a relative import fails
+    there, before any work)."""
+    path = ALL["mnist_models.ab.envworker"]
+    found = imports("mnist_models.ab.envworker", path)
+    assert [(line, target) for line, target, level in found if level] == []

@@ -19,8 +19,6 @@ import time
 import traceback
 from typing import Any
 
-from .. import fields
-
 # Environment variables that change which kernels torch runs (named in the headline)
 TORCH_SETTINGS = (
     "MKL_CBWR",
@@ -117,7 +115,7 @@ class Worker:
         gc.disable()
         try:
             with self.torch.inference_mode(not self.grad):
-                return {"us": _time_calls(self.call, int(req[fields.CALLS]))}
+                return {"us": _time_calls(self.call, int(req["calls"]))}
         finally:
             if enabled:
                 gc.enable()

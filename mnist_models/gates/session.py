@@ -248,6 +248,7 @@ class Gate:
         extra = self.benchmark.extra_info
         then = self.session.baseline_entry(self.nodeid)
         done: set[str] = {row.metric.name for row in self.rows}
+        judged: list[tuple[Metric, GateRecord]] = []
         for metric, remeasure, attempts in self._pending:
             row = self._judge(metric, then, extra)
             tried = [extra[metric.name]]
@@ -261,8 +262,12 @@ class Gate:
             exact = metric.exact_within is not None and row.metric == metric.as_exact()
             if row.failed and exact and metric.name in self._repeats:
                 row = self._repeat(metric, then, extra)
-            self._add(row)
+            judged.append((metric, row))
             done.add(metric.name)
+        if NOT_REPEATABLE in extra:  # found on a later figure: earlier exact failures too
+            judged = [(m, self._judge(m, then, extra) if r.failed else r) for m, r in judged]
+        for _, row in judged:
+            self._add(row)
         for name, metric in gated_metrics(then or {}).items():
             if name not in done:  # the baseline gates it; this test did not record it: MISSING
                 self._add(self._judge(metric, then, extra))

@@ -36,7 +36,7 @@ def machine_label(info: dict[str, Any]) -> str:
     from ..gates.rules import machine_kind
 
     kind = machine_kind(info)
-    device = kind["gpu_name"] or kind["device"] or "cpu"
+    device = kind["gpu_name"] or kind[fields.DEVICE] or "cpu"
     return f"{kind['cpu_model']} x{kind['cpu_count']} {device} py{kind['python']}"
 
 
