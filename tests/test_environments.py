@@ -168,14 +168,20 @@ def compare_env(
 @pytest.mark.slow
 def test_the_same_environment_twice_passes_with_identical_numerics(tmp_path: Path) -> None:
     other = overlay_env(tmp_path / "same")
-    code, payload, err = compare_env(
-        sys.executable,
-        "same",  # a venv folder, relative (the workflow's .venv-base): the workers run elsewhere
-        *("--models", "mlp-128", "--batch-sizes", "1", "--seconds", "0.5"),
-        *("--no-training", "--numerics"),
-        cwd=tmp_path,
-    )
-    assert code == 0, err
+    # An A/A timing comparison fails by chance about 3% of the time (the rounds' t interval at
+    # 95%: test_abtest.py measures it); one such false alarm failed this test in CI. So a run
+    # whose only failure is the timing row is repeated once: two in a row are about 0.1%.
+    for _attempt in range(2):
+        code, payload, err = compare_env(
+            sys.executable,
+            "same",  # a venv folder, relative (the workflow's .venv-base): workers run elsewhere
+            *("--models", "mlp-128", "--batch-sizes", "1", "--seconds", "0.5"),
+            *("--no-training", "--numerics"),
+            cwd=tmp_path,
+        )
+        if not (code == 1 and payload.get("failed") == ["mlp-128@28 bs1"]):
+            break
+    assert code == 0, err + json.dumps(payload.get("results"))[-3000:]
     assert payload["headline"] == "environment: the same versions on both sides"
     assert [r["verdict"] for r in payload["results"]] != ["FAIL"]
     assert payload["numerics"]["mlp-128@28"]["verdict"] == "identical to the bit in every layer"

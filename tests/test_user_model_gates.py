@@ -8,12 +8,15 @@ left out: under valgrind they cost the most of any lane for a model this size (i
 pass alone counts 818 million instructions at batch 64).
 
 Runs are pytest subprocesses in a copy of the example folder (outside this repository, with
-the example first on PYTHONPATH), two at a time."""
+the example first on PYTHONPATH), two at a time. The unchanged copy runs the whole gate tier
+each time; a changed copy runs the one benchmark whose gate must catch its change (the whole
+tier took 15 minutes a run here under load, and a second run of it proves nothing new)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +29,8 @@ from mnist_models.measure.instructions import valgrind_path
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "pytorch_net"
-SELECT = ["-k", "not test_training_instructions"]  # the gate tier (the default) of its grid
+# the gate tier (the default) of its grid
+SELECT = ["benchmarks", "-k", "not test_training_instructions"]
 COMMON = ["-p", "no:cacheprovider", "--gate-time-tolerance", "1000"]
 FORWARD = "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
 CHANGES = {
@@ -36,14 +40,14 @@ CHANGES = {
     "input_check": (
         FORWARD,
         FORWARD + '        if x.isnan().any():\n            raise ValueError("input has NaN")\n',
-        "test_inference_memory[pytorch-net@28]",
+        "benchmarks/bench_memory.py::test_inference_memory[pytorch-net@28]",
         "inference_ops_per_call",
     ),
     # a ReLU on the logits before log-softmax: the same parameters and MACs, another model
     "relu_added": (
         "        x = self.fc2(x)\n",
         "        x = F.relu(self.fc2(x))\n",
-        "test_training[pytorch-net@28-bs64-e2]",
+        "benchmarks/bench_training.py::test_training[pytorch-net@28-bs64-e2]",
         "accuracy",
     ),
 }
@@ -61,14 +65,16 @@ def example_copy(root: Path, change: str | None = None) -> Path:
     return root
 
 
-def run_suite(example: Path, storage: Path, *args: str) -> subprocess.CompletedProcess:
+def run_suite(
+    example: Path, storage: Path, *args: str, select: list[str] = SELECT
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(example), os.environ.get("PYTHONPATH", "")]),
         "MNIST_BENCH_MODELS": "pytorch-net=pytorch_net:Net",
     }
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks", *SELECT, *COMMON,
+        [sys.executable, "-m", "pytest", *select, *COMMON,
          f"--benchmark-storage=file://{storage}", *args],
         cwd=example, env=env, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
@@ -81,10 +87,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Compl
     base = tmp_path_factory.mktemp("user-model")
     unchanged = example_copy(base / "unchanged")
     storage = base / "storage"
-    jobs = {"again": unchanged, "once more": unchanged}
-    jobs |= {name: example_copy(base / name, name) for name in CHANGES}
+    jobs = {"again": (unchanged, SELECT), "once more": (unchanged, SELECT)}
+    jobs |= {name: (example_copy(base / name, name), [CHANGES[name][2]]) for name in CHANGES}
     target, done = record_then_compare(
-        storage, lambda example, arg: run_suite(example, storage, arg), unchanged, jobs
+        storage,
+        lambda job, arg: run_suite(job[0], storage, arg, select=job[1]),
+        (unchanged, SELECT),
+        jobs,
     )
     return {"baseline": target} | done
 
@@ -121,10 +130,13 @@ def test_unchanged_code_passes_every_exact_gate(runs: dict, name: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_a_change_to_the_users_model_fails_the_gate_that_sees_it(runs: dict, change: str) -> None:
-    _, _, test, metric = CHANGES[change]
+    _, _, nodeid, metric = CHANGES[change]
+    test = nodeid.split("::")[1]
     done = runs[change]
     out = done.stdout
     assert done.returncode == 1, out[-4000:] + done.stderr[-2000:]
+    summary = out.rstrip().splitlines()[-1]
+    assert re.search(r"\b1 failed\b", summary) and "passed" not in summary, summary  # one ran
     assert f"{test} regressed against" in out, out[-4000:]
     failed_rows = out.split(f"{test} regressed against", 1)[1].split("If the change is", 1)[0]
     assert any(line.startswith(metric + " ") for line in failed_rows.splitlines()), failed_rows
