@@ -39,7 +39,7 @@ def version(data: Any, source: str) -> int:
     if found > fields.FORMAT:
         raise SchemaError(
             f"{source} is format {found}, written by a newer mnist-bench (this one reads up "
-            f"to {fields.FORMAT}); upgrade the package (pip install -U mnist-bench)"
+            f"to {fields.FORMAT}); read it with the mnist-bench that wrote it, or update this one"
         )
     return found
 
