@@ -89,6 +89,11 @@ api="http://127.0.0.1:$(cat "$work/port")"
 flags=(-P ubuntu-latest=-self-hosted --cache-server-path "$work/act-cache" --concurrent-jobs 1
   -s GITHUB_TOKEN=token-of-act --env "GITHUB_API_URL=$api" --env "GITHUB_REPOSITORY=$slug"
   --env "PATH=$work/bin:$PATH"
+  # one tox work folder for every job: act gives each job a fresh copy of the workspace, and a
+  # torch install takes about 2 minutes here; tox rebuilds the shared env only when the env name
+  # changes (tox.ini), and the studies' make targets use it too (VENV). On GitHub each job
+  # builds its own under .tox.
+  --env "TOX_WORK_DIR=$work/tox" --env "VENV=$work/tox/shared"
   # a few models of every lane, a small test selection, a short A/B (README: GATE_ARGS)
   --env "GATE_ARGS=-kmlp-128" --env "TEST_ARGS=-ktest_plugin"
   --env "TEST_SLOW_ARGS=-ktest_missing_valgrind_is_reported_not_passed"
@@ -133,8 +138,8 @@ run_act() { # run_act NAME EVENT WORKFLOW [ACT ARGS...]: the exit status; the lo
   return $code
 }
 
-# act copies the workspace for each job (a 6 GB tox environment inside) and leaves the copy of
-# a job that failed badly: those made during this script are removed after each run
+# act copies the workspace for each job and leaves the copy of a job that failed badly (with
+# the studies' data and runs inside): those made during this script are removed after each run
 act_home="$HOME/.cache/act"
 mkdir -p "$act_home"
 act_before=$(ls "$act_home")
@@ -170,7 +175,7 @@ comment_body() { python3 -c "import json; print(json.load(open('$work/github.jso
 if [[ " $steps " == *" push "* ]]; then
   code=0
   run_act push push .github/workflows/pull-request.yml || code=$?
-  check "push: lint, tests and gate jobs pass" [ "$code" = 0 ]
+  check "push: lint, tests, tests-slow and gate jobs pass" [ "$code" = 0 ]
   check "push: the runner baseline is recorded" grep -q "baseline .runner-baseline/" "$work/push.log"
   check "push: the runner baseline is saved in act's cache" grep -q "Cache saved successfully" "$work/push.log"
   check "push: one history commit on origin's bench-history" [ "$(history_commits)" = 1 ]
@@ -249,7 +254,7 @@ git -C "$repo" checkout -q main 2>/dev/null || git -C "$repo" checkout -q "$main
 
 # --- 6. the full tier and the studies, once (workflow_dispatch, small) -------------------------
 if [[ " $steps " == *" full "* ]]; then
-  # one shard at a time (six 6 GB environments at once do not fit everywhere), then the merge;
+  # one shard at a time (they share one tox environment), then the merge;
   # the data shard whole (8 resolutions, seconds), the others on one small model
   code=0
   rm -rf "$work/out/full"

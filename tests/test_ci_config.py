@@ -45,6 +45,30 @@ def test_the_slow_tier_has_its_tox_env_ci_step_and_make_target() -> None:
     assert "make test-slow" in (REPO / ".ci" / "run").read_text()
 
 
+def jobs_of(workflow: Path) -> dict[str, str]:
+    """Each job's text, by job id (the two-space keys under `jobs:`)."""
+    body = workflow.read_text().split("\njobs:\n", 1)[1]
+    parts = re.split(r"^  ([A-Za-z0-9_-]+):\n", body, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_each_job_runs_one_tox_env(workflow: Path) -> None:
+    """tox rebuilds the shared environment folder whenever another env name runs in it (a torch
+    install, minutes): a job runs one env, and its other commands through `tox exec` in it."""
+    jobs = jobs_of(workflow)
+    assert jobs, f"no jobs found in {workflow.name}"
+    for job, text in jobs.items():
+        envs = set(re.findall(r"\btox (?:exec |run )?-e ([\w-]+)", text))
+        assert len(envs) <= 1, f"{workflow.name}: job {job} runs tox envs {sorted(envs)}"
+
+
+def test_the_split_of_jobs_is_read_from_the_workflow() -> None:
+    jobs = jobs_of(REPO / ".github" / "workflows" / "pull-request.yml")
+    assert {"lint", "tests", "tests-slow", "gate"} <= set(jobs), sorted(jobs)
+    assert "tox -e bench " in jobs["gate"] and "tox exec -e bench" in jobs["gate"]
+
+
 @pytest.mark.parametrize("marker", [m for m in registered_markers() if m != "slow"])
 def test_every_benchmark_marker_maps_to_tox_and_ci(marker: str) -> None:
     tox = (REPO / "tox.ini").read_text()
