@@ -236,5 +236,10 @@ def test_training_that_cannot_repeat_says_so_instead_of_failing(runs: dict) -> N
     done = runs["unrepeatable"]
     out = done.stdout
     assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
-    assert "not repeatable: the same seeded run gave accuracy" in out, out[-3000:]
+    assert " 0 failed," in out, out[-3000:]
+    # the loss always moves with the noise; the accuracy (a count of 10,000 test digits) once
+    # matched the baseline to the last digit here (CI, session 15), and a figure that matches
+    # passes as `ok`: either it is said to be not repeatable, or it passed with the epoch time
     assert "final_train_loss: not applied for 1 benchmarks (not repeatable: " in out, out[-3000:]
+    accuracy_said = "not repeatable: the same seeded run gave accuracy" in out
+    assert accuracy_said or "training  3 metrics: 2 ok, 1 not applied" in out, out[-3000:]
