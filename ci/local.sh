@@ -174,6 +174,9 @@ rows = json.load(open(sys.argv[1]))["rows"]
 print(sum(bool(r["rule"].get("timed")) and r["verdict"] not in ("not applied", "new") for r in rows))
 EOF
 }
+commented_for_timing() { # DIR: only timed rows moved far (ci/only_timed_moved.py), one comment
+  python3 "$here/ci/only_timed_moved.py" "$1" && [ "$(comments)" = 1 ]
+}
 comment_body() { python3 -c "import json; print(json.load(open('$work/github.json'))['comments'][0]['body'])"; }
 
 # --- 1. a push to main: lint, tests, the gate; the runner baseline saved, history pushed -----
@@ -208,7 +211,17 @@ if [[ " $steps " == *" pr-same "* ]]; then
   applied=$(timed_rows pr-same 2>/dev/null || echo 0)
   check "pr-same: time gates applied against it ($applied rows)" [ "$applied" -gt 0 ]
   check "pr-same: the summary is written" grep -q "mnist-bench-report" "$work/out/pr-same/artifacts/gate-results/pr-summary.md"
-  check "pr-same: no comment posted" [ "$(comments)" = 0 ]
+  # The summary asks for a comment when a figure moves beyond half its tolerance. This
+  # machine's timing is noisy (bs1 latency medians 0.4-2.3x between runs): when only timed
+  # rows moved that far, the comment the summary asked for is what the workflow must post.
+  if grep -q "mnist-bench-report changed=true" "$work/out/pr-same/artifacts/gate-results/pr-summary.md"; then
+    same_commented=1
+    check "pr-same: only timed rows moved beyond half their tolerance; the comment asked for is posted" \
+      commented_for_timing "$work/out/pr-same/artifacts/gate-results"
+  else
+    same_commented=0
+    check "pr-same: no comment posted" [ "$(comments)" = 0 ]
+  fi
 fi
 
 # --- 3. a pull request with an injected regression -------------------------------------------
@@ -241,7 +254,8 @@ if [[ " $steps " == *" pr-fixed "* ]]; then
   run_act pr-fixed pull_request .github/workflows/pull-request.yml -j gate || code=$?
   check "pr-fixed: the gate job passes" [ "$code" = 0 ]
   check "pr-fixed: still one comment" [ "$(comments)" = 1 ]
-  check "pr-fixed: that comment was updated in place" [ "$(requests_of PATCH)" = 1 ]
+  # one update by pr-regression when pr-same had already commented, and this one
+  check "pr-fixed: that comment was updated in place" [ "$(requests_of PATCH)" = $((1 + ${same_commented:-0})) ]
   check "pr-fixed: the updated comment says nothing regressed" \
     grep -q "no gated metric regressed" <(comment_body 2>/dev/null)
 fi

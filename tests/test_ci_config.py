@@ -145,3 +145,32 @@ def test_merge_results_joins_shards(tmp_path: Path) -> None:
         timeout=60,
     )
     assert dup.returncode == 2 and "appears in two shards" in dup.stderr
+
+
+def _summary_folder(tmp_path: Path, moved: list[str]) -> Path:
+    rows = [
+        {"metric": "latency_cpu_rel", "rule": {"timed": True}},
+        {"metric": "accuracy", "rule": {"timed": False}},
+    ]
+    (tmp_path / "gate-report.json").write_text(json.dumps({"rows": rows}))
+    table = "".join(f"| `test_x[{i}]` | {m.replace('_', chr(92) + '_')} | 1 | 2 |\n"
+                    for i, m in enumerate(moved))  # fmt: skip
+    heading = "### Failed, or moved beyond half their tolerance (worst first)\n\n" if moved else ""
+    (tmp_path / "pr-summary.md").write_text(f"# s\n\n{heading}{table}\n### Totals per lane\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("moved", "code"),
+    [(["latency_cpu_rel"], 0), (["latency_cpu_rel", "accuracy"], 1), ([], 1)],
+)
+def test_ci_local_tells_timing_noise_from_a_moved_exact_figure(
+    tmp_path: Path, moved: list[str], code: int
+) -> None:
+    """ci/local.sh accepts a comment on unchanged code only when every moved row is timed."""
+    folder = _summary_folder(tmp_path, moved)
+    script = REPO / "ci" / "only_timed_moved.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(folder)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == code, done.stderr
