@@ -16,7 +16,7 @@ from typing import Any
 # The version of the files this tool writes (baselines and runs' `mnist_bench` block, gate
 # reports, study results, the run store, the history store, compare's JSON). Files without one
 # are format 0; formats.py says what changed between versions and reads older files.
-FORMAT = 2
+FORMAT = 3
 
 
 class Field(str):
@@ -179,6 +179,8 @@ INFERENCE_RETAINED_GPU = Field("inference_retained_gpu_bytes", unit="B", better=
 # --- structures beside the figures (each has its own reader) -----------------------------------
 GATES = Field("gates", type="object")  # metric name -> its declaration (gates/rules.Metric)
 ATTRIBUTION = Field("attribution", type="object")  # metric -> what it is made of (attribution.py)
+# the facts of the machine that recorded an entry (gates/keys.py), stored in the baseline
+KEY_FACTS = Field("key_facts", type="object")
 NOT_REPEATABLE = Field("not_repeatable", type="object")  # metric -> the two differing values
 HISTORY = Field("history", type="object")  # per-epoch loss and validation accuracy
 ENERGY_MODEL = Field("energy_model", type="object")  # the watts and grid intensity assumed

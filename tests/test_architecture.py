@@ -233,7 +233,7 @@ def test_one_gate_evaluator_one_record_one_store() -> None:
     assert _defined("evaluate") == ["mnist_models.gates.engine"]
     assert _defined("_verdict") == ["mnist_models.gates.engine"]
     assert _defined("GateRecord") == ["mnist_models.gates.engine"]
-    assert _defined("scope_mismatch") == ["mnist_models.gates.engine"]
+    assert _defined("key_mismatch") == ["mnist_models.gates.engine"]
     for name in ("load_run_file", "find_baseline", "baseline_file", "merge", "median_run"):
         assert _defined(name) == ["mnist_models.gates.store"], name
     assert not (REPO / "benchmarks" / "baseline.py").exists()  # the old second writer

@@ -24,7 +24,7 @@ KEY = (
 )
 OTHER_TORCH = KEY.replace("2.14.1", "2.13.0")
 COUNT = lower(
-    "instructions", rel_tol=0.003, scope="instructions", two_sided=True, across_versions=0.003
+    "instructions", rel_tol=0.003, key="instructions", two_sided=True, across_versions=0.003
 )
 MACHINE = {
     "system": "Linux",
@@ -74,14 +74,14 @@ def test_another_cpu_vendor_is_compared_under_the_isa_pins(key: str) -> None:
 
 
 def test_a_rule_without_a_cross_version_band_does_not_apply_across_versions() -> None:
-    rule = lower("instructions", rel_tol=0.003, scope="instructions")
+    rule = lower("instructions", rel_tol=0.003, key="instructions")
     row = evaluate(rule, "case", count_entry(100_000), count_entry(100_000, OTHER_TORCH), MACHINES)
     assert row.verdict == Verdict.NOT_APPLIED
     assert "torch 2.14.1+cu130 vs 2.13.0+cu130" in row.note
 
 
-ACCURACY = higher("accuracy", abs_tol=0.013, unit="%", exact_within="environment")
-LOSS = lower("final_train_loss", scope="environment", exact_within="environment")
+ACCURACY = higher("accuracy", abs_tol=0.013, unit="%", exact_key="numerics")
+LOSS = lower("final_train_loss", key="numerics", exact_key="numerics")
 GATES = {m.name: m.to_dict() for m in (ACCURACY, LOSS)}
 
 

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 def old_run(fmt: int | None) -> dict:
     """A run as format `fmt` wrote it: a count entry and an instruction entry whose stats are
     the time of a lookup (0.3 us), not its count."""
-    count = lower("instructions", rel_tol=0.01, scope="instructions").to_dict()
+    count = lower("instructions", rel_tol=0.01, key="instructions").to_dict()
     run = {
         "machine_info": {"cpu": {}},
         "benchmarks": [

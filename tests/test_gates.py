@@ -204,7 +204,7 @@ def test_metric_rejects_unknown_direction() -> None:
 
 
 def test_two_sided_gate_fails_an_unexplained_improvement_too() -> None:
-    instr = lower("instructions", rel_tol=0.01, scope="instructions", two_sided=True)
+    instr = lower("instructions", rel_tol=0.01, key="instructions", two_sided=True)
     assert instr.passes(1_009_000, 1_000_000) and instr.passes(991_000, 1_000_000)
     assert not instr.passes(1_030_000, 1_000_000)  # +3%: more work
     assert not instr.passes(970_000, 1_000_000)  # -3%: the stored figure is stale
@@ -212,8 +212,8 @@ def test_two_sided_gate_fails_an_unexplained_improvement_too() -> None:
     assert instr.passes(5, None)  # no baseline: nothing to compare with
 
 
-def test_exact_within_an_environment_keeps_the_floor() -> None:
-    acc = higher("accuracy", abs_tol=0.013, floor=0.96, unit="%", exact_within="environment")
+def test_exact_key_an_environment_keeps_the_floor() -> None:
+    acc = higher("accuracy", abs_tol=0.013, floor=0.96, unit="%", exact_key="numerics")
     same = acc.as_exact()
     assert same.passes(0.9774, 0.9774) and not same.passes(0.9773, 0.9774)
     assert not same.passes(0.9775, 0.9774)  # better is a change too where training repeats
@@ -227,9 +227,9 @@ def test_budget_ignores_the_baseline_and_holds_its_ceiling() -> None:
     assert p99.allowed_text(10.0) == "<= 1,000 us"
 
 
-def test_metric_rejects_unknown_scope() -> None:
-    with pytest.raises(ValueError, match="scope"):
-        Metric("x", "lower", scope="galaxy")
+def test_metric_rejects_unknown_key() -> None:
+    with pytest.raises(ValueError, match="key must be one of"):
+        Metric("x", "lower", key="galaxy")
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ RULES = {
     "params": exact("params"),
     "accuracy": higher("accuracy", abs_tol=0.01, floor=0.5, unit="%"),
     "seconds": lower("seconds", rel_tol=1.0, timed=True),
-    "instructions": lower("instructions", rel_tol=0.01, scope="instructions", two_sided=True),
+    "instructions": lower("instructions", rel_tol=0.01, key="instructions", two_sided=True),
     "ceiling": budget("ceiling", 10.0),
 }
 
@@ -50,8 +50,8 @@ def test_widget(name, benchmark, gate):
 
 # A seeded training: figures exact within the environment, and what training again gives
 TRAINED = {
-    "accuracy": higher("accuracy", abs_tol=0.01, floor=0.5, unit="%", exact_within="environment"),
-    "loss": lower("loss", scope="environment", exact_within="environment"),
+    "accuracy": higher("accuracy", abs_tol=0.01, floor=0.5, unit="%", exact_key="numerics"),
+    "loss": lower("loss", key="numerics", exact_key="numerics"),
 }
 
 @pytest.mark.benchmark(group="training")

@@ -19,7 +19,7 @@ BASELINES = sorted((Path(__file__).resolve().parents[1] / "benchmarks/baselines"
 
 
 def test_a_declaration_round_trips_as_plain_json() -> None:
-    metric = lower("instructions", rel_tol=0.003, scope="instructions", two_sided=True)
+    metric = lower("instructions", rel_tol=0.003, key="instructions", two_sided=True)
     stored = json.loads(json.dumps(metric.to_dict()))
     assert stored["direction"] == "lower" and type(stored["direction"]) is str
     assert Metric.from_dict(stored) == metric

@@ -74,7 +74,7 @@ def run_on(machine: dict, metric, *names: str) -> dict:
     }  # fmt: skip
 
 
-COUNT = exact("instructions", scope="instructions")
+COUNT = exact("instructions", key="instructions")
 TIME = lower("latency_cpu_rel", rel_tol=1.0, timed=True)
 
 

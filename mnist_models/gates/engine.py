@@ -3,7 +3,7 @@ machines in; one `GateRecord` (verdict, rule applied, note) out.
 
 Every consumer calls it: the pytest plugin for each test as it finishes, `report` and the
 pull-request summary for two saved runs, `history` for its points. Whatever a rule depends on
-(both machines' info, both entries' scope facts such as the instruction key or the thread
+(both machines' info, both entries' key facts such as the instruction key or the thread
 count) is passed in whole, never read from a recorder half-way through a test. No torch, no
 pytest.
 """
@@ -17,6 +17,7 @@ from typing import Any
 from .. import fields
 from ..table import text_table
 from ..verdicts import FAILING, Verdict
+from . import keys
 from .attribution import explain, heading
 from .rules import Metric, gated_metrics, machine_kind
 
@@ -183,7 +184,7 @@ UNDER_THE_PINS = ("cpu_vendor",)
 
 # What a version change may be, for the cross-environment rules: the packages whose build the
 # figures depend on. Another Python, ISA path, CPU vendor or valgrind is not a version change.
-VERSIONED = ("torch", "torchvision")
+VERSIONED = keys.VERSIONED
 
 
 def key_difference(old: object, new: object) -> dict[str, tuple[str, str]] | None:
@@ -224,34 +225,37 @@ def environment_change(machines: Machines) -> str:
     return _version_text(changes)
 
 
+def _fact_text(diff: dict[str, tuple[object, object]]) -> str:
+    return "; ".join(f"{k} {a} vs {b} here" for k, (a, b) in diff.items())
+
+
 def version_change(
-    scope: str | None, machines: Machines, entries: tuple[dict[str, Any], dict[str, Any]]
+    key: str | None, machines: Machines, entries: tuple[dict[str, Any], dict[str, Any]]
 ) -> str:
-    """Where the only thing of `scope` that differs is a package version (VERSIONED): the
-    change, as text; "" otherwise (the same scope, or something else differs as well)."""
+    """Where the only facts of `key` that differ are package versions (VERSIONED): the
+    change, as text; "" otherwise (the same key, or something else differs as well)."""
     then, now = entries
-    if scope == "instructions":
-        diff = key_difference(then.get("instruction_key"), now.get("instruction_key"))
-        if not diff or set(diff) - set(VERSIONED):
-            return ""
-        return _version_text(diff)
-    if scope != "environment" or kind_difference(machines):
+    if key == keys.INSTRUCTIONS:
+        diff = key_difference(then.get(fields.INSTRUCTION_KEY), now.get(fields.INSTRUCTION_KEY))
+    elif key in keys.KEYS:
+        diff = keys.difference(key, machines, entries)
+    else:
         return ""
-    if then.get("threads") != now.get("threads"):
+    if not diff or set(diff) - set(VERSIONED):
         return ""
-    return environment_change(machines)
+    return _version_text(diff)
 
 
-def scope_mismatch(
-    scope: str | None, machines: Machines, entries: tuple[dict[str, Any], dict[str, Any]]
+def key_mismatch(
+    key: str | None, machines: Machines, entries: tuple[dict[str, Any], dict[str, Any]]
 ) -> str:
     """Why a figure recorded under (machine_info, extra_info) says nothing about one measured
-    under the second pair, for a metric of this scope (rules.SCOPES); "" where it does."""
-    if scope is None:
+    under the second pair, for a metric of this determinism key (keys.py); "" where it does."""
+    if key is None:
         return ""
     then, now = entries
-    if scope == "instructions":
-        old, new = then.get("instruction_key"), now.get("instruction_key")
+    if key == keys.INSTRUCTIONS:
+        old, new = then.get(fields.INSTRUCTION_KEY), now.get(fields.INSTRUCTION_KEY)
         if old == new:
             return ""
         diff = key_difference(old, new)
@@ -259,20 +263,10 @@ def scope_mismatch(
             return f"instruction key {old or 'none'} vs {new} here"
         parts = [f"{k} {a} vs {b}" for k, (a, b) in diff.items()]
         return f"instruction key: {'; '.join(parts)} here" if parts else ""
-    kind = kind_difference(machines)
-    if kind or scope == "machine":
-        return kind
-    info_then, info_now = machines
-    versions = [
-        f"{k} {info_then.get(k)} vs {info_now.get(k)} here"
-        for k in VERSIONED
-        if info_then.get(k) != info_now.get(k)
-    ]
-    if versions:
-        return "; ".join(versions)
-    if then.get("threads") != now.get("threads"):
-        return f"{then.get('threads')} threads vs {now.get('threads')} here"
-    return ""
+    if key == keys.MACHINE:
+        return kind_difference(machines)
+    diff = keys.difference(key, machines, entries)
+    return f"{key} key: {_fact_text(diff)}" if diff else ""
 
 
 def repeated_exactly(then: dict[str, Any], now: dict[str, Any]) -> bool:
@@ -280,7 +274,7 @@ def repeated_exactly(then: dict[str, Any], now: dict[str, Any]) -> bool:
     training's accuracy and final loss) came out identical to the bit: the training repeated,
     so across a version change those figures stay exact."""
     rules = {**gated_metrics(then), **gated_metrics(now)}
-    names = [m.name for m in rules.values() if m.exact_within is not None]
+    names = [m.name for m in rules.values() if m.exact_key is not None]
     return bool(names) and all(then.get(n) is not None and then.get(n) == now.get(n) for n in names)
 
 
@@ -302,8 +296,8 @@ def evaluate(
     `time_tolerance` overrides the tolerance of timed metrics (`--gate-time-tolerance`).
 
     Declared bounds hold with or without a baseline; a baseline's figure applies only within
-    the metric's scope (another machine kind's time says nothing here: `not applied`, with the
-    reason); within `exact_within` the figure must repeat exactly. A failing row carries what
+    the metric's determinism key (another machine kind's time says nothing here: `not applied`,
+    with the reason); under `exact_key` the figure must repeat exactly. A failing row carries what
     moved inside the figure, where both entries store a breakdown of it (attribution.py).
     """
     row = _judge(metric, nodeid, then, now, machines, time_tolerance, lane)
@@ -335,14 +329,14 @@ def _judge(metric: Metric, nodeid: str, then: dict[str, Any] | None,
         return row(held if metric.passes(value, None) else Verdict.FAIL, "budget")
     if base is None:
         return row(Verdict.NEW if metric.passes(value, None) else Verdict.FAIL)
-    reason = scope_mismatch(metric.scope, machines, (then, now))
+    reason = key_mismatch(metric.key, machines, (then, now))
     if reason:
-        change = version_change(metric.scope, machines, (then, now))
+        change = version_change(metric.key, machines, (then, now))
         if change and metric.across_versions is not None:  # a declared cross-version band
             rule = replace(metric, rel_tol=metric.across_versions)
             note = f"{change}: {BAND_NOTE}"
             return row(_verdict(rule, base, value), note, rule, change)
-        if change and metric.exact_within is not None and repeated_exactly(then, now):
+        if change and metric.exact_key is not None and repeated_exactly(then, now):
             return row(
                 _verdict(metric.as_exact(), base, value),
                 f"{change}: {REPEATED_NOTE}",
@@ -353,12 +347,12 @@ def _judge(metric: Metric, nodeid: str, then: dict[str, Any] | None,
         verdict = Verdict.NOT_APPLIED if metric.passes(value, None) else Verdict.FAIL
         return row(verdict, reason, metric, change)
     rule, note, change = metric, "", ""
-    if metric.exact_within is not None:
-        other = scope_mismatch(metric.exact_within, machines, (then, now))
-        change = version_change(metric.exact_within, machines, (then, now)) if other else ""
+    if metric.exact_key is not None:
+        other = key_mismatch(metric.exact_key, machines, (then, now))
+        change = version_change(metric.exact_key, machines, (then, now)) if other else ""
         if not other and now.get(NOT_REPEATABLE):
             why = f"not repeatable: {now[NOT_REPEATABLE]}"
-            if metric.scope == metric.exact_within:  # a figure that means something only exact
+            if metric.key == metric.exact_key:  # a figure that means something only exact
                 verdict = Verdict.NOT_APPLIED if metric.passes(value, None) else Verdict.FAIL
                 return row(verdict, why)
             note = f"{why}; tolerance"

@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import fields
+from . import keys
 
-# Where a stored baseline value says something about a value measured now:
-#   None           anywhere (counts, declared bounds);
-#   "machine"      the same kind of machine (wall times);
-#   "environment"  the same machine kind, torch version and thread count (seeded training
-#                  repeats bit for bit there, so accuracy and loss are gated exactly);
-#   "instructions" the same instruction key (torch build, ISA path, valgrind; instructions.py).
-SCOPES = (None, "machine", "environment", "instructions")
+# Where a stored baseline value says something about a value measured now: None (anywhere) or
+# a determinism key (keys.py: the facts that change the figure, and no others).
+KEYS = (None, *keys.NAMES)
 
 
 class Direction(StrEnum):
@@ -40,9 +37,10 @@ class Metric:
     that holds with or without a baseline: a floor for "higher", a ceiling for "lower".
     `two_sided`: an improvement beyond the same tolerance fails too, so that a stored figure is
     refreshed when the code gets faster (PyTorch's instruction-count CI does the same).
-    `exact_within`: a scope where the figure repeats exactly; there any change fails, elsewhere
-    the tolerance applies. `scope`: where a baseline applies at all (SCOPES); `timed` metrics are
-    wall times, scope "machine".
+    `key`: the determinism key under which a baseline's figure applies at all (KEYS; None:
+    anywhere); `exact_key`: the key under which the figure repeats exactly, so any change fails
+    there and the tolerance applies elsewhere. `timed` metrics are wall times, key "machine".
+    `policy` names the combination, as the policy table shows it.
     """
 
     name: str
@@ -52,11 +50,11 @@ class Metric:
     abs_tol: float = 0.0
     bound: float | None = None
     timed: bool = False  # a time: not comparable with another machine's baseline
-    scope: str | None = None
-    exact_within: str | None = None
+    key: str | None = None
+    exact_key: str | None = None
     two_sided: bool = False
     uses_baseline: bool = True  # False: a budget, only the bound applies
-    # The relative tolerance against a baseline whose scope differs only in a package version
+    # The relative tolerance against a baseline whose key differs only in a package version
     # (torch 2.14.1 -> 2.13.0, engine.VERSIONED): a declared cross-environment band. None: a
     # baseline from another version does not apply.
     across_versions: float | None = None
@@ -91,11 +89,27 @@ class Metric:
         if not isinstance(self.direction, str) or self.direction not in tuple(Direction):
             raise ValueError(f"direction must be exact, higher or lower, got {self.direction!r}")
         object.__setattr__(self, "direction", Direction(self.direction))
-        if self.timed and self.scope is None:
-            object.__setattr__(self, "scope", "machine")
-        for name in ("scope", "exact_within"):
-            if getattr(self, name) not in SCOPES:
-                raise ValueError(f"{name} must be one of {SCOPES}, got {getattr(self, name)!r}")
+        if self.timed and self.key is None:
+            object.__setattr__(self, "key", keys.MACHINE)
+        for name in ("key", "exact_key"):
+            if getattr(self, name) not in KEYS:
+                raise ValueError(f"{name} must be one of {KEYS}, got {getattr(self, name)!r}")
+
+    @property
+    def policy(self) -> str:
+        """The rule's name in the policy table: exact, exact under a key (a band elsewhere), a
+        band (two-sided or one-sided), a floor or ceiling, a budget, a timed comparison."""
+        if not self.uses_baseline:
+            return "budget"
+        if self.timed:
+            return "timed"
+        if self.direction == "exact":
+            return "exact"
+        if self.exact_key is not None:
+            return f"exact under {self.exact_key}, band elsewhere"
+        if self.rel_tol or self.abs_tol:
+            return "two-sided band" if self.two_sided else "band"
+        return "floor" if self.direction == "higher" else "ceiling"
 
     def to_dict(self) -> dict[str, Any]:
         """The declaration as stored beside the figure (extra_info["gates"][name])."""
@@ -107,8 +121,10 @@ class Metric:
         defaults, fields this version does not know are ignored (older and newer files load)."""
         if not isinstance(spec, dict):
             raise TypeError(f"a gate declaration is an object, got {type(spec).__name__}")
+        from .formats import upgrade_declaration
+
         known = {f.name for f in dataclass_fields(cls)}
-        return cls(**{k: v for k, v in spec.items() if k in known})
+        return cls(**{k: v for k, v in upgrade_declaration(spec).items() if k in known})
 
     def limit(self, baseline: float | None) -> float | None:
         """The worst value allowed, from the baseline (if any) and the bound."""
@@ -201,8 +217,8 @@ def _format_seconds(value: float) -> str:
     return f"{value / 1e-9:.3g} ns"
 
 
-def exact(name: str, unit: str = "", *, scope: str | None = None) -> Metric:
-    return Metric(name, "exact", unit, scope=scope)
+def exact(name: str, unit: str = "", *, key: str | None = None) -> Metric:
+    return Metric(name, "exact", unit, key=key)
 
 
 def higher(
@@ -212,9 +228,9 @@ def higher(
     rel_tol: float = 0.0,
     floor: float | None = None,
     unit: str = "",
-    exact_within: str | None = None,
+    exact_key: str | None = None,
 ) -> Metric:
-    return Metric(name, "higher", unit, rel_tol, abs_tol, floor, exact_within=exact_within)
+    return Metric(name, "higher", unit, rel_tol, abs_tol, floor, exact_key=exact_key)
 
 
 def lower(
@@ -225,8 +241,8 @@ def lower(
     ceiling: float | None = None,
     unit: str = "",
     timed: bool = False,
-    scope: str | None = None,
-    exact_within: str | None = None,
+    key: str | None = None,
+    exact_key: str | None = None,
     two_sided: bool = False,
     across_versions: float | None = None,
 ) -> Metric:
@@ -238,8 +254,8 @@ def lower(
         abs_tol,
         ceiling,
         timed,
-        scope,
-        exact_within,
+        key,
+        exact_key,
         two_sided,
         across_versions=across_versions,
     )
@@ -293,6 +309,6 @@ def same_machine(info_then: dict[str, Any], info_now: dict[str, Any]) -> bool:
     return machine_kind(info_then) == machine_kind(info_now)
 
 
-def budget(name: str, ceiling: float, *, unit: str = "", scope: str | None = None) -> Metric:
+def budget(name: str, ceiling: float, *, unit: str = "", key: str | None = None) -> Metric:
     """A ceiling declared beside a test that holds with or without a stored baseline."""
-    return Metric(name, "lower", unit, bound=ceiling, scope=scope, uses_baseline=False)
+    return Metric(name, "lower", unit, bound=ceiling, key=key, uses_baseline=False)

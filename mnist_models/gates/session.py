@@ -259,7 +259,7 @@ class Gate:
                 row = self._judge(metric, then, extra)
             if len(tried) > 1:
                 extra[f"{metric.name}_attempts"] = tried
-            exact = metric.exact_within is not None and row.metric == metric.as_exact()
+            exact = metric.exact_key is not None and row.metric == metric.as_exact()
             if row.failed and exact and metric.name in self._repeats:
                 row = self._repeat(metric, then, extra)
             judged.append((metric, row))

@@ -103,9 +103,18 @@ def storage_path(storage: str) -> Path | None:
 
 
 def find_baseline(storage: Path, machine_id: str, compare: str | bool) -> Path | None:
-    """The file `--benchmark-compare[=NAME]` means, as pytest-benchmark reads it: the newest run
-    (or run NAME, a number, a file name prefix, `PLATFORM/NUMBER` or a path) of this machine
-    id's folder first, else any machine's. Whether its times apply is the engine's to say."""
+    """The file `--benchmark-compare[=NAME]` means: bare, the committed baseline
+    (BASELINE_NAME) of this machine id's folder, else of any machine's, and only where there is
+    none the newest saved run, so that a run saved by `--benchmark-autosave` never silently
+    replaces it; with NAME, as pytest-benchmark reads it, run NAME (a number, a file name
+    prefix, `PLATFORM/NUMBER` or a path). Whether its figures apply is the engine's to say."""
+    if compare is True:
+        for found in (
+            storage / machine_id / BASELINE_NAME,
+            *sorted(storage.glob(f"*/{BASELINE_NAME}")),
+        ):
+            if found.is_file():
+                return found
     if compare is not True:
         given = Path(str(compare))
         for candidate in (given, storage / given):
@@ -165,18 +174,16 @@ def _never(name: str) -> bool:
     return False
 
 
-MACHINE_BOUND = ("machine", "environment")  # scopes that hold on one kind of machine only
-
-
 def machine_bound(entry: dict) -> list[str]:
-    """The gated figures of an entry that compare only on the machine kind it was recorded on
-    (times, and what is exact on one machine kind or in one environment)."""
+    """The gated figures of an entry that compare only on the machine kind it was recorded on:
+    times (key "machine"). Every other key's facts travel with the entry (`with_key_facts`)."""
+    from .keys import MACHINE
     from .rules import gated_metrics
 
     return [
         name
         for name, metric in gated_metrics(entry.get("extra_info") or {}).items()
-        if metric.timed or metric.scope in MACHINE_BOUND or metric.exact_within in MACHINE_BOUND
+        if metric.timed or MACHINE in (metric.key, metric.exact_key)
     ]
 
 
@@ -215,7 +222,10 @@ def merge(old: dict | None, new: dict, stale: Callable[[str], bool] = _never) ->
     kept = {b["fullname"]: b for b in (old or {}).get("benchmarks", []) if not stale(b["fullname"])}
     replaced = {b["fullname"] for b in new["benchmarks"]}
     machine = _machine_info(old, new, kept, replaced) if old else new.get("machine_info")
-    kept.update({b["fullname"]: strip_samples(b) for b in new["benchmarks"]})
+    info = new.get("machine_info") or {}
+    kept.update(
+        {b["fullname"]: formats.with_key_facts(strip_samples(b), info) for b in new["benchmarks"]}
+    )
     benchmarks = sorted(kept.values(), key=lambda b: b["fullname"])
     return {
         **new,
@@ -279,7 +289,7 @@ def migrate(path: Path) -> Migrated:
         for bench in upgraded["benchmarks"]:
             then, now = old[bench["fullname"]], bench["extra_info"]
             for name in gated_metrics(then):
-                if then.get(name) != now.get(name) or then[fields.GATES] != now[fields.GATES]:
+                if then.get(name) != now.get(name) or gated_metrics(then) != gated_metrics(now):
                     raise SchemaError(f"{path}: migrating would change {bench['fullname']} {name}")
                 gated += 1
         validate_run(upgraded, str(path))

@@ -26,21 +26,21 @@ INSTRUCTIONS_BATCH_1 = lower(
     fields.INSTRUCTIONS,
     rel_tol=TOLERANCE_BATCH_1,
     abs_tol=ABS_TOLERANCE_BATCH_1,
-    scope="instructions",
+    key="instructions",
     two_sided=True,
     across_versions=ACROSS_VERSIONS_BATCH_1,
 )
 INSTRUCTIONS_BATCHED = lower(
     fields.INSTRUCTIONS,
     rel_tol=TOLERANCE_BATCHED,
-    scope="instructions",
+    key="instructions",
     two_sided=True,
     across_versions=TOLERANCE_BATCHED,
 )
 INSTRUCTIONS_TRAINING = lower(
     fields.INSTRUCTIONS,
     rel_tol=TOLERANCE_TRAINING,
-    scope="instructions",
+    key="instructions",
     two_sided=True,
     across_versions=TOLERANCE_TRAINING,
 )

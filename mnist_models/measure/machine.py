@@ -24,5 +24,6 @@ def add_machine_info(machine_info: dict[str, Any], device: str = "cpu") -> None:
         torch_threads=torch.get_num_threads(),
         cpu_model=cpu_model(),
         cpu_count=os.cpu_count(),
+        isa=torch.backends.cpu.get_cpu_capability(),  # the ATen dispatch level (gates/keys.py)
         **device_info(device),
     )

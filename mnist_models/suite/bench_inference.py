@@ -78,9 +78,7 @@ CUDA_LATENCY = lower(fields.LATENCY_REL, rel_tol=LATENCY_TOLERANCE, unit="x ref"
 # The GPU's deterministic figure, as instructions are the CPU's: the kernels, copies and memsets
 # one call runs (device.gpu_ops_per_call). Exact on the same GPU and torch; another torch may
 # pick other cuBLAS/cuDNN kernels (10%).
-GPU_OPS = lower(
-    fields.GPU_OPS, rel_tol=0.10, unit="ops", scope="machine", exact_within="environment"
-)
+GPU_OPS = lower(fields.GPU_OPS, rel_tol=0.10, unit="ops", key="machine", exact_key="numerics")
 
 
 def latency_params(modes: tuple[str, ...]) -> list:

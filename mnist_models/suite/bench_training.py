@@ -71,7 +71,7 @@ SPREAD_FILE = Path(__file__).with_name("accuracy_spread.json")
 # (calibration.py); a failing value is confirmed by training again (docs/latency-gates.md).
 EPOCH_TIME_TOLERANCE = 1.00
 EPOCH_CPU = lower(fields.EPOCH_CPU_REL, rel_tol=EPOCH_TIME_TOLERANCE, unit="x ref", timed=True)
-FINAL_LOSS = lower(fields.FINAL_TRAIN_LOSS, scope="environment", exact_within="environment")
+FINAL_LOSS = lower(fields.FINAL_TRAIN_LOSS, key="numerics", exact_key="numerics")
 # On CUDA the epoch's wall time itself (synchronised): on one H200 two processes of the same code
 # differed by up to 34% (mlp-1024: 1.11 s and 1.48 s), so 30% failed unchanged code; gross
 # slowdowns only, like the CPU lane. GPU operation counts and memory are the exact gates there.
@@ -150,7 +150,7 @@ def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path
             abs_tol=accuracy_tolerance(),
             floor=floor,
             unit="%",
-            exact_within="environment",
+            exact_key="numerics",
         ),
         accuracy,
         repeat=lambda: again()[fields.ACCURACY],
@@ -220,10 +220,10 @@ def test_short_training(case: Case, benchmark, gate, mnist_root: Path, device) -
         }
     )
     again = _trained_again(case, data, config)
-    exact = "environment" if device.type == "cpu" else None  # CUDA: not promised to repeat
+    exact = "numerics" if device.type == "cpu" else None  # CUDA: not promised to repeat
     gate.record(
         higher(fields.ACCURACY, abs_tol=SHORT_TOLERANCE, floor=DEFAULT_FLOOR, unit="%",
-               exact_within=exact),
+               exact_key=exact),
         accuracy,
         repeat=lambda: again()[fields.ACCURACY],
     )  # fmt: skip

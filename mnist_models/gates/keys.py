@@ -1,0 +1,123 @@
+"""Determinism keys: the facts that change a gated figure, and no others, in one table.
+
+A stored figure judges a new one exactly where their keys match, whatever else differs between
+the two machines. Each key is justified by a measurement (docs/determinism-keys.md). The facts
+are read from the entry itself (`key_facts`, stored when it was recorded), else from its run's
+machine_info, so one committed file can hold entries of several machine kinds. No torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import fields
+
+# The ATen CPU capability torch reports (torch.backends.cpu.get_cpu_capability()), derived from
+# the CPU flags for runs recorded before it was stored: the level ATen and oneDNN dispatch on.
+_ISA_FLAGS = (
+    ("AVX512", ("avx512f", "avx512bw", "avx512vl", "avx512dq")),
+    ("AVX2", ("avx2", "fma")),
+)
+
+
+def isa_from_flags(flags: list[str] | None) -> str | None:
+    """The ATen capability a CPU with these flags dispatches to (None: flags not recorded)."""
+    if not flags:
+        return None
+    have = set(flags)
+    for level, needed in _ISA_FLAGS:
+        if have.issuperset(needed):
+            return level
+    return "DEFAULT"
+
+
+def _python(info: dict[str, Any]) -> str | None:
+    version = info.get("python_version")
+    return ".".join(str(version).split(".")[:2]) if version else None
+
+
+def _isa(info: dict[str, Any]) -> str | None:
+    if info.get("isa"):
+        return str(info["isa"]).upper()
+    cpu = info.get("cpu") if isinstance(info.get("cpu"), dict) else {}
+    return isa_from_flags(cpu.get("flags"))
+
+
+# fact -> how a run's machine_info says it
+MACHINE_FACTS = {
+    "system": lambda i: i.get("system"),
+    "arch": lambda i: i.get("machine"),
+    "python": _python,
+    "torch": lambda i: i.get("torch"),
+    "torchvision": lambda i: i.get("torchvision"),
+    "device": lambda i: i.get("device", "cpu"),
+    "gpu": lambda i: i.get("gpu_name"),
+    "isa": _isa,
+    "cpu_model": lambda i: i.get("cpu_model"),
+}
+# the packages whose version alone may differ under a declared cross-version band
+VERSIONED = ("torch", "torchvision")
+
+
+@dataclass(frozen=True)
+class Key:
+    """A named set of facts; `why` is the measurement that put each fact in (or left it out)."""
+
+    name: str
+    facts: tuple[str, ...]
+    why: str
+
+
+_BUILD = ("system", "arch", "python", "torch", "torchvision", "device", "gpu")
+KEYS: dict[str, Key] = {
+    k.name: k
+    for k in (
+        Key("build", _BUILD,
+            "what torch dispatches: the same to the operator on an Intel Xeon and an AMD EPYC"),
+        Key("kernels", (*_BUILD, "isa", "threads"),
+            "tensor bytes and pixels: identical across CPU models at one ISA level; another "
+            "level picks other oneDNN kernels and buffers"),
+        Key("numerics", (*_BUILD, "isa", "threads", "cpu_model"),
+            "seeded float training: losses differ in the 5th digit between CPU models"),
+    )
+}  # fmt: skip
+# The two keys that are not sets of facts: an instruction count carries its own key
+# (measure/instruction_rules.py), and a time compares only on the same machine kind.
+INSTRUCTIONS = "instructions"
+MACHINE = "machine"
+NAMES = (*KEYS, INSTRUCTIONS, MACHINE)
+
+
+def facts_of(machine_info: dict[str, Any]) -> dict[str, Any]:
+    """The machine facts of a run, as an entry stores them (fields.KEY_FACTS)."""
+    return {name: read(machine_info) for name, read in MACHINE_FACTS.items()}
+
+
+def entry_facts(machine_info: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Every fact of one entry: those it stored when recorded, else its run's machine_info's;
+    the thread count it ran with."""
+    stored = extra.get(fields.KEY_FACTS)
+    base = stored if isinstance(stored, dict) else facts_of(machine_info)
+    return {**base, "threads": extra.get(fields.THREADS)}
+
+
+def difference(
+    key: str, machines: tuple[dict[str, Any], dict[str, Any]],
+    entries: tuple[dict[str, Any], dict[str, Any]],
+) -> dict[str, tuple[Any, Any]]:  # fmt: skip
+    """The facts of `key` in which two entries differ, as (then, now)."""
+    then = entry_facts(machines[0], entries[0])
+    now = entry_facts(machines[1], entries[1])
+    return {f: (then.get(f), now.get(f)) for f in KEYS[key].facts if then.get(f) != now.get(f)}
+
+
+def describe(key: str | None) -> str:
+    """A key as the policy table shows it: its name and facts."""
+    if key is None:
+        return "anywhere"
+    if key in KEYS:
+        return f"{key} ({', '.join(KEYS[key].facts)})"
+    if key == INSTRUCTIONS:
+        return "instructions (the stored instruction key)"
+    return "machine (the machine kind: CPU model and count, OS, Python, device)"
