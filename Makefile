@@ -41,10 +41,10 @@ test-slow: data valgrind
 	$(BIN)/python -m pytest tests -m slow -n auto --dist loadfile $(PYTEST_ARGS)
 
 bench: data valgrind
-	$(BIN)/python -m pytest benchmarks --benchmark-compare $(PYTEST_ARGS)
+	$(BIN)/python -m pytest benchmarks --benchmark-compare --gate-base auto $(PYTEST_ARGS)
 
 bench-full: data valgrind
-	$(BIN)/python -m pytest benchmarks -m full --benchmark-compare $(PYTEST_ARGS)
+	$(BIN)/python -m pytest benchmarks -m full --benchmark-compare --gate-base auto $(PYTEST_ARGS)
 
 # Latency of the working tree against a revision, timed alternately (mnist-models compare).
 BASE ?= main

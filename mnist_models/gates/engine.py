@@ -45,6 +45,9 @@ class GateRecord:
     across: str = ""
     # for a failing row: what moved inside the figure (attribution.explain), worst first
     why: tuple[str, ...] = ()
+    # the stored run that judged it: "" for the baseline compared, else its label
+    # ("base run of REV here", gates/base_run.py)
+    source: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict", Verdict(self.verdict))
@@ -78,6 +81,7 @@ class GateRecord:
             "rule": self.metric.to_dict(),
             "across": self.across,
             "why": list(self.why),
+            "source": self.source,
         }
 
     @classmethod
@@ -95,6 +99,7 @@ class GateRecord:
             entry.get("lane", ""),
             entry.get("across", ""),
             tuple(entry.get("why") or ()),
+            entry.get("source", ""),
         )
 
     def change_text(self) -> str:
@@ -106,12 +111,13 @@ class GateRecord:
         """metric, baseline, now, change, allowed (with the note): the gate table's columns."""
         m = self.metric
         allowed = m.allowed_text(self.baseline)
+        note = "; ".join(filter(None, (self.source, self.note)))
         return [
             m.name,
             m.format(self.baseline),
             m.format(self.now),
             self.change_text(),
-            f"{allowed} ({self.note})" if self.note else allowed,
+            f"{allowed} ({note})" if note else allowed,
         ]
 
     def drift(self) -> float:

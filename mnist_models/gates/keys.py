@@ -113,11 +113,26 @@ def difference(
 
 
 def describe(key: str | None) -> str:
-    """A key as the policy table shows it: its name and facts."""
-    if key is None:
-        return "anywhere"
-    if key in KEYS:
-        return f"{key} ({', '.join(KEYS[key].facts)})"
-    if key == INSTRUCTIONS:
-        return "instructions (the stored instruction key)"
-    return "machine (the machine kind: CPU model and count, OS, Python, device)"
+    """A key as the policy table names it."""
+    return "anywhere" if key is None else key
+
+
+def key_table() -> list[list[str]]:
+    """key, facts, why: every key of the policy table (docs/determinism-keys.md)."""
+    rows = [[k.name, ", ".join(k.facts), k.why] for k in KEYS.values()]
+    rows.append(
+        [
+            INSTRUCTIONS,
+            "the instruction key each count stores (torch build, Python, "
+            "arch, ISA level under the worker's pins, valgrind)",
+            "measure/instruction_rules.py; the CPU vendor aside",
+        ]
+    )
+    rows.append(
+        [
+            MACHINE,
+            "OS, Python, arch, CPU model and count, device, GPU",
+            "a time compares only on the same machine kind",
+        ]
+    )
+    return rows

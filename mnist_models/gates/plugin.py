@@ -16,6 +16,7 @@ Each hook is one call into the session (session.py).
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 
 from ..errors import MnistBenchError
+from . import base_run
 from .session import DEFAULT_BASELINE_COMMAND, Gate, GateSession, render_table
 from .store import Baseline, baseline_file, find_baseline, record, storage_path
 
@@ -65,6 +67,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         default=None,
         help="write every gated metric (metric, baseline, now, verdict, rule) as JSON to PATH",
+    )
+    group.addoption(
+        "--gate-base",
+        metavar="REV",
+        default=None,
+        help="measure revision REV on this machine (a throwaway git worktree, cached by commit "
+        "and machine) for what the stored baseline cannot judge here: timed rows of another "
+        "machine kind, figures under another key, tests it has no entry for; `auto`: the "
+        "merge-base of HEAD with the default branch (default: off)",
     )
     group.addoption(
         "--gate-accept",
@@ -220,6 +231,27 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gates = session.config.stash[_SESSION]
     gates.selected = {item.nodeid for item in session.items}
     gates.whole_modules = not any("::" in arg for arg in session.config.args)
+    given = session.config.getoption("gate_base")
+    if given and gates.baseline is not None and not os.environ.get(base_run.ENV_CHILD):
+        _measure_base(session, gates, given)
+
+
+def _measure_base(session: pytest.Session, gates: GateSession, given: str) -> None:
+    """--gate-base: the base revision measured here for the tests the stored baseline cannot
+    fully judge on this machine (none: no base run); why not, where it cannot be made."""
+    wanted = [i.nodeid for i in session.items if _uses_our_gate(i) and gates.needs_base(i.nodeid)]
+    if not wanted:
+        return
+    config = session.config
+    writer = config.get_terminal_writer()
+    try:
+        commit = base_run.resolve(config.rootpath, given)
+        writer.line(f"base run: {commit[:10]} on this machine, {len(wanted)} tests (--gate-base)")
+        gates.base = base_run.measure(
+            config.rootpath, commit, wanted, gates.machine_info, config.getoption("markexpr", "")
+        )
+    except (base_run.BaseRunError, MnistBenchError) as err:
+        gates.base_note = f"{err}; those rows stay not applied"
 
 
 def _uses_our_gate(item: pytest.Item) -> bool:

@@ -106,7 +106,11 @@ class Metric:
         if self.direction == "exact":
             return "exact"
         if self.exact_key is not None:
-            return f"exact under {self.exact_key}, band elsewhere"
+            return (
+                "exact under key"
+                if self.exact_key == self.key
+                else "exact under key, band elsewhere"
+            )
         if self.rel_tol or self.abs_tol:
             return "two-sided band" if self.two_sided else "band"
         return "floor" if self.direction == "higher" else "ceiling"

@@ -20,6 +20,7 @@ from typing import Any
 from .. import fields
 from ..table import text_table
 from ..verdicts import Verdict
+from .base_run import BaseRun
 from .engine import (
     BAND_NOTE,
     NOT_REPEATABLE,
@@ -29,6 +30,7 @@ from .engine import (
     environment_change,
     evaluate,
     judge_entry,
+    key_mismatch,
     kind_difference,
     lane_of,
     render_table,
@@ -62,6 +64,8 @@ class GateSession:
     # named in messages: ini gate_baseline_command, gate_accept_command ("{nodeid}" replaced)
     baseline_command: str = DEFAULT_BASELINE_COMMAND
     accept_command: str = ""
+    base: BaseRun | None = None  # --gate-base: the base revision measured on this machine
+    base_note: str = ""  # why there is no base run, where one was asked for
 
     @property
     def machines(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -79,6 +83,24 @@ class GateSession:
         entry = self.baseline.entries.get(nodeid) if self.baseline else None
         return (entry.get("extra_info") or {}) if entry is not None else None
 
+    def base_entry(self, nodeid: str) -> dict[str, Any] | None:
+        entry = self.base.entries.get(nodeid) if self.base else None
+        return (entry.get("extra_info") or {}) if entry is not None else None
+
+    def needs_base(self, nodeid: str) -> bool:
+        """Whether the committed baseline leaves a figure of this test unjudged here: no entry,
+        or a gate whose key (or exact key) this machine does not match."""
+        then = self.baseline_entry(nodeid)
+        if not then:
+            return True
+        now = {fields.THREADS: then.get(fields.THREADS)}  # the lane's own count, as recorded
+        for metric in gated_metrics(then).values():
+            for key in (metric.key, metric.exact_key):
+                if metric.uses_baseline and key not in (None, "instructions"):
+                    if key_mismatch(key, self.machines, (then, now)):
+                        return True
+        return False
+
     def time_note(self) -> str:
         """The headline about time gates: not applied against another machine kind, and why."""
         if self.baseline is None or not self.used_gate:
@@ -86,6 +108,9 @@ class GateSession:
         reason = kind_difference(self.machines)  # the engine's own words, one rule
         if not reason:
             return ""
+        if self.base is not None:
+            name = self.baseline.path.name
+            return f"{name}: {reason}; the {self.base.label} judges what it cannot"
         return (
             f"time gates not applied against {self.baseline.path.name}: {reason}; exact and "
             "accuracy gates still ran"
@@ -137,6 +162,10 @@ class GateSession:
             out.append((f"baseline: {self.baseline.path}", ""))
         else:
             out.append((self.no_baseline_reason or "no baseline compared", ""))
+        if self.base is not None:
+            out.append((f"base run: {self.base.path} ({self.base.label})", ""))
+        elif self.base_note:
+            out.append((f"no base run: {self.base_note}", "yellow"))
         note = self.time_note()
         if note:
             out.append((note, "yellow"))
@@ -288,11 +317,24 @@ class Gate:
         return self._judge(metric, then, extra)
 
     def _judge(self, metric: Metric, then: dict[str, Any] | None, extra: dict) -> GateRecord:
+        """Against the committed baseline; where that cannot judge the figure here (not
+        applied, no entry, or not under its exact key), against the base run, if there is one."""
         s = self.session
-        return evaluate(
+        row = evaluate(
             metric, self.nodeid, then, extra, s.machines, time_tolerance=s.time_tolerance,
             lane=self.lane,
         )  # fmt: skip
+        base = s.base_entry(self.nodeid)
+        if base is None or not metric.uses_baseline or not _base_judges_better(metric, row):
+            return row
+        machines = (s.base.machine_info, s.machine_info)
+        again = evaluate(
+            metric, self.nodeid, base, extra, machines, time_tolerance=s.time_tolerance,
+            lane=self.lane,
+        )  # fmt: skip
+        if again.verdict == Verdict.NOT_APPLIED and row.verdict != Verdict.NEW:
+            return row
+        return replace(again, source=s.base.label)
 
     def _add(self, row: GateRecord) -> None:
         self.rows.append(row)
@@ -300,6 +342,14 @@ class Gate:
 
     def failures(self) -> list[GateRecord]:
         return [r for r in self.rows if r.failed]
+
+
+def _base_judges_better(metric: Metric, row: GateRecord) -> bool:
+    """The committed baseline did not judge this figure as its rule means it: not applied,
+    no entry, or a band where it is exact under a key this machine does not match."""
+    if row.verdict in (Verdict.NOT_APPLIED, Verdict.NEW):
+        return True
+    return metric.exact_key is not None and row.metric != metric.as_exact()
 
 
 def environment_headline(
@@ -345,15 +395,23 @@ def summary_lines(session: GateSession) -> list[str]:
         lines.append(f"changed beyond half their tolerance ({len(moved)}), largest first:")
         lines += _table(moved[:5])
     by_lane: dict[str, dict[str, int]] = {}
+    judged_by: dict[str, dict[str, int]] = {}  # lane -> the stored runs that judged its rows
     for row in rows:
         counts = by_lane.setdefault(row.lane_name, {})
         word = Verdict.FAIL if row.failed else row.status
         counts[word] = counts.get(word, 0) + 1
+        if row.baseline is not None:
+            by = judged_by.setdefault(row.lane_name, {})
+            by[row.source or "committed"] = by.get(row.source or "committed", 0) + 1
     width = max((len(name) for name in by_lane), default=0)
     order = (Verdict.FAIL, Verdict.OK, Verdict.NEW, Verdict.NOT_APPLIED, Verdict.NOT_MEASURED)
     for name, counts in sorted(by_lane.items()):
         parts = [f"{counts[s]} {'failed' if s == 'FAIL' else s}" for s in order if s in counts]
-        lines.append(f"{name:<{width}}  {sum(counts.values())} metrics: {', '.join(parts)}")
+        by = judged_by.get(name, {})
+        ordered = sorted(by.items(), key=lambda item: (item[0] != "committed", item[0]))
+        source = "; ".join(f"{n} by {what}" for what, n in ordered)
+        line = f"{name:<{width}}  {sum(counts.values())} metrics: {', '.join(parts)}"
+        lines.append(f"{line} ({source})" if session.base is not None and source else line)
     return lines
 
 
