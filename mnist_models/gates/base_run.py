@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from .schema import SchemaError
 
 CACHE = ".mnist-bench/base-runs"  # under the project's root; .gitignore'd
 ENV_CHILD = "MNIST_BENCH_BASE_RUN"  # set in the base run's process: it never starts another
+PROGRESS = re.compile(r"\[\s*(\d+)%\]\s*$")  # pytest's progress, shown while the base run runs
 DEFAULT_BRANCHES = ("origin/HEAD", "origin/main", "main", "origin/master", "master")
 # The child keeps exactly the parent's selection, whatever the base revision's plugin knows:
 # a plugin of its own, outside the worktree, reads the node ids from a file.
@@ -108,7 +110,7 @@ def _load(path: Path, commit: str) -> BaseRun | None:
 
 def measure(
     root: Path, commit: str, nodeids: Iterable[str], machine_info: dict[str, Any],
-    markexpr: str = "",
+    markexpr: str = "", progress: Callable[[str], None] | None = None,
 ) -> BaseRun:  # fmt: skip
     """The base run of `commit` for `nodeids`: the cached one where it holds them all, else the
     missing ones measured in a worktree and merged into the cache (atomically)."""
@@ -124,7 +126,7 @@ def measure(
         tree, out = Path(tmp) / "tree", Path(tmp) / "run.json"
         _git(root, "worktree", "add", "--detach", "--quiet", str(tree), commit)
         try:
-            _run(tree, Path(tmp), wanted, out, markexpr)
+            _run(tree, Path(tmp), wanted, out, markexpr, progress)
         finally:
             _git(root, "worktree", "remove", "--force", str(tree))
         if not out.is_file():
@@ -142,7 +144,10 @@ def measure(
     return loaded
 
 
-def _run(tree: Path, tmp: Path, nodeids: list[str], out: Path, markexpr: str) -> None:
+def _run(
+    tree: Path, tmp: Path, nodeids: list[str], out: Path, markexpr: str,
+    progress: Callable[[str], None] | None,
+) -> None:  # fmt: skip
     """pytest in the worktree on the files of `nodeids`, keeping exactly those."""
     files = sorted({n.split("::")[0] for n in nodeids if (tree / n.split("::")[0]).is_file()})
     if not files:
@@ -163,11 +168,19 @@ def _run(tree: Path, tmp: Path, nodeids: list[str], out: Path, markexpr: str) ->
         "-p", "no:cacheprovider", "-q", "--benchmark-json", str(out),
         *(["-m", markexpr] if markexpr else []),
     ]  # fmt: skip
-    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
-    if done.returncode not in (0, 1) or not out.is_file():
-        tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+    lines: list[str] = []
+    with subprocess.Popen(
+        command, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as child:
+        for line in child.stdout:  # type: ignore[union-attr]
+            lines.append(line.rstrip())
+            shown = PROGRESS.search(line)
+            if shown and progress is not None:
+                progress(f"base run: {shown.group(1)}%")
+    if child.returncode not in (0, 1) or not out.is_file():
+        tail = [line for line in lines if line.strip()][-3:]
         raise BaseRunError(
-            f"the base run exited {done.returncode}: {' | '.join(tail) or 'no output'}"
+            f"the base run exited {child.returncode}: {' | '.join(tail) or 'no output'}"
         )
 
 

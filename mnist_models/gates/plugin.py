@@ -248,8 +248,9 @@ def _measure_base(session: pytest.Session, gates: GateSession, given: str) -> No
         commit = base_run.resolve(config.rootpath, given)
         writer.line(f"base run: {commit[:10]} on this machine, {len(wanted)} tests (--gate-base)")
         gates.base = base_run.measure(
-            config.rootpath, commit, wanted, gates.machine_info, config.getoption("markexpr", "")
-        )
+            config.rootpath, commit, wanted, gates.machine_info,
+            config.getoption("markexpr", ""), progress=writer.line,
+        )  # fmt: skip
     except (base_run.BaseRunError, MnistBenchError) as err:
         gates.base_note = f"{err}; those rows stay not applied"
 
