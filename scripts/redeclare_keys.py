@@ -26,7 +26,7 @@ CPU_KEYS = {
     fields.INFERENCE_PEAK: ("kernels", None),
     fields.INFERENCE_RETAINED: ("kernels", None),
     fields.INFERENCE_OPS: ("build", None),
-    fields.DATA_DIGEST: ("kernels", None),
+    fields.DATA_DIGEST: ("build", None),
 }
 
 
