@@ -171,7 +171,41 @@ def test_a_failing_run_writes_no_baseline(
     assert not list(tmp_path.glob("gate-accept-*"))  # nothing left behind, either way
 
 
-def test_scope_facts_recorded_after_the_figure_still_apply(suite: pytest.Pytester) -> None:
+def test_accept_that_collects_nothing_says_so_and_leaves_no_folder(
+    pytester: pytest.Pytester,
+) -> None:
+    """A user's bench_*.py that pytest does not collect: named as such, not as a failure."""
+    pytester.makeini("[pytest]\ngate_storage = baselines\n")
+    pytester.makepyfile(bench_widget="def test_x(gate):\n    pass\n")
+    result = run(pytester, "--gate-accept")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines(
+        ["baseline not saved: no tests were collected (exit 5), nothing failed; *python_files*"]
+    )
+    assert not (pytester.path / "baselines").exists()
+
+
+@pytest.mark.parametrize(
+    ("ini", "hint"),
+    [
+        ("", "pytest --gate-accept 'test_suite.py::test_widget[a]'"),
+        ("gate_accept_command = accept {nodeid}", "accept 'test_suite.py::test_widget[a]'"),
+        ("gate_accept_command = accept '{nodeid}'", "accept 'test_suite.py::test_widget[a]'"),
+    ],
+)
+def test_the_accept_command_printed_is_quoted_for_any_posix_shell(
+    pytester: pytest.Pytester, ini: str, hint: str
+) -> None:
+    pytester.makeini(f"[pytest]\ngate_storage = baselines\n{ini}\n")
+    pytester.makepyfile(test_suite=SUITE)
+    accepted(pytester, a=A, b=B)
+    set_values(pytester, a={"figures": {**A["figures"], "params": 101}}, b=B)
+    result = run(pytester, "--benchmark-compare")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([f"If the change is intended, accept it: {hint}"])
+
+
+def test_key_facts_recorded_after_the_figure_still_apply(suite: pytest.Pytester) -> None:
     key = {"instruction_key": "torch=1"}
     accepted(suite, a={"figures": {"instructions": 1000}, "extra": key}, b=B)
     set_values(suite, a={"figures": {"instructions": 1100}, "extra": key}, b=B)

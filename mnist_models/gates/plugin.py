@@ -33,6 +33,7 @@ _SESSION = pytest.StashKey[GateSession]()
 _GATE = pytest.StashKey[Gate]()
 _ACCEPT = pytest.StashKey[Path]()  # --gate-accept: the baseline file the run is merged into
 _ACCEPT_TMP = pytest.StashKey[Path]()  # --gate-accept: our folder for pytest-benchmark's JSON
+_ACCEPT_MADE = pytest.StashKey[list[Path]]()  # --gate-accept: folders made for the baseline
 PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
 
 
@@ -162,6 +163,8 @@ def _configure_gates(config: pytest.Config, session: GateSession) -> None:
             raise pytest.UsageError("--gate-accept needs a file:// benchmark storage")
 
         target = baseline_file(storage, get_machine_id())
+        if not target.parent.exists():  # removed again if nothing is saved there
+            config.stash[_ACCEPT_MADE] = _made_folders(target.parent)
         target.parent.mkdir(parents=True, exist_ok=True)
         check_writable(target)
         config.stash[_ACCEPT] = target
@@ -333,10 +336,30 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             tmp = config.stash.get(_ACCEPT_TMP, None)
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
+            for folder in config.stash.get(_ACCEPT_MADE, []):  # innermost first
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+
+
+def _made_folders(folder: Path) -> list[Path]:
+    """The folders mkdir(parents=True) would create for `folder`, innermost first."""
+    made = []
+    while not folder.exists():
+        made.append(folder)
+        folder = folder.parent
+    return made
 
 
 def _accept(config: pytest.Config, gates: GateSession, target: Path, exitstatus: int) -> None:
     writer = config.get_terminal_writer()
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        writer.line(
+            "baseline not saved: no tests were collected (exit 5), nothing failed; check the "
+            "paths given and the ini's python_files (benchmark files named bench_*.py need "
+            'python_files = ["bench_*.py"])',
+            red=True,
+        )
+        return
     if exitstatus != pytest.ExitCode.OK:
         writer.line(
             f"baseline not saved: the run failed (exit {int(exitstatus)}); fix the failures "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -74,9 +75,12 @@ class GateSession:
     def accept_hint(self, nodeid: str) -> str:
         """How to accept an intended change of one test (or of all, where no command is set)."""
         if self.accept_command:
-            return self.accept_command.format(nodeid=nodeid)
+            template = self.accept_command
+            if "'{nodeid}'" in template or '"{nodeid}"' in template:  # quoted by the project
+                return template.format(nodeid=nodeid)
+            return template.format(nodeid=shlex.quote(nodeid))
         if self.baseline_command == DEFAULT_BASELINE_COMMAND:  # pytest takes the test's id
-            return f"{self.baseline_command} {nodeid}"
+            return f"{self.baseline_command} {shlex.quote(nodeid)}"  # brackets: any POSIX shell
         return self.baseline_command
 
     def baseline_entry(self, nodeid: str) -> dict[str, Any] | None:
