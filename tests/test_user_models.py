@@ -170,7 +170,10 @@ def test_the_environment_variable_registers_models(
     "value, message",
     [("pytorch-net", "give name=package.module:factory"),
      ("x=pytorch_net", "not of the form package.module:factory"),
-     ("x=pytorch_net:Nope", "does not load: AttributeError")],
+     ("x=pytorch_net:Nope", "does not load: AttributeError"),
+     ("mlp-128=pytorch_net:Net", "the name 'mlp-128' is already the model of the package"),
+     ("lenet5=pytorch_net:Net", "the name 'lenet5' is already the model of the package"),
+     ("a=pytorch_net:Net,a=pytorch_net:Other", "'a' is already the model of MNIST_BENCH_MODELS")],
 )  # fmt: skip
 def test_a_bad_environment_variable_is_one_error(
     own_registry: None, monkeypatch: pytest.MonkeyPatch, value: str, message: str
@@ -227,3 +230,66 @@ def test_a_project_may_run_its_own_models_only_at_its_resolutions(
     ids = ["mlp-300x2@28", "mlp-300x2@crop:20"]
     assert [case.id for case in architecture_cases()] == ids
     assert gate_training() == tuple(ids)
+
+
+class _Nested(torch.nn.Module):
+    """Two conv stages with BatchNorm and dropout inside Sequentials, a ModuleList, and an
+    operation in forward outside any module."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        conv = torch.nn.Conv2d
+        self.features = torch.nn.Sequential(
+            torch.nn.Sequential(conv(1, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU()),
+            torch.nn.Sequential(conv(8, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU()),
+            torch.nn.Dropout(0.25),
+        )
+        self.heads = torch.nn.ModuleList([torch.nn.Linear(8 * 24 * 24, 32)])
+        self.out = torch.nn.Linear(32, 10)
+        self.mix = torch.nn.Parameter(torch.ones(32, 32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.heads[0](self.features(x).flatten(1))
+        return self.out(x @ self.mix)  # (B, 32) @ (32, 32): in forward, no module
+
+
+def test_every_nested_layer_gets_its_own_macs_and_the_rows_add_up(own_registry: None) -> None:
+    register_module("nested", _Nested)
+    config, _ = get_config("nested")
+    by_name = {layer.name: layer for layer in config.layers()}
+    assert by_name["features.0.0"].macs == 8 * 9 * 26 * 26
+    assert by_name["features.1.0"].macs == 8 * 8 * 9 * 24 * 24
+    assert by_name["heads.0"].macs == 8 * 24 * 24 * 32 and by_name["out"].macs == 32 * 10
+    assert by_name["(in forward)"].macs == 32 * 32
+    assert sum(layer.macs for layer in by_name.values()) == config.macs
+    assert sum(layer.params for layer in by_name.values()) == config.params
+
+
+class _NoWeights(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)[:, :10]
+
+
+class _FiveClasses(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(784, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+@pytest.mark.parametrize(
+    "factory, message",
+    [(_NoWeights, "model 'bad' has no trainable parameters: .* give it at least one layer"),
+     (_FiveClasses, r"model 'bad': a \(1, 1, 28, 28\) input gave an output of shape \(1, 5\); "
+                    r"the lanes need \(batch, 10\) logits")],
+)  # fmt: skip
+def test_a_model_the_lanes_cannot_use_is_refused_before_any_work(
+    own_registry: None, cli, factory, message: str
+) -> None:
+    register_module("bad", factory)
+    with pytest.raises(ConfigError, match=message):
+        get_model("bad")
+    code, _, err = cli("count", "bad")
+    assert code == 2 and "Traceback" not in err and "bad" in err

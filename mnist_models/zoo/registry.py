@@ -133,7 +133,12 @@ def _load_entry_points() -> None:
             raise ConfigError(f"{where}: give name=package.module:factory")
         name = name.strip()
         if name in _NAMED:
-            continue
+            if _ORIGIN.get(name, "").rpartition(" ")[2] == value.strip():
+                continue  # the same factory declared twice (an entry point and the variable)
+            raise ConfigError(
+                f"{where}: the name {name!r} is already the model of "
+                f"{_ORIGIN.get(name, 'the package (mnist-models list)')}; choose another name"
+            )
         factory = _load_factory(value, where, "fix the variable (the module must be importable)")
         register_module(name, factory, origin=f"{ENV_MODELS} {value.strip()}")
 

@@ -17,6 +17,8 @@ from ..layers import LayerCount
 from ..resolution import NATIVE, Resolution
 from .common import LayerTotals
 
+NUM_CLASSES = 10  # MNIST's digits: what every lane's loss and accuracy expect
+
 
 @dataclass(frozen=True)
 class ModuleConfig(LayerTotals):
@@ -109,10 +111,16 @@ def measured_layers(config: ModuleConfig) -> list[LayerCount]:
         return record
 
     handles = [m.register_forward_hook(hook(n)) for n, m in leaves.items()]
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ConfigError(
+            f"model {config.name!r} has no trainable parameters: the lanes train it and gate "
+            "its size; give it at least one layer with weights"
+        )
     counter = FlopCounterMode(display=False)
+    size = config.input_size
     try:
         with counter, torch.no_grad():
-            model.eval()(torch.zeros(1, 1, config.input_size, config.input_size))
+            out = model.eval()(torch.zeros(1, 1, size, size))
     except Exception as err:
         raise ConfigError(
             f"model {config.name!r}: a forward pass of a 1x{config.input_size}x"
@@ -121,6 +129,13 @@ def measured_layers(config: ModuleConfig) -> list[LayerCount]:
     finally:
         for handle in handles:
             handle.remove()
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if shape != (1, NUM_CLASSES):
+        raise ConfigError(
+            f"model {config.name!r}: a (1, 1, {size}, {size}) input gave an output of shape "
+            f"{shape}; the lanes need (batch, {NUM_CLASSES}) logits, one per digit (end the "
+            f"model with a layer of {NUM_CLASSES} outputs)"
+        )
     # keys are "<RootClass>.<module path>"; the root's own entry holds everything
     per_leaf = {
         key.partition(".")[2]: sum(ops.values()) // 2
@@ -128,15 +143,14 @@ def measured_layers(config: ModuleConfig) -> list[LayerCount]:
     }
     total = counter.get_total_flops() // 2
     rows = []
-    for name, module in leaves.items():
+    for name, module in leaves.items():  # by full path: a layer nested in a Sequential too
         own = sum(p.numel() for p in module.parameters(recurse=False))
-        short = name.rsplit(".", 1)[-1]
         rows.append(
             LayerCount(
                 name,
                 type(module).__name__.lower(),
                 own,
-                per_leaf.get(short, 0),
+                per_leaf.get(name, 0),
                 shapes.get(name, (0,)),
             )
         )
