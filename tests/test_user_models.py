@@ -293,3 +293,25 @@ def test_a_model_the_lanes_cannot_use_is_refused_before_any_work(
         get_model("bad")
     code, _, err = cli("count", "bad")
     assert code == 2 and "Traceback" not in err and "bad" in err
+
+
+@pytest.mark.parametrize("tier", ["gate", "full"])
+def test_a_project_without_the_zoo_collects_its_declared_grid_only(tier: str) -> None:
+    """The example declares its model at 28x28 with zoo = false: every lane, the data lane
+    too, runs that grid only, and no lane collects an empty parameter set (`NOTSET`)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(EXAMPLE),
+           "MNIST_BENCH_MODELS": "pytorch-net=pytorch_net:Net"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks", "--co", "-q", "-m", tier,
+         "-p", "no:cacheprovider"],
+        cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    ids = [line for line in done.stdout.splitlines() if "::" in line]
+    assert ids and not [i for i in ids if "NOTSET" in i]
+    data = [i for i in ids if "test_data_pipeline" in i]
+    assert data == ["benchmarks/bench_data.py::test_data_pipeline[28]"]
+    assert all("pytorch-net" in i for i in ids if "test_data_pipeline" not in i), ids
