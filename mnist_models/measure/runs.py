@@ -157,7 +157,7 @@ def summary_table(r: RunRecord) -> str:
     from ..table import text_table
 
     header = ["model", "epochs", "train s", "s/epoch", "lat us", "acc %", "FLOPs", fields.PARAMS]
-    header += ["size B", "CO2eq g"]
+    header += ["size with Adam B", "CO2eq g"]  # count's "(... B with Adam state)"
     row = [
         r.run_id,
         str(r.epochs),
