@@ -48,14 +48,19 @@ def _short(key: str, old: Any, new: Any) -> str:
     return f"{key} {old} vs {new}"
 
 
-def machine_note(then: dict[str, Any], now: dict[str, Any], *, verbose: bool = False) -> list[str]:
+def machine_note(
+    then: dict[str, Any], now: dict[str, Any], *, verbose: bool = False, base_run: bool = False
+) -> list[str]:
     """One line (and with `verbose` one more line per differing field) about the baseline's
-    machine against this one; no line when nothing differs."""
+    machine against this one; no line when nothing differs. `base_run`: a base run of this
+    machine (--gate-base) judges what the baseline cannot here."""
     diff = machine_diff(then, now)
     if not diff:
         return []
     same_kind = same_machine(then, now)
     verdict = "same kind: time gates apply" if same_kind else "another kind: time gates not applied"
+    if base_run and not same_kind:
+        verdict = "another kind: times judged by a base run of this machine (--gate-base)"
     shown = [_short(k, a, b) for k, a, b in diff if k not in ("node",)]
     head = "; ".join(shown[:4]) + (f"; {len(shown) - 4} more" if len(shown) > 4 else "")
     lines = [f"machine: {head or 'host name differs'}; {verdict} (-v for every difference)"]

@@ -239,6 +239,7 @@ def pytest_benchmark_compare_machine_info(
             compared_benchmark.get("machine_info") or {},
             machine_info,
             verbose=config.option.verbose > 0,
+            base_run=bool(config.getoption("gate_base", None)),
         )
         writer = config.get_terminal_writer()
         for line in lines:
