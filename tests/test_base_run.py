@@ -103,3 +103,27 @@ def test_a_base_run_that_cannot_be_made_says_why(repo: pytest.Pytester) -> None:
         ["no base run: git rev-parse *no-such-revision*; those rows stay not applied"]
     )
     result.stdout.fnmatch_lines(["training  3 metrics: 1 ok, 2 not applied"])
+
+
+def test_a_project_in_a_folder_of_its_repository_runs_its_base_there(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = pytester.path / "proj"
+    project.mkdir()
+    (project / "tox.ini").write_text("[pytest]\ngate_storage = baselines\n")
+    (project / "test_suite.py").write_text(SUITE)
+    _values(project, loss=0.5)
+    monkeypatch.chdir(project)
+    assert pytester.runpytest("-p", "no:cacheprovider", "--gate-accept").ret == 0
+    _git(pytester.path, "init", "-q", "-b", "main")
+    _git(pytester.path, "add", ".")
+    _git(pytester.path, "commit", "-q", "-m", "suite")
+    (project / "test_new.py").write_text(SUITE)  # a test the baseline has no entry for
+    _git(pytester.path, "add", ".")
+    _git(pytester.path, "commit", "-q", "-m", "a new test")
+    result = _run(pytester, "--gate-base", "HEAD")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        ["training  6 metrics: 6 ok (3 by committed; 3 by base run of * here)"]
+    )
+    assert (project / ".mnist-bench" / ".gitignore").read_text().endswith("*\n")

@@ -27,7 +27,7 @@ from . import keys
 from .rules import machine_kind
 from .schema import SchemaError
 
-CACHE = ".mnist-bench/base-runs"  # under the project's root; .gitignore'd
+CACHE = ".mnist-bench/base-runs"  # under the project's root; ignored by its own .gitignore
 ENV_CHILD = "MNIST_BENCH_BASE_RUN"  # set in the base run's process: it never starts another
 PROGRESS = re.compile(r"\[\s*(\d+)%\]\s*$")  # pytest's progress, shown while the base run runs
 DEFAULT_BRANCHES = ("origin/HEAD", "origin/main", "main", "origin/master", "master")
@@ -122,11 +122,13 @@ def measure(
     wanted = sorted(set(nodeids) - set(cached.entries if cached else ()))
     if not wanted and cached is not None:
         return cached
+    prefix = _git(root, "rev-parse", "--show-prefix")  # the project's folder in its repository
     with tempfile.TemporaryDirectory(prefix="mnist-bench-base-") as tmp:
         tree, out = Path(tmp) / "tree", Path(tmp) / "run.json"
+        _git(root, "worktree", "prune")  # what an interrupted base run left registered
         _git(root, "worktree", "add", "--detach", "--quiet", str(tree), commit)
         try:
-            _run(tree, Path(tmp), wanted, out, markexpr, progress)
+            _run(tree / prefix, Path(tmp), wanted, out, markexpr, progress)
         finally:
             _git(root, "worktree", "remove", "--force", str(tree))
         if not out.is_file():
@@ -137,6 +139,9 @@ def measure(
         old = {"benchmarks": list(cached.entries.values()), "machine_info": cached.machine_info}
     merged = merge(old, new)
     path.parent.mkdir(parents=True, exist_ok=True)
+    ignore = root / CACHE.split("/")[0] / ".gitignore"
+    if not ignore.exists():  # a cache, never committed (as .pytest_cache does it)
+        ignore.write_text("# written by mnist-bench: the base runs it caches\n*\n")
     write_text_atomic(path, json.dumps(merged, indent=1, sort_keys=True) + "\n")
     loaded = _load(path, commit)
     if loaded is None:
