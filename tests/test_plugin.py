@@ -326,7 +326,17 @@ def test_an_exact_figure_that_repeats_changed_fails(suite: pytest.Pytester) -> N
     set_values(suite, a=A, b=B, training={"figures": {"accuracy": 0.905, "loss": 0.3}})
     result = run(suite, "--benchmark-compare")
     assert result.ret == 1, result.stdout.str()
-    result.stdout.fnmatch_lines(["*test_training regressed*", "accuracy*90.00%*90.50%*exact*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_training regressed*",
+            "accuracy*90.00%*90.50%*exact*",
+            # what else the seeded run knows: the direction, the confirming run, the loss
+            "test_training accuracy: better than the baseline: an intended improvement is "
+            "accepted, not waved through",
+            "  trained again to confirm: accuracy 90.50% (the same: the change is real)",
+            "  the same run's loss: unchanged (0.3)",
+        ]
+    )
     assert "not repeatable" not in result.stdout.str()
 
 

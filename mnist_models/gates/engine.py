@@ -311,7 +311,40 @@ def evaluate(
         why = explain(metric.name, then, now)
         if why:
             row = replace(row, why=(heading(metric.name, now), *why))
+        if row.metric.exact_key is not None and row.metric == metric.as_exact():
+            row = replace(row, why=(*row.why, *exact_context(row, then or {}, now or {})))
     return row
+
+
+def exact_context(row: GateRecord, then: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What else a failing exact figure of a seeded run knows: which way it moved (an
+    improvement fails an exact gate too), whether training again repeated it, and the run's
+    other exact figures (the loss unchanged while accuracy moved: only eval-time state did)."""
+    name, value, base = row.metric.name, row.now, row.baseline
+    if value is None or base is None:
+        return []
+    better = value > base if row.metric.direction == "higher" else value < base
+    lines = [
+        f"{row.nodeid.split('::')[-1]} {name}: "
+        + ("better than the baseline: an intended improvement is accepted, not waved through"
+           if better else "worse than the baseline")
+    ]  # fmt: skip
+    again = now.get(f"{name}_repeated")
+    if again is not None:
+        lines.append(
+            f"trained again to confirm: {name} {row.metric.format(again)}"
+            + (" (the same: the change is real)" if again == value else " (another value)")
+        )
+    for other in gated_metrics(now):
+        if other != name and gated_metrics(now)[other].exact_key and other in then:
+            rule = gated_metrics(now)[other]
+            moved = then[other] != now.get(other)
+            lines.append(
+                f"the same run's {other}: "
+                + (f"{rule.format(then[other])} -> {rule.format(now.get(other))}" if moved
+                   else f"unchanged ({rule.format(then[other])})")
+            )  # fmt: skip
+    return lines
 
 
 def _judge(metric: Metric, nodeid: str, then: dict[str, Any] | None,
