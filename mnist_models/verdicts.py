@@ -8,7 +8,8 @@ printed as its string). Each word means one thing wherever it appears:
     FAIL             worse beyond its gate: the command exits 1
     MISSING          the baseline gates a metric the new run lacks: exit 1
     new              no baseline to compare with
-    not applied      the baseline's figure says nothing here (another machine kind, build)
+    not applied      the stored figure says nothing here (its determinism key differs) and no
+                     base run judged it
     not measured     the measurement could not be made here (e.g. no valgrind)
 
 Older files wrote `WORSE` and `slower` for FAIL and `faster` for better; they still load
