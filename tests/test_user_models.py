@@ -253,7 +253,7 @@ class _Nested(torch.nn.Module):
         return self.out(x @ self.mix)  # (B, 32) @ (32, 32): in forward, no module
 
 
-def test_every_nested_layer_gets_its_own_macs_and_the_rows_add_up(own_registry: None) -> None:
+def test_every_nested_layer_gets_its_own_macs_and_the_rows_add_up(own_registry: None, cli) -> None:
     register_module("nested", _Nested)
     config, _ = get_config("nested")
     by_name = {layer.name: layer for layer in config.layers()}
@@ -263,6 +263,20 @@ def test_every_nested_layer_gets_its_own_macs_and_the_rows_add_up(own_registry: 
     assert by_name["(in forward)"].macs == 32 * 32
     assert sum(layer.macs for layer in by_name.values()) == config.macs
     assert sum(layer.params for layer in by_name.values()) == config.params
+    code, out, _ = cli("count", "nested", "--json")
+    assert code == 0
+    import json
+
+    payload = json.loads(out)
+    extra = payload["macs_thop_extra"]  # thop gives BatchNorm ops of its own
+    assert set(extra) >= {"BatchNorm2d"}
+    diff = payload["macs_thop"] - payload["macs"]
+    assert diff == sum(extra.values()) - 32 * 32  # thop misses the matmul in forward
+    code, out, _ = cli("count", "nested")
+    assert (
+        f"thop MACs differ by {diff:+,}: it counts BatchNorm2d {extra['BatchNorm2d']:,} as ops "
+        "of their own and it misses 1,024 computed in forward outside any module" in out
+    )
 
 
 class _NoWeights(torch.nn.Module):

@@ -40,5 +40,25 @@ def command(args: argparse.Namespace) -> int:
         f"thop MACs {p['macs_thop']:,}  size {p[fields.SIZE]:,} B "
         f"({p[fields.SIZE_WITH_ADAM]:,} B with Adam state)",
     ]
+    if p["macs_thop"] != p[fields.MACS]:
+        lines.append(thop_difference(p))
     emit(args, p, "\n".join(lines))
     return 0
+
+
+def thop_difference(p: dict) -> str:
+    """Why thop's MACs differ from ours: the layer types it gives ops of their own, and what
+    it does not see (operations in forward outside any module)."""
+    extra = p["macs_thop_extra"]
+    diff = p["macs_thop"] - p[fields.MACS]
+    unseen = sum(extra.values()) - diff
+    parts = []
+    if extra:
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(extra.items()))
+        parts.append(f"it counts {kinds} as ops of their own")
+    if unseen > 0:
+        parts.append(f"it misses {unseen:,} computed in forward outside any module")
+    return (
+        f"thop MACs differ by {diff:+,}: {' and '.join(parts) or 'see thop'}; the MACs here are "
+        "matrix products and convolutions only (FlopCounterMode)"
+    )

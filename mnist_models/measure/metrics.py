@@ -81,6 +81,37 @@ def thop_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return int(macs)
 
 
+# the layers whose MACs thop and FlopCounterMode count alike (matrix products, convolutions)
+_COUNTED_ALIKE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def thop_extra(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
+    """What thop counts beyond FlopCounterMode, by layer type: thop gives BatchNorm, pooling
+    and activations ops of their own, FlopCounterMode counts matrix products and convolutions
+    only (the zoo's formulas agree with it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import thop
+
+    profiled = copy.deepcopy(model)
+    sample = example_input(input_shape, device=_device(model))
+    *_, tree = thop.profile(profiled, inputs=(sample,), verbose=False, ret_layer_info=True)
+    extra: dict[str, int] = {}
+    stack = [("", tree)]
+    while stack:  # thop's per-module ops, nested as the modules are
+        prefix, layer = stack.pop()
+        for name, (ops, _, children) in layer.items():
+            path = f"{prefix}{name}"
+            if children:
+                stack.append((f"{path}.", children))
+                continue
+            module = profiled.get_submodule(path)
+            if int(ops) and not isinstance(module, _COUNTED_ALIKE):
+                kind = type(module).__name__
+                extra[kind] = extra.get(kind, 0) + int(ops)
+    return extra
+
+
 def size_bytes(model: nn.Module, *, with_optimizer: bool = False) -> int:
     """Bytes of the serialized state_dict; with Adam's state (exp_avg, exp_avg_sq) when asked."""
     state: dict[str, Any] = {"model": model.state_dict()}

@@ -36,7 +36,7 @@ def count_model(config: Any, res: Any, model: Any) -> dict[str, Any]:
     """The counts of a built model of `config` at `res` (its weights' values do not matter:
     counting runs no training and leaves the model as it was)."""
     from ..zoo.registry import run_id
-    from .metrics import count_params, flop_counts, size_bytes, thop_macs
+    from .metrics import count_params, flop_counts, size_bytes, thop_extra, thop_macs
 
     input_shape = (1, res.size, res.size)
     macs, per_layer = flop_counts(model, input_shape)
@@ -49,6 +49,7 @@ def count_model(config: Any, res: Any, model: Any) -> dict[str, Any]:
         fields.MACS: macs,
         "macs_analytic": config.macs,
         "macs_thop": thop_macs(model, input_shape),
+        "macs_thop_extra": thop_extra(model, input_shape),  # what thop counts beyond, by type
         fields.FLOPS: 2 * macs,
         fields.SIZE: size_bytes(model),
         fields.SIZE_WITH_ADAM: size_bytes(model, with_optimizer=True),
