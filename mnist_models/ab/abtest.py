@@ -105,6 +105,9 @@ class ABResult:
     calls_per_block: int
     seconds: float
     estimates: dict[str, Estimate]
+    # the verdict of a first timing that failed, where the row was timed again to confirm it
+    # and this (second) timing is the one kept ("" where it was timed once)
+    first: str = ""
 
     @property
     def verdict(self) -> str:
