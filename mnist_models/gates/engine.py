@@ -335,9 +335,8 @@ def exact_context(row: GateRecord, then: dict[str, Any], now: dict[str, Any]) ->
             f"trained again to confirm: {name} {row.metric.format(again)}"
             + (" (the same: the change is real)" if again == value else " (another value)")
         )
-    for other in gated_metrics(now):
-        if other != name and gated_metrics(now)[other].exact_key and other in then:
-            rule = gated_metrics(now)[other]
+    for other, rule in gated_metrics(now).items():
+        if other != name and rule.exact_key and other in then:
             moved = then[other] != now.get(other)
             lines.append(
                 f"the same run's {other}: "
