@@ -4,7 +4,7 @@
 # with the regression fixed, and a dependency bump; then the full-tier and studies workflows. Each step's
 # outcome is checked here, not eyeballed, and a table of them is printed at the end.
 #
-#   make ci-local                 (or: ci/local.sh; README "Running the workflows locally")
+#   make ci-local                 (or: ci/local.sh; docs/ci.md)
 #
 # ACT_ACTIONS_DIR: a folder of the actions' sources (checkout@v4, setup-python@v5, cache@v4,
 # github-script@v7), for a machine that cannot reach GitHub; unset, act fetches them.
@@ -99,7 +99,7 @@ flags=(-P ubuntu-latest=-self-hosted --cache-server-path "$work/act-cache" --con
   # environment took 100 s of CPU with it, 61 s without); Python compiles what a run imports
   # (PIP_NO_COMPILE reads inverted in pip)
   --env "PIP_COMPILE=0"
-  # a few models of every lane, a small test selection, a short A/B (README: GATE_ARGS)
+  # a few models of every lane, a small test selection, a short A/B (docs/ci.md: GATE_ARGS)
   --env "GATE_ARGS=-kmlp-128" --env "TEST_ARGS=-ktest_plugin"
   --env "TEST_SLOW_ARGS=-ktest_missing_valgrind_is_reported_not_passed"
   --env "COMPARE_ARGS=--models=mlp-128,lenet5 --seconds=1 --no-training")

@@ -2,7 +2,7 @@
 # A second environment for `mnist-models compare --env`: a venv with this project installed as
 # usual (constraints.txt, with the dev extras so the suite runs there too), then another torch/torchvision installed over it without their
 # dependencies (they share the nvidia-* packages of the pinned build). A test fixture for
-# "Upgrading PyTorch" (README), never a pin: constraints.txt stays as it is.
+# docs/upgrading-pytorch.md, never a pin: constraints.txt stays as it is.
 #
 #   scripts/make-env.sh DEST TORCH TORCHVISION     e.g. scripts/make-env.sh .venv-2.13 2.13.0 0.28.0
 #

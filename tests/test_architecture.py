@@ -344,6 +344,7 @@ FILE_READERS = {
     "mnist_models.reporting.history": "the history store (JSON lines of its own)",
     "mnist_models.reporting.outputs": "an output folder's marker",
     "mnist_models.cli.baseline": "pyproject.toml (the gate ini options)",
+    "mnist_models.cli.init": "the pyproject.toml of a user's repository (init appends to it)",
     "mnist_models.cli.study": "the summary.md it has just written",
 }
 

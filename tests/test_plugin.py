@@ -433,3 +433,68 @@ def test_a_figure_that_repeats_by_chance_is_judged_with_the_one_that_did_not(
     assert rows["accuracy"]["verdict"] == "better"
     assert rows["accuracy"]["note"].startswith("not repeatable: ")
     assert rows["loss"]["verdict"] == "not applied"
+
+
+TIMED = """
+import json, pathlib, time
+import pytest
+
+def pause():
+    return json.loads(pathlib.Path(__file__).with_name("values.json").read_text())["pause"]
+
+@pytest.mark.benchmark(group="timed", min_rounds=3, max_time=0.05)
+def test_timed(benchmark, gate):
+    benchmark(time.sleep, pause())
+
+@pytest.mark.not_a_timing("a counting pass")
+@pytest.mark.benchmark(group="counted")
+def test_counted(benchmark, gate):
+    benchmark.pedantic(time.sleep, args=(pause(),), rounds=1, iterations=1)
+"""
+
+
+def test_benchmark_compare_fail_judges_timings_only_and_fails_without_a_traceback(
+    pytester: pytest.Pytester,
+) -> None:
+    """pytest-benchmark's --benchmark-compare-fail keeps its meaning where the statistics are
+    a timing of this kind of machine; a lane whose timed call is no figure is not judged by it."""
+    pytester.makeini("[pytest]\ngate_storage = baselines\n")
+    pytester.makepyfile(test_timed=TIMED)
+    set_values(pytester, pause=0.002)
+    assert run(pytester, "--gate-accept").ret == 0
+    result = run(pytester, "--benchmark-compare", "--benchmark-compare-fail=min:400%")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "--benchmark-compare-fail: 1 benchmarks judged, 0 failed",
+            "  not judged: 1 benchmarks (its timed call is a counting pass, not a figure)",
+        ]
+    )
+    set_values(pytester, pause=0.05)  # 25 times slower, both of them
+    result = run(pytester, "--benchmark-compare", "--benchmark-compare-fail=min:400%")
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "--benchmark-compare-fail: 1 benchmarks judged, 1 failed",
+            "  FAILED test_timed.py::test_timed: Field 'min' has failed *",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert "test_counted: Field" not in result.stdout.str()
+    # the baseline timed on another kind of machine: its times judge nothing here
+    data = json.loads(baseline_path(pytester).read_text())
+    data["machine_info"]["cpu_model"] = "A CPU that does not exist"
+    baseline_path(pytester).write_text(json.dumps(data))
+    result = run(pytester, "--benchmark-compare", "--benchmark-compare-fail=min:400%")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        ["  not judged: 1 benchmarks (timed on another kind of machine: *A CPU that does not*)"]
+    )
+
+
+def test_a_usage_error_judges_nothing(suite: pytest.Pytester) -> None:
+    accepted(suite, a=A, b=B)
+    result = run(suite, "--benchmark-compare", "-k", "widget@a")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "this run did not record it" not in result.stdout.str()  # no MISSING row
+    assert "mnist-bench gates" not in result.stdout.str()  # nothing ran, nothing to judge

@@ -1,16 +1,14 @@
-"""A model the package did not ship, guarded by the suite from its own repository: PyTorch's
-MNIST example (examples/pytorch_net: its pyproject.toml, and a benchmarks folder that imports
-the installed suite's lanes), declared through MNIST_BENCH_MODELS, is counted, trained and
-gated in every gate-tier lane against a baseline recorded from its unchanged code. The
-unchanged code passes twice in a row; an input check in its forward pass (its operator count)
-and an added ReLU (its accuracy) each fail, naming the metric. Its training instructions are
-left out: under valgrind they cost the most of any lane for a model this size (its forward
-pass alone counts 818 million instructions at batch 64).
+"""A user's first hour, end to end, from an empty folder outside this repository: a small CNN of
+their own (two conv stages with BatchNorm, dropout), `mnist-models init --model`, `pip install
+-e .`, `pytest benchmarks --gate-accept`, then `pytest benchmarks --benchmark-compare` passing
+twice on unchanged code and failing on two changes, each by the metric that sees it: an input
+check in forward (its ATen operators per call) and a ReLU on the logits (its accuracy).
 
-Runs are pytest subprocesses in a copy of the example folder (outside this repository, with
-the example first on PYTHONPATH), two at a time. The unchanged copy runs the whole gate tier
-each time; a changed copy runs the one benchmark whose gate must catch its change (the whole
-tier took 15 minutes a run here under load, and a second run of it proves nothing new)."""
+The user's environment is a new virtual environment that sees this one's packages (a .pth
+line, so torch is not installed again) and gets the user's package installed as a user would.
+Its interpreter runs every command, so the instruction worker finds the model by its entry
+point. Changed copies run the one benchmark whose gate must see the change, with the copy
+first on PYTHONPATH; they run two at a time."""
 
 from __future__ import annotations
 
@@ -18,128 +16,193 @@ import json
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from suite_runs import record_then_compare
+from pytest_benchmark.utils import get_machine_id
 
 from mnist_models.measure.instructions import valgrind_path
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "pytorch_net"
-# the gate tier (the default) of its grid
-SELECT = ["benchmarks", "-k", "not test_training_instructions"]
-COMMON = ["-p", "no:cacheprovider", "--gate-time-tolerance", "1000"]
-FORWARD = "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+MODEL = """\
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.25), nn.Linear(16 * 5 * 5, 10))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+"""
+FORWARD = "    def forward(self, x):\n"
 CHANGES = {
-    # the docs' proof example: a per-call input check. 39,469 instructions more per call at
-    # batch 1, 0.29% of the model's 13.5 million: inside the instruction band (1%); three ATen
-    # operators more per call (isnan, any, and the bool of the result)
+    # three ATen operators more per call (isnan, any, and the bool of the result)
     "input_check": (
         FORWARD,
         FORWARD + '        if x.isnan().any():\n            raise ValueError("input has NaN")\n',
-        "benchmarks/bench_memory.py::test_inference_memory[pytorch-net@28]",
+        "benchmarks/bench_memory.py::test_inference_memory[mynet@28]",
         "inference_ops_per_call",
     ),
-    # a ReLU on the logits before log-softmax: the same parameters and MACs, another model
+    # a ReLU on the logits: the same parameters and MACs, another model
     "relu_added": (
-        "        x = self.fc2(x)\n",
-        "        x = F.relu(self.fc2(x))\n",
-        "benchmarks/bench_training.py::test_training[pytorch-net@28-bs64-e2]",
+        "        return self.head(self.features(x))\n",
+        "        return torch.relu(self.head(self.features(x)))\n",
+        "benchmarks/bench_training.py::test_training[mynet@28-bs64-e2]",
         "accuracy",
     ),
 }
+COMMON = ["-p", "no:cacheprovider", "--gate-time-tolerance", "1000"]
 
 
-def example_copy(root: Path, change: str | None = None) -> Path:
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "baselines")
-    shutil.copytree(EXAMPLE, root, ignore=ignore)
-    if change is not None:
-        old, new, _, _ = CHANGES[change]
-        path = root / "pytorch_net" / "__init__.py"
-        text = path.read_text()
-        assert text.count(old) == 1, f"{change}: the text to change is not in the example once"
-        path.write_text(text.replace(old, new))
-    return root
+def user_environment(folder: Path) -> Path:
+    """A virtual environment that sees this one's packages; its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    (purelib,) = [Path(p) for p in site.getsitepackages() if p.endswith("site-packages")][:1]
+    python = folder / "bin" / "python"
+    theirs = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    Path(theirs, "mnist-bench-env.pth").write_text(
+        f"import site; site.addsitedir({str(purelib)!r})\n"
+    )
+    return python
 
 
-def run_suite(
-    example: Path, storage: Path, *args: str, select: list[str] = SELECT
+def run(
+    python: Path, repo: Path, *args: str, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(example), os.environ.get("PYTHONPATH", "")]),
-        "MNIST_BENCH_MODELS": "pytorch-net=pytorch_net:Net",
-    }
     return subprocess.run(
-        [sys.executable, "-m", "pytest", *select, *COMMON,
-         f"--benchmark-storage=file://{storage}", *args],
-        cwd=example, env=env, capture_output=True, text=True, timeout=1800,
+        [str(python), *args], cwd=repo, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess]:
+def path(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The whole path, each step's result by name."""
     if valgrind_path() is None:
         pytest.skip("valgrind is not installed (apt-get install valgrind)")
-    base = tmp_path_factory.mktemp("user-model")
-    unchanged = example_copy(base / "unchanged")
-    storage = base / "storage"
-    jobs = {"again": (unchanged, SELECT), "once more": (unchanged, SELECT)}
-    jobs |= {name: (example_copy(base / name, name), [CHANGES[name][2]]) for name in CHANGES}
-    target, done = record_then_compare(
-        storage,
-        lambda job, arg: run_suite(job[0], storage, arg, select=job[1]),
-        (unchanged, SELECT),
-        jobs,
+    base = tmp_path_factory.mktemp("first-hour")
+    repo = base / "their-repo"
+    (repo / "mynet").mkdir(parents=True)
+    (repo / "mynet" / "__init__.py").write_text(MODEL)
+    python = user_environment(base / "venv")
+    steps = {
+        "init": run(python, repo, "-m", "mnist_models.cli", "init", "--model", "mynet=mynet:Net")
+    }
+    steps["install"] = run(
+        python,
+        repo,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "-e",
+        ".",
     )
-    return {"baseline": target} | done
+    steps["count"] = run(python, repo, "-m", "mnist_models.cli", "count", "mynet")
+    steps["accept"] = run(python, repo, "-m", "pytest", "benchmarks", "--gate-accept", *COMMON)
+    copies = {}
+    for name, (old, new, _, _) in CHANGES.items():
+        copy = shutil.copytree(repo, base / name, ignore=shutil.ignore_patterns("*.egg-info"))
+        source = copy / "mynet" / "__init__.py"
+        assert source.read_text().count(old) == 1, name
+        source.write_text(source.read_text().replace(old, new))
+        copies[name] = copy
+    from concurrent.futures import ThreadPoolExecutor
+
+    def compare(job: str) -> subprocess.CompletedProcess:
+        if job in CHANGES:
+            env = {
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(copies[job]), os.environ.get("PYTHONPATH")])
+                )
+            }
+            return run(
+                python,
+                copies[job],
+                "-m",
+                "pytest",
+                CHANGES[job][2],
+                "--benchmark-compare",
+                *COMMON,
+                env=env,
+            )
+        return run(python, repo, "-m", "pytest", "benchmarks", "--benchmark-compare", *COMMON)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = ["again", "once more", *CHANGES]
+        steps |= dict(zip(jobs, pool.map(compare, jobs), strict=True))
+    return steps | {"repo": repo}
+
+
+def _ok(done: subprocess.CompletedProcess) -> str:
+    return done.stdout[-4000:] + done.stderr[-2000:]
 
 
 @pytest.mark.slow
-def test_the_example_is_recorded_in_every_gate_tier_lane(runs: dict) -> None:
-    recorded = json.loads(runs["baseline"].read_text())
-    tests = {b["name"] for b in recorded["benchmarks"]}
+def test_init_install_and_accept_record_every_gate_tier_lane(path: dict) -> None:
+    for step in ("init", "install", "count", "accept"):
+        assert path[step].returncode == 0, f"{step}: " + _ok(path[step])
+    assert "pytest benchmarks --gate-accept" in path["init"].stdout  # the next commands
+    # the per-layer table of a nested model sums to its total (BatchNorm: no MACs of its own)
+    count = path["count"].stdout
+    assert re.search(r"^features\.0 +conv2d +8x26x26 +80 +48,672$", count, re.M), count
+    assert re.search(r"^features\.4 +conv2d +16x11x11 +1,168 +139,392$", count, re.M), count
+    assert "params 5,306  MACs 192,064" in count, count
+    recorded = path["repo"] / "benchmarks" / "baselines" / get_machine_id()
+    (baseline,) = recorded.glob("*.json")
+    tests = {b["name"] for b in json.loads(baseline.read_text())["benchmarks"]}
     assert {
-        "test_counts[pytorch-net@28]",
-        "test_latency[pytorch-net@28-bs1]",
-        "test_forward_instructions[pytorch-net@28-bs1]",
-        "test_forward_instructions[pytorch-net@28-bs64]",
-        "test_inference_memory[pytorch-net@28]",
-        "test_training_memory[pytorch-net@28]",
-        "test_training[pytorch-net@28-bs64-e2]",
+        "test_counts[mynet@28]",
+        "test_latency[mynet@28-bs1]",
+        "test_forward_instructions[mynet@28-bs1]",
+        "test_forward_instructions[mynet@28-bs64]",
+        "test_training_instructions[mynet@28-bs64]",
+        "test_inference_memory[mynet@28]",
+        "test_training_memory[mynet@28]",
+        "test_training[mynet@28-bs64-e2]",
+        "test_data_pipeline[28]",
     } <= tests, sorted(tests)
-    # its grid is its own (zoo = false): the package's models are not run there
-    assert all("pytorch-net" in t or t.startswith("test_data_pipeline[") for t in tests), tests
-    counts = next(b for b in recorded["benchmarks"] if b["name"] == "test_counts[pytorch-net@28]")
-    assert (counts["extra_info"]["params"], counts["extra_info"]["macs"]) == (1_199_882, 11_992_448)
+    # its grid is its own (zoo = false, resolutions ["28"]): no model or resolution of the package
+    assert all("mynet@28" in t or t == "test_data_pipeline[28]" for t in tests), tests
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["again", "once more"])
-def test_unchanged_code_passes_every_exact_gate(runs: dict, name: str) -> None:
-    done = runs[name]
-    out = done.stdout
-    assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
+def test_unchanged_code_passes_every_exact_gate(path: dict, name: str) -> None:
+    out = path[name].stdout
+    assert path[name].returncode == 0, _ok(path[name])
     assert "0 failed" in out and "0 without baseline" in out, out[-3000:]
     assert "0 not applied" in out, out[-3000:]  # every exact gate was judged, none skipped
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("change", sorted(CHANGES))
-def test_a_change_to_the_users_model_fails_the_gate_that_sees_it(runs: dict, change: str) -> None:
+def test_a_change_to_the_users_model_fails_the_gate_that_sees_it(path: dict, change: str) -> None:
     _, _, nodeid, metric = CHANGES[change]
     test = nodeid.split("::")[1]
-    done = runs[change]
-    out = done.stdout
-    assert done.returncode == 1, out[-4000:] + done.stderr[-2000:]
+    out = path[change].stdout
+    assert path[change].returncode == 1, _ok(path[change])
     summary = out.rstrip().splitlines()[-1]
     assert re.search(r"\b1 failed\b", summary) and "passed" not in summary, summary  # one ran
     assert f"{test} regressed against" in out, out[-4000:]
     failed_rows = out.split(f"{test} regressed against", 1)[1].split("If the change is", 1)[0]
     assert any(line.startswith(metric + " ") for line in failed_rows.splitlines()), failed_rows
     assert "Traceback" not in out
+    # the command printed to accept the change is quoted for any POSIX shell
+    assert f"pytest '{nodeid}' --gate-accept" in out, out[-3000:]
     if change == "input_check":  # under the row: the operators the check added
         assert "operator aten::isnan  calls 0 -> 1" in failed_rows, failed_rows

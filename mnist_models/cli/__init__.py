@@ -1,5 +1,6 @@
-"""`mnist-models`: list models, fetch data, count a model, train and measure one, compare two
-revisions, run a study, report on saved runs, follow the history, profile a model.
+"""`mnist-models`: set a repository up, list models, fetch data, count a model, train and
+measure one, compare two revisions, run a study, report on saved runs, follow the history,
+profile a model.
 
 One module per command (`add_parser` registers it, `command` runs it); args.py holds what
 they share.
@@ -21,6 +22,7 @@ from . import (
     data,
     explain,
     history,
+    init,
     list_models,
     profile,
     report,
@@ -30,6 +32,7 @@ from . import (
 from .args import Parser, model_options
 
 COMMANDS = (
+    init,
     list_models,
     data,
     count,

@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
         description="Exit status 1 when a model got slower (significant and above the minimum "
         "effect) or, with --instructions, a count left its band; 0 otherwise; 2 on bad input. "
         "With --env, the baseline side runs in that environment (a PyTorch upgrade: "
-        "README, 'Upgrading PyTorch').",
+        "docs/upgrading-pytorch.md).",
     )
     p.add_argument(
         "--baseline",

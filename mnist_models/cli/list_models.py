@@ -42,6 +42,6 @@ def command(args: argparse.Namespace) -> int:
         print("\n".join(text_table(["model", "resolution", fields.PARAMS, "MACs", "from"], body)))
         print(
             "Any id of the grammar works too: mlp-W, mlp-WxD, mlp-W1-W2-..., cnn9-6-20, "
-            "lenet5:tanh:avg (see README)."
+            "lenet5:tanh:avg (docs/reference.md)."
         )
     return 0

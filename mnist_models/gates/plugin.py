@@ -26,6 +26,9 @@ import pytest
 
 from ..errors import MnistBenchError
 from . import base_run
+from .compare_fail import MARKER as COMPARE_FAIL_MARKER
+from .compare_fail import CompareFail
+from .engine import kind_difference
 from .session import DEFAULT_BASELINE_COMMAND, Gate, GateSession, render_table
 from .store import Baseline, baseline_file, find_baseline, record, storage_path
 
@@ -151,6 +154,11 @@ def _configure_gates(config: pytest.Config, session: GateSession) -> None:
 
     from ..atomic import check_writable
 
+    config.addinivalue_line(
+        "markers",
+        f"{COMPARE_FAIL_MARKER}(what): the benchmark's timed call is no figure (a counting or "
+        "profiling pass): --benchmark-compare-fail does not judge it",
+    )
     storage = _storage(config)
     compare = config.getoption("benchmark_compare", None)
     given_json = config.getoption("benchmark_json", None)
@@ -234,9 +242,37 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gates = session.config.stash[_SESSION]
     gates.selected = {item.nodeid for item in session.items}
     gates.whole_modules = not any("::" in arg for arg in session.config.args)
+    _take_compare_fail(session, gates)
     given = session.config.getoption("gate_base")
     if given and gates.baseline is not None and not os.environ.get(base_run.ENV_CHILD):
         _measure_base(session, gates, given)
+
+
+def _take_compare_fail(session: pytest.Session, gates: GateSession) -> None:
+    """--benchmark-compare-fail judged by the gates (compare_fail.py), where pytest-benchmark
+    loaded a run to compare with; without one, its own usage error stands."""
+    bs = getattr(session.config, "_benchmarksession", None)
+    checks = getattr(bs, "compare_fail", None)
+    if not checks or not session.config.getini("gate_storage") or not bs.compared_mapping:
+        return
+    gates.compare_fail = CompareFail(list(checks))
+    bs.compare_fail = []  # judged in pytest_sessionfinish, not by pytest-benchmark
+    gates.not_timed = {
+        item.nodeid: str(marker.args[0]) if marker.args else "not a timing"
+        for item in session.items
+        if (marker := item.get_closest_marker(COMPARE_FAIL_MARKER)) is not None
+    }
+
+
+def _judge_compare_fail(session: pytest.Session, gates: GateSession) -> None:
+    bs = getattr(session.config, "_benchmarksession", None)
+    if gates.compare_fail is None or bs is None:
+        return
+    compared = {k: v for mapping in bs.compared_mapping.values() for k, v in mapping.items()}
+    kind = kind_difference(gates.machines) if gates.baseline else ""
+    gates.compare_fail.judge(bs.benchmarks, compared, gates.not_timed, kind)
+    if gates.compare_fail.failures and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _measure_base(session: pytest.Session, gates: GateSession, given: str) -> None:
@@ -318,6 +354,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
     return report
 
 
+_NOT_RUN = (
+    pytest.ExitCode.USAGE_ERROR,
+    pytest.ExitCode.INTERRUPTED,
+    pytest.ExitCode.INTERNAL_ERROR,
+    pytest.ExitCode.NO_TESTS_COLLECTED,
+)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """MISSING for gated benchmarks that recorded nothing (failing the run); with
     --gate-accept, the run merged into the baseline if it passed."""
@@ -325,7 +369,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     gates = config.stash.get(_SESSION, None)
     if gates is None:
         return
-    gates.add(gates.missing_rows())
+    if exitstatus not in _NOT_RUN:  # a usage error or an interrupt: nothing went missing
+        gates.add(gates.missing_rows())
+        _judge_compare_fail(session, gates)
     if any(r.failed for r in gates.rows) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     target = config.stash.get(_ACCEPT, None)
@@ -352,6 +398,8 @@ def _made_folders(folder: Path) -> list[Path]:
 
 def _accept(config: pytest.Config, gates: GateSession, target: Path, exitstatus: int) -> None:
     writer = config.get_terminal_writer()
+    if writer.width_of_current_line:  # after the progress of the last test file
+        writer.line()
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         writer.line(
             "baseline not saved: no tests were collected (exit 5), nothing failed; check the "

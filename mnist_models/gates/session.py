@@ -22,6 +22,7 @@ from .. import fields
 from ..table import text_table
 from ..verdicts import Verdict
 from .base_run import BaseRun
+from .compare_fail import CompareFail
 from .engine import (
     BAND_NOTE,
     NOT_REPEATABLE,
@@ -67,6 +68,8 @@ class GateSession:
     accept_command: str = ""
     base: BaseRun | None = None  # --gate-base: the base revision measured on this machine
     base_note: str = ""  # why there is no base run, where one was asked for
+    compare_fail: CompareFail | None = None  # --benchmark-compare-fail, where it was given
+    not_timed: dict[str, str] = field(default_factory=dict)  # nodeid -> what its timed call is
 
     @property
     def machines(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -188,6 +191,8 @@ class GateSession:
             if len(reasons) > REASONS_SHOWN:
                 more = len(reasons) - REASONS_SHOWN
                 out.append((f"... {more} more reasons (--gate-report FILE)", "yellow"))
+        if self.compare_fail is not None:
+            out += self.compare_fail.lines()
         counts = {s: sum(r.status == s for r in self.rows) for s in Verdict}
         failed = counts[Verdict.FAIL] + counts[Verdict.MISSING]
         out.append(

@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .launch_folder import LaunchFolder, make_launch_folder
+
 VALGRIND_HINT = (
     "install valgrind: `apt-get install valgrind` (Debian/Ubuntu), `dnf install valgrind` or "
     "`brew install valgrind`"
@@ -239,6 +241,7 @@ class CallgrindRun:
         self.python = python or sys.executable
         self.source = Path(source) if source else Path(__file__).resolve().parents[2]
         self.proc: subprocess.Popen[bytes] | None = None
+        self._launch: LaunchFolder | None = None
         self._counts: dict[str, InstructionCount] | None = None
 
     @property
@@ -250,11 +253,17 @@ class CallgrindRun:
         if valgrind is None:
             raise InstructionLaneError(f"valgrind is not installed; {VALGRIND_HINT}")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        spec = self.workdir / "spec.json"
-        spec.write_text(json.dumps({"cases": [asdict(c) for c in self.cases]}))
         env = {**worker_environment(), **ISA_PINS, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
-        path = [str(self.source), *filter(None, [os.environ.get("PYTHONPATH")])]
-        env["PYTHONPATH"] = os.pathsep.join(path)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH")]))
+        self._launch = launch = make_launch_folder(self.python, self.source, self.workdir, env)
+        run = launch.run  # the run's folder as the worker names it
+        cases = [
+            replace(c, data=str(run / Path(c.data).relative_to(self.workdir)))
+            if c.data and Path(c.data).is_relative_to(self.workdir)
+            else c
+            for c in self.cases
+        ]
+        (self.workdir / "spec.json").write_text(json.dumps({"cases": [asdict(c) for c in cases]}))
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 [
@@ -262,17 +271,17 @@ class CallgrindRun:
                     "--tool=callgrind",
                     "--instr-atstart=no",
                     "--collect-atstart=no",
-                    f"--callgrind-out-file={self.workdir / 'cg.out'}.%p",
-                    self.python,
+                    f"--callgrind-out-file={run / 'cg.out'}.%p",
+                    launch.python,
                     "-m",
                     "mnist_models.measure.instructions",
-                    str(spec),
-                    str(self.workdir / "result.json"),
+                    str(run / "spec.json"),
+                    str(run / "result.json"),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.source,
+                env=launch.environment,
+                cwd=launch.root,
             )
         return self
 
@@ -285,10 +294,11 @@ class CallgrindRun:
         try:
             code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self.stop()
             raise InstructionLaneError(
                 f"the instruction worker took over {timeout:.0f} s and was stopped; log: {self.log}"
             ) from None
+        self._remove_launch_folder()
         result_file = self.workdir / "result.json"
         if code != 0 or not result_file.is_file():
             tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-15:])
@@ -314,6 +324,12 @@ class CallgrindRun:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._remove_launch_folder()
+
+    def _remove_launch_folder(self) -> None:
+        if self._launch is not None:
+            self._launch.remove()
+            self._launch = None
 
 
 # --- the worker (runs under valgrind) ------------------------------------------------------------

@@ -1,6 +1,7 @@
 """What the studies measure: parameters, MACs/FLOPs, size, latency, accuracy, memory, CO2eq.
 
-FLOPs are 2 x MACs throughout (torch's FlopCounterMode convention); see README "FLOP convention".
+FLOPs are 2 x MACs throughout (torch's FlopCounterMode convention); see docs/reference.md,
+"FLOP convention".
 """
 
 from __future__ import annotations

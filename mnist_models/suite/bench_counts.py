@@ -11,7 +11,12 @@ from ..measure.metrics import count_params, flop_counts, size_bytes
 from ..zoo.models.module import ModuleConfig
 from .grid import Case, architecture_cases
 
-pytestmark = [pytest.mark.counts, pytest.mark.gate, pytest.mark.full]
+pytestmark = [
+    pytest.mark.not_a_timing("a counting pass"),
+    pytest.mark.counts,
+    pytest.mark.gate,
+    pytest.mark.full,
+]
 
 PARAMS = exact(fields.PARAMS)
 MACS = exact(fields.MACS)

@@ -20,7 +20,12 @@ from ..measure.data import fingerprint, load_mnist
 from ..zoo.factors import RESOLUTIONS
 from ..zoo.grid_config import grid_config
 
-pytestmark = [pytest.mark.data, pytest.mark.gate, pytest.mark.full]
+pytestmark = [
+    pytest.mark.not_a_timing("a digest of the loaded tensors"),
+    pytest.mark.data,
+    pytest.mark.gate,
+    pytest.mark.full,
+]
 
 DATA_RESOLUTIONS = (*RESOLUTIONS, "pad:32")  # the grid's, and LeNet-5's 32x32 form
 

@@ -29,7 +29,7 @@ from ..measure.threads import num_threads
 from ..measure.train import TrainConfig, train
 from .grid import BATCH_SIZE_TRAINING, Case, architecture_cases, gate_training
 
-pytestmark = [pytest.mark.memory, pytest.mark.full]
+pytestmark = [pytest.mark.not_a_timing("a profiled pass"), pytest.mark.memory, pytest.mark.full]
 
 THREADS = 1
 TRAIN_STEPS = 300  # enough steps that a leak of a few KiB per step shows

@@ -168,7 +168,7 @@ def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path
 
     # On-CPU time of train() (one thread: all of its work is this thread's), validation
     # included, per epoch, in multiples of the reference: time spent waiting for a core while a
-    # neighbour runs is not in it. Wall time moved 1.5-2.1x with one core busy (README).
+    # neighbour runs is not in it. Wall time moved 1.5-2.1x with one core busy (docs/suite.md).
     gate.record(EPOCH_CPU, cpu / EPOCHS / reference, remeasure=remeasure)
 
 
