@@ -124,6 +124,12 @@ LATENCY_P99 = Field(
 LATENCY_CPU_REL = Field("latency_cpu_rel", unit="x ref", better="lower")  # gated, CPU
 LATENCY_REL = Field("latency_rel", unit="x ref", better="lower")  # gated, CUDA
 P99_CPU_US = Field("p99_cpu_us", unit="us", better="lower")  # the p99 budget
+# the studies' "batch inference": evaluate() over the 10,000 test images, and its gate in the
+# training lane (its on-CPU time over that of the same forward passes alone: a ceiling)
+TEST_PASS_S = Field(
+    "test_pass_s", unit="s", better="lower", label="test-set pass (s)", fmt="{:.3f}"
+)
+TEST_PASS_COST = Field("test_pass_cost", unit="x forward", better="lower")
 GPU_OPS = Field("gpu_ops_per_call", better="lower", label="GPU ops / call, batch 1", fmt="{:.0f}")
 
 # --- instructions (callgrind) ------------------------------------------------------------------
@@ -214,6 +220,7 @@ TABLE_COLUMNS = (
     TRAIN_SECONDS,
     EPOCH_SECONDS,
     LATENCY_P50,
+    TEST_PASS_S,
     INSTRUCTIONS_PER_SAMPLE,
     GPU_OPS,
     ACCURACY,
@@ -222,7 +229,7 @@ TABLE_COLUMNS = (
     SIZE,
     TRAIN_CO2,
 )
-OPTIONAL_COLUMNS = (INSTRUCTIONS_PER_SAMPLE, GPU_OPS)
+OPTIONAL_COLUMNS = (INSTRUCTIONS_PER_SAMPLE, GPU_OPS, TEST_PASS_S)  # TEST_PASS_S: newer runs
 CSV_COLUMNS = (
     STUDY,
     RUN_ID,
@@ -237,6 +244,7 @@ CSV_COLUMNS = (
     LATENCY_P50,
     LATENCY_P90,
     LATENCY_P99,
+    TEST_PASS_S,
     INSTRUCTIONS_PER_SAMPLE,
     GPU_OPS,
     ACCURACY,

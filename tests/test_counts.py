@@ -167,3 +167,86 @@ def test_analytic_layer_names_are_module_names() -> None:
         if isinstance(m, (nn.Conv2d, nn.Linear, nn.MaxPool2d))
     }
     assert names == {layer.name for layer in config.layers()}
+
+
+class _Block(nn.Module):
+    """A user's custom block: its layers in a ModuleList, run in order by its own forward."""
+
+    def __init__(self, layers: list[nn.Module]) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for part in self.parts:
+            x = part(x)
+        return x
+
+
+def _wrapped(draw: st.DrawFn, layers: list[nn.Module], depth: int) -> list[nn.Module]:
+    """The layers, some runs of them nested (Sequential or a custom block), `depth` levels."""
+    if depth == 0 or len(layers) < 2:
+        return layers
+    cut = draw(st.integers(1, len(layers) - 1))
+    inner = _wrapped(draw, layers[cut:], depth - 1)
+    box = draw(st.sampled_from([nn.Sequential, lambda *m: _Block(list(m))]))
+    return [*layers[:cut], box(*inner)]
+
+
+@st.composite
+def nested_models(draw: st.DrawFn) -> tuple[nn.Module, int]:
+    """(a model, its input size): conv stages (conv, maybe BatchNorm, ReLU, maybe a 2x2
+    max-pool), then a linear head to 10, nested at random in Sequential and in blocks that
+    hold a ModuleList."""
+    layers: list[nn.Module] = []
+    channels, side = 1, draw(st.sampled_from([14, 20, 28]))
+    size = side
+    for _ in range(draw(st.integers(0, 3))):
+        out, k = draw(st.integers(1, 6)), draw(st.sampled_from([1, 3, 5]))
+        pad = draw(st.integers(0, k // 2))
+        if size + 2 * pad - k + 1 < 2:
+            break
+        layers.append(nn.Conv2d(channels, out, k, padding=pad))
+        channels, size = out, size + 2 * pad - k + 1
+        if draw(st.booleans()):
+            layers.append(nn.BatchNorm2d(channels))
+        layers.append(nn.ReLU())
+        if draw(st.booleans()):
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+    layers.append(nn.Flatten())
+    width = channels * size * size
+    for hidden in draw(st.lists(st.integers(1, 12), max_size=2)):
+        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        width = hidden
+    layers.append(nn.Linear(width, 10))
+    return nn.Sequential(*_wrapped(draw, layers, draw(st.integers(0, 3)))), side
+
+
+def _formula(module: nn.Module, shape: tuple[int, ...]) -> int:
+    """MACs by formula of one leaf from its output shape: conv and linear only."""
+    if isinstance(module, nn.Conv2d):
+        k = module.kernel_size[0] * module.kernel_size[1]
+        return shape[0] * shape[1] * shape[2] * module.in_channels * k
+    if isinstance(module, nn.Linear):
+        return module.in_features * module.out_features
+    return 0
+
+
+@given(nested_models())
+def test_every_leaf_of_a_nested_model_gets_its_own_macs_and_the_rows_sum_to_the_total(
+    drawn: tuple[nn.Module, int],
+) -> None:
+    from mnist_models.zoo.models.module import ModuleConfig
+
+    model, side = drawn
+
+    def factory(input_size: int = side) -> nn.Module:
+        return model
+
+    rows = ModuleConfig("nested", factory, input_size=side).layers()
+    leaves = dict(model.named_modules())
+    assert [r.name for r in rows] == [n for n, m in leaves.items() if n and not any(m.children())]
+    for row in rows:  # each leaf by its full path, wherever it sits
+        assert row.macs == _formula(leaves[row.name], row.shape), row
+    total, _ = flop_counts(model, (1, side, side))
+    assert sum(r.macs for r in rows) == total

@@ -103,3 +103,22 @@ def test_threads_are_restored() -> None:
 def test_invalid_train_config(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_the_test_pass_gate_sees_an_evaluation_that_does_per_sample_work(
+    small_data: MNISTData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The training lane's test_pass_cost: evaluate() in multiples of the same forward passes
+    alone. An evaluation one image at a time costs many times its batches; the ceiling is 2x."""
+    from mnist_models.suite import bench_training
+
+    model = get_model("mlp-32", small_data.resolution, seed=0)
+    _, cost = bench_training._test_pass(model, small_data)
+    assert 0 < cost < bench_training.TEST_PASS.bound
+
+    def one_at_a_time(model, x, y, batch_size=1):  # the regression: batch size 1
+        return evaluate(model, x, y, batch_size=batch_size)
+
+    monkeypatch.setattr(bench_training, "evaluate", one_at_a_time)
+    _, slow = bench_training._test_pass(model, small_data)
+    assert slow > 5 * bench_training.TEST_PASS.bound, slow

@@ -46,6 +46,7 @@ class RunRecord:
     device_info: dict[str, Any] = field(default_factory=dict)
     mode: str = "eager"
     setup_s: float = 0.0
+    test_pass_s: float | None = None  # evaluate() over the test set (runs before it: None)
     extra: dict[str, Any] = field(default_factory=dict)  # fields of a newer version, kept
 
     def __post_init__(self) -> None:
@@ -78,7 +79,10 @@ class RunRecord:
 
 
 def _is_a(value: object, kind: str) -> bool:
-    """`value` is of the declared field type `kind` (int, float, str, list, dict)."""
+    """`value` is of the declared field type `kind` (int, float, str, list, dict, or one of
+    them `| None`)."""
+    if kind.endswith(" | None"):
+        return value is None or _is_a(value, kind.removesuffix(" | None"))
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "float":

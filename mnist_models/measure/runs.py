@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .. import __version__, fields
@@ -110,7 +111,9 @@ def measure_run(
     data = data.to(where)
     model = model.to(where)
     result = train(model, data, train_config, progress=progress)
+    test_pass = time.perf_counter()
     _, accuracy = evaluate(model, data.test_x, data.test_y)
+    test_pass = time.perf_counter() - test_pass
     shape = (1, res.size, res.size)
     lat1 = measure_latency(model, shape, 1, threads=result.threads, mode=mode)
     latb = measure_latency(
@@ -140,6 +143,7 @@ def measure_run(
         device_info=device_info(where),
         mode=mode,
         setup_s=lat1.setup_s,
+        test_pass_s=test_pass,
         train_energy_j=energy.joules(result.train_seconds, result.threads, gpus),
         train_co2_g=energy.co2_grams(result.train_seconds, result.threads, gpus),
         inference_co2_g=energy.co2_grams(lat1.p50_us / 1e6, result.threads, gpus),
@@ -157,7 +161,8 @@ def summary_table(r: RunRecord) -> str:
     """The run as `run` prints it: one row under a header."""
     from ..table import text_table
 
-    header = ["model", "epochs", "train s", "s/epoch", "lat us", "acc %", "FLOPs", fields.PARAMS]
+    header = ["model", "epochs", "train s", "s/epoch", "lat us", "test s", "acc %", "FLOPs"]
+    header += [fields.PARAMS]
     header += ["size with Adam B", "CO2eq g"]  # count's "(... B with Adam state)"
     row = [
         r.run_id,
@@ -165,6 +170,7 @@ def summary_table(r: RunRecord) -> str:
         f"{r.train_seconds:.2f}",
         f"{r.epoch_seconds:.2f}",
         f"{r.latency_us_p50:.1f}",
+        "-" if r.test_pass_s is None else f"{r.test_pass_s:.3f}",
         f"{100 * r.accuracy:.2f}",
         f"{r.flops:,}",
         f"{r.params:,}",

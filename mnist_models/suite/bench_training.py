@@ -20,14 +20,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+import torch
 
 from .. import fields, get_model
-from ..gates.rules import higher, lower
+from ..gates.rules import budget, higher, lower
 from ..labels import case_id
 from ..measure.calibration import REFERENCE_ID, reference_seconds
 from ..measure.data import MNISTData, load_mnist
 from ..measure.energy import EnergyModel
-from ..measure.train import TrainConfig, TrainResult, evaluate, train
+from ..measure.threads import num_threads
+from ..measure.train import EVAL_BATCH, TrainConfig, TrainResult, evaluate, train
 from ..zoo.grid_config import grid_config
 from ..zoo.models.mlp import mlp_id
 from .grid import (
@@ -72,6 +74,10 @@ SPREAD_FILE = Path(__file__).with_name("accuracy_spread.json")
 EPOCH_TIME_TOLERANCE = 1.00
 EPOCH_CPU = lower(fields.EPOCH_CPU_REL, rel_tol=EPOCH_TIME_TOLERANCE, unit="x ref", timed=True)
 FINAL_LOSS = lower(fields.FINAL_TRAIN_LOSS, key="numerics", exact_key="numerics")
+# evaluate() over the test set took 0.91x to 1.23x the same forward passes alone (the gate
+# tier's five models, three times each, on an AMD EPYC beside two busy processes): 2x leaves
+# room for noise and fails a pass that does per-sample work or several times the passes
+TEST_PASS = budget(fields.TEST_PASS_COST, 2.0, unit="x forward")
 # On CUDA the epoch's wall time itself (synchronised): on one H200 two processes of the same code
 # differed by up to 34% (mlp-1024: 1.11 s and 1.48 s), so 30% failed unchanged code; gross
 # slowdowns only, like the CPU lane. GPU operation counts and memory are the exact gates there.
@@ -127,9 +133,11 @@ def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path
     cpu = time.thread_time() - cpu
     reference = (before + reference_seconds(THREADS)) / 2
     _, accuracy = evaluate(model, data.test_x, data.test_y)
+    test_pass_s, test_pass_cost = _test_pass(model, data)
     benchmark.extra_info.update(
         {
             **_figures(case, batch_size, result),
+            fields.TEST_PASS_S: test_pass_s,
             fields.EPOCH_REL: result.epoch_seconds / reference,  # wall time: informative, not gated
             fields.TRAIN_CPU_SECONDS: cpu,
             fields.REFERENCE_S: reference,
@@ -170,6 +178,24 @@ def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path
     # included, per epoch, in multiples of the reference: time spent waiting for a core while a
     # neighbour runs is not in it. Wall time moved 1.5-2.1x with one core busy (docs/suite.md).
     gate.record(EPOCH_CPU, cpu / EPOCHS / reference, remeasure=remeasure)
+    # the test-set pass behind every accuracy (the studies' "batch inference"): a ceiling on
+    # what evaluate() adds to the model's own forward passes, with or without a baseline
+    gate.record(TEST_PASS, test_pass_cost, remeasure=lambda: _test_pass(model, data)[1])
+
+
+def _test_pass(model: torch.nn.Module, data: MNISTData) -> tuple[float, float]:
+    """evaluate() over the test set on one thread: (its on-CPU seconds, that in multiples of
+    the on-CPU seconds of the same forward passes alone, in inference mode)."""
+    with num_threads(THREADS):
+        start = time.thread_time()
+        evaluate(model, data.test_x, data.test_y)
+        spent = time.thread_time() - start
+        start = time.thread_time()
+        with torch.inference_mode():
+            for i in range(0, len(data.test_x), EVAL_BATCH):
+                model(data.test_x[i : i + EVAL_BATCH])
+        alone = time.thread_time() - start
+    return spent, spent / max(alone, 1e-9)
 
 
 def _trained_again(case: Case, data: MNISTData, config: TrainConfig) -> Callable[[], dict]:
