@@ -26,9 +26,9 @@ BASE = Path("/tmp") if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK) else
 
 @dataclass(frozen=True)
 class LaunchFolder:
-    """`root/env` the virtual environment (when the interpreter runs in one), `root/src` the
-    source first on PYTHONPATH, `root/run` the run's folder, `root/p<N>` the other PYTHONPATH
-    entries."""
+    """`root/env` the virtual environment (when the interpreter runs in one), `root/src` a
+    copy of the package, first on PYTHONPATH, `root/run` the run's folder, `root/p<N>` the
+    other PYTHONPATH entries (links, all but the copy)."""
 
     root: Path
     python: str
@@ -46,15 +46,21 @@ def _venv(python: str) -> Path | None:
     return folder if (folder / "pyvenv.cfg").is_file() else None
 
 
-def _compile(source: Path) -> None:
-    """Byte-code for the package before the worker imports it: a worker that compiles the
-    package itself ends in another heap than one that loads it (0.1% to 0.2% of a batch-1
-    count here), so every worker loads (docs/determinism-keys.md, "Counts and paths")."""
+def _package_copy(source: Path, into: Path) -> None:
+    """The package of `source`, copied and compiled at `into/mnist_models`: the worker loads
+    byte-code compiled at a path of the same length every run. A worker that compiles the
+    package itself, or loads byte-code compiled at another path (its file names rewritten as
+    it loads), ends in another heap: 0.1% to 0.8% of a batch-1 count here
+    (docs/determinism-keys.md, "Counts and paths")."""
     import compileall
 
+    into.mkdir()
     package = source / "mnist_models"
     if package.is_dir():
-        compileall.compile_dir(str(package), quiet=2, workers=1)  # where writable; else as is
+        shutil.copytree(
+            package, into / "mnist_models", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        compileall.compile_dir(str(into / "mnist_models"), quiet=2, workers=1)
 
 
 def make_launch_folder(
@@ -62,13 +68,13 @@ def make_launch_folder(
 ) -> LaunchFolder:
     """The links for one worker (named by a digest of its run folder, which is its own) and
     the interpreter, PYTHONPATH and environment that name them."""
-    _compile(source)
     digest = hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:16]
     root = (BASE or Path(tempfile.gettempdir())) / f"mnist-bench-{digest}"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(mode=0o700)
     env = dict(environment)
-    links = {"src": source.resolve(), "run": workdir.resolve()}
+    _package_copy(source, root / "src")
+    links = {"run": workdir.resolve()}
     venv = _venv(python)
     if venv is not None:
         links["env"] = venv
