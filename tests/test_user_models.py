@@ -184,6 +184,18 @@ def test_a_bad_environment_variable_is_one_error(
         list_models()
 
 
+@pytest.mark.parametrize("name", ["mlp-128", "lenet5", "mlp-77"])
+def test_a_declaration_that_reuses_a_zoo_id_is_refused_when_that_id_is_asked_for(
+    own_registry: None, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Not only where the declarations are listed: `count lenet5` with `lenet5=...` declared
+    must not count the zoo's model silently."""
+    monkeypatch.setenv("MNIST_BENCH_MODELS", f"{name}=pytorch_net:Net")
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    with pytest.raises(ConfigError, match=f"MNIST_BENCH_MODELS entry .*{name}"):
+        get_config(name)
+
+
 def test_the_gate_tier_guards_declared_and_registered_models(
     own_registry: None, tmp_path: Path
 ) -> None:

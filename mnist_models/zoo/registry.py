@@ -140,7 +140,10 @@ def _load_entry_points() -> None:
                 f"{_ORIGIN.get(name, 'the package (mnist-models list)')}; choose another name"
             )
         factory = _load_factory(value, where, "fix the variable (the module must be importable)")
-        register_module(name, factory, origin=f"{ENV_MODELS} {value.strip()}")
+        try:
+            register_module(name, factory, origin=f"{ENV_MODELS} {value.strip()}")
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
 
 
 def external_models() -> list[str]:
@@ -200,8 +203,7 @@ def parse_model_id(model_id: str) -> ModelConfig:
     if not isinstance(model_id, str) or not model_id.strip():
         raise ConfigError(f"model id must be a non-empty string, got {model_id!r}")
     base, *mods = model_id.strip().lower().split(":")
-    if base not in _NAMED and not base.startswith("mlp-"):
-        _load_entry_points()
+    _load_entry_points()  # first: a declaration that reuses a zoo id is refused, never ignored
     if base in _NAMED:
         config: ModelConfig | None = _NAMED[base]()
     elif base.startswith("mlp-"):
