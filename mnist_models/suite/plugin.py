@@ -87,9 +87,11 @@ def pytest_configure(config: pytest.Config) -> None:
         parse_modes(config.getoption("exec_mode"), device.type)
     except ConfigError as err:
         raise pytest.UsageError(str(err)) from None
-    if not (config.getoption("benchmark_tables") or config.option.verbose > 0):
+    asked = config.getoption("benchmark_tables") or config.getoption("benchmark_histogram")
+    if not (asked or config.option.verbose > 0):
         # 465 rows of 250-character tables bury the gate summary: pytest-benchmark's own
-        # reporting is quiet unless asked for (the statistics are still measured and saved)
+        # reporting is quiet unless asked for (the statistics are still measured and saved;
+        # --benchmark-histogram asks for it: its histograms are drawn with the tables)
         config.option.benchmark_quiet = True
     if device.type == "cuda":
         # pytest-benchmark reads the host clock around each round: synchronise first, so that
