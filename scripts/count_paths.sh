@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The batch-1 counts of two packages (BEFORE and AFTER: folders holding mnist_models/), 20 runs
+# each, paired: the same clone folder (5 names, 1 to 78 characters), temporary folder (2), load
+# (every other run beside a spinning process) and selection (2) for both.
+#   scripts/count_paths.sh BEFORE AFTER OUT.jsonl
+set -u
+before=$1 after=$2 out=$3 python=${PYTHON:-.venv/bin/python}
+scratch=$(mktemp -d)
+names=(c cl0ne a-considerably-longer-folder-name-for-a-clone-of-the-repo a/b/c/d/e/f/g/h
+  repository-checked-out-by-the-ci-runner-in-its-workspace-folder-for-this-job)
+tmps=(t pytest-of-root/pytest-1234/test_forward_instructions_mlp_0)
+: >"$out"
+for i in $(seq 0 19); do
+  extra=""; [ $((i % 4)) -ge 2 ] && extra=extra
+  spin=""; if [ $((i % 2)) = 1 ]; then python3 -c 'while True: pass' & spin=$!; fi
+  for tag in before after; do
+    package=$before; [ $tag = after ] && package=$after
+    src=$scratch/$tag/${names[$((i % 5))]}; mkdir -p "$src"; rm -rf "$src/mnist_models"
+    cp -r "$package/mnist_models" "$src/"; find "$src" -name __pycache__ -prune -exec rm -rf {} +
+    work=$scratch/w-$tag-$i/${tmps[$(((i / 5) % 2))]}
+    "$python" scripts/count_paths.py "$src" "$work" $extra |
+      sed "s/^{/{\"i\": $i, \"tag\": \"$tag\", \"load\": \"${spin:+busy}\", /" >>"$out"
+  done
+  [ -n "$spin" ] && kill "$spin"
+done
+rm -rf "$scratch"
