@@ -94,10 +94,9 @@ def test_init_appends_its_tables_to_a_users_pyproject(cli, repo: Path) -> None:
     ("setup", "args", "message"),
     [
         ({"benchmarks/conftest.py": "# theirs\n"}, [], "benchmarks/conftest.py exists"),
-        ({"pyproject.toml": OWN_PYPROJECT + "[tool.pytest.ini_options]\naddopts = '-q'\n"}, [],
-         "has [tool.pytest...] already"),
-        ({"pytest.ini": "[pytest]\n"}, [], "pytest.ini holds this repository's pytest settings"),
         ({"pyproject.toml": "[tool.black]\n"}, [], "has no [project] table"),
+        ({"pyproject.toml": OWN_PYPROJECT + "[tool.mnist-bench]\nzoo = false\n"}, [],
+         "has [tool.mnist-bench] already"),
         ({"pyproject.toml": "[project\n"}, [], "not valid TOML"),
         ({}, ["--model", "tiny=tinynet"], "give NAME=package.module:factory"),
         ({}, ["--model", "lenet5=tinynet:make"], "already the model of the package"),
@@ -106,7 +105,7 @@ def test_init_appends_its_tables_to_a_users_pyproject(cli, repo: Path) -> None:
         ({}, ["--model", "tiny=tinynet:make", "--resolution", "crop:40"], "crop"),
         ({}, ["--guard", "mlp-0"], "mlp-0"),
     ],
-    ids=["own-conftest", "own-pytest-table", "pytest-ini", "no-project", "bad-toml",
+    ids=["own-conftest", "no-project", "own-grid", "bad-toml",
          "bad-declaration", "zoo-name", "no-factory", "five-outputs", "bad-resolution", "bad-id"],
 )  # fmt: skip
 def test_init_refuses_before_writing_anything(
@@ -128,3 +127,33 @@ def test_init_refuses_before_writing_anything(
 def test_init_needs_a_model(cli, repo: Path) -> None:
     code, _, err = cli("init", "--dir", str(repo))
     assert code == 2 and "--model NAME=module:factory" in err, err
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("pytest.ini", "[pytest]\naddopts = -q\n", "pytest.ini [pytest]"),
+        ("tox.ini", "[tox]\n[pytest]\naddopts = -q\n", "tox.ini [pytest]"),
+        ("setup.cfg", "[tool:pytest]\naddopts = -q\n", "setup.cfg [tool:pytest]"),
+        ("pyproject.toml", OWN_PYPROJECT + "[tool.pytest.ini_options]\naddopts = '-q'\n",
+         "pyproject.toml [tool.pytest.ini_options]"),
+    ],
+)  # fmt: skip
+def test_pytest_settings_kept_elsewhere_stay_there_and_init_says_what_to_add(
+    cli, repo: Path, name: str, text: str, where: str
+) -> None:
+    """pytest reads one file: settings written into pyproject.toml would replace a user's
+    pytest.ini, tox.ini or setup.cfg; init leaves them alone and prints the lines to add."""
+    (repo / name).write_text(text)
+    if name != "pyproject.toml":
+        (repo / "pyproject.toml").write_text(OWN_PYPROJECT)
+    code, out, err = cli("init", "--dir", str(repo), "--model", "tiny=tinynet:make")
+    assert code == 0, err
+    assert (repo / name).read_text().startswith(text.split("\n[tool.pytest")[0])  # theirs, kept
+    assert f"add to {repo / name.split()[0]} {where.split(' ', 1)[1]}" in out, out
+    assert "gate_storage" in out.split("add to", 1)[1]
+    toml = tomllib.loads((repo / "pyproject.toml").read_text())
+    assert toml["tool"]["mnist-bench"]["models"] == ["tiny"]
+    pytest_table = toml["tool"].get("pytest", {}).get("ini_options", {})
+    assert "gate_storage" not in pytest_table  # their pytest table, or none, unchanged
+    assert (repo / "benchmarks" / "conftest.py").is_file()

@@ -167,15 +167,35 @@ def _package_settings(root: Path, declared: list[Declared]) -> str:
     return text
 
 
-def plan(root: Path, declared: list[Declared], ids: list[str], res: list[str]) -> dict[Path, str]:
-    """Every file init writes and its whole new text; a ConfigError, before anything is
-    written, where it would overwrite a user's file or setting."""
-    for name in ("pytest.ini", ".pytest.ini"):
-        if (root / name).exists():
-            raise ConfigError(
-                f"{root / name} holds this repository's pytest settings (pytest reads it before "
-                f"pyproject.toml); add these to it and run init without them:\n{PYTEST_SETTINGS}"
-            )
+INI_SETTINGS = """\
+python_files = test_*.py bench_*.py
+gate_storage = benchmarks/baselines
+gate_baseline_command = pytest benchmarks --gate-accept
+gate_accept_command = pytest '{nodeid}' --gate-accept
+"""
+
+
+def pytest_home(root: Path, table: dict) -> str:
+    """Where this repository keeps its pytest settings already ("" where it keeps none): init
+    then leaves them alone and says what to add there."""
+    for name, section in (("pytest.ini", ""), (".pytest.ini", ""), ("tox.ini", "[pytest]"),
+                          ("setup.cfg", "[tool:pytest]")):  # fmt: skip
+        path = root / name
+        if path.is_file() and (not section or section in path.read_text(errors="replace")):
+            return f"{path} {section or '[pytest]'}"
+    return (
+        f"{root / 'pyproject.toml'} [tool.pytest.ini_options]"
+        if "pytest" in table.get("tool", {})
+        else ""
+    )
+
+
+def plan(
+    root: Path, declared: list[Declared], ids: list[str], res: list[str]
+) -> tuple[dict[Path, str], str]:
+    """Every file init writes and its whole new text, and what the user adds by hand (the
+    pytest settings, where they are kept elsewhere already); a ConfigError, before anything
+    is written, where it would overwrite a user's file or setting."""
     files: dict[Path, str] = {}
     bench = root / "benchmarks"
     for path in [bench / "conftest.py", *(bench / f"bench_{lane}.py" for lane in LANES)]:
@@ -189,13 +209,20 @@ def plan(root: Path, declared: list[Declared], ids: list[str], res: list[str]) -
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{pyproject}: not valid TOML ({err}); fix it first") from None
-    tool = table.get("tool", {})
-    for key, what in (("mnist-bench", _grid_table([], res)), ("pytest", PYTEST_SETTINGS)):
-        if key in tool:
-            raise ConfigError(
-                f"{pyproject} has [tool.{key}...] already; init changes no setting of yours: "
-                f"merge these lines into it and run init again without them:\n{what}"
-            )
+    if "mnist-bench" in table.get("tool", {}):
+        raise ConfigError(
+            f"{pyproject} has [tool.mnist-bench] already: this repository is set up (edit the "
+            "table to change its grid)"
+        )
+    home = pytest_home(root, table)
+    by_hand = ""
+    if home:
+        lines = (
+            INI_SETTINGS
+            if not home.endswith("[tool.pytest.ini_options]")
+            else "".join(line + "\n" for line in PYTEST_SETTINGS.splitlines()[2:])
+        )
+        by_hand = f"add to {home} (bench_*.py beside your own python_files):\n{lines}"
     entry_points = table.get("project", {}).get("entry-points", {}).get("mnist_bench.models", {})
     if declared and text and "project" not in table:
         raise ConfigError(
@@ -224,10 +251,10 @@ def plan(root: Path, declared: list[Declared], ids: list[str], res: list[str]) -
         parts.append(f"# mnist-bench finds the models here once installed (pip install -e .)\n"
                      f"{ENTRY_POINT_TABLE}\n{lines}")  # fmt: skip
     models = list(dict.fromkeys([d.name for d in declared] + ids))
-    parts += [_grid_table(models, res), PYTEST_SETTINGS]
+    parts += [_grid_table(models, res)] + ([] if home else [PYTEST_SETTINGS])
     files[pyproject] = "\n".join(parts)
     tomllib.loads(files[pyproject])  # what it writes is valid TOML, or nothing is written
-    return files
+    return files, by_hand
 
 
 def command(args: argparse.Namespace) -> int:
@@ -241,12 +268,14 @@ def command(args: argparse.Namespace) -> int:
             "name the models to guard: --model NAME=module:factory (a model of this "
             "repository) or --guard ID (e.g. mlp-300x2)"
         )
-    files = plan(root, declared, list(args.guard), res)
+    files, by_hand = plan(root, declared, list(args.guard), res)
     _check_models(root.resolve(), declared, list(args.guard), res)
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, text)
         print(f"wrote {path}")
+    if by_hand:
+        print(f"\nyour pytest settings stay where they are: {by_hand}", end="")
     steps = [("pip install -e .", "registers your models (their entry points)")] if declared else []
     steps += [
         ("pytest benchmarks --gate-accept", "records the baselines: commit benchmarks/"),
