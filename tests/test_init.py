@@ -98,6 +98,8 @@ def test_init_appends_its_tables_to_a_users_pyproject(cli, repo: Path) -> None:
         ({"pyproject.toml": OWN_PYPROJECT + "[tool.mnist-bench]\nzoo = false\n"}, [],
          "has [tool.mnist-bench] already"),
         ({"pyproject.toml": "[project\n"}, [], "not valid TOML"),
+        ({"pyproject.toml": 'project = {name = "x", version = "1"}\n'}, [],
+         "cannot be appended as they are written there"),
         ({}, ["--model", "tiny=tinynet"], "give NAME=package.module:factory"),
         ({}, ["--model", "lenet5=tinynet:make"], "already the model of the package"),
         ({}, ["--model", "tiny=tinynet:missing"], "does not load"),
@@ -105,7 +107,7 @@ def test_init_appends_its_tables_to_a_users_pyproject(cli, repo: Path) -> None:
         ({}, ["--model", "tiny=tinynet:make", "--resolution", "crop:40"], "crop"),
         ({}, ["--guard", "mlp-0"], "mlp-0"),
     ],
-    ids=["own-conftest", "no-project", "own-grid", "bad-toml",
+    ids=["own-conftest", "no-project", "own-grid", "bad-toml", "inline-project",
          "bad-declaration", "zoo-name", "no-factory", "five-outputs", "bad-resolution", "bad-id"],
 )  # fmt: skip
 def test_init_refuses_before_writing_anything(

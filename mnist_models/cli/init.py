@@ -253,7 +253,13 @@ def plan(
     models = list(dict.fromkeys([d.name for d in declared] + ids))
     parts += [_grid_table(models, res)] + ([] if home else [PYTEST_SETTINGS])
     files[pyproject] = "\n".join(parts)
-    tomllib.loads(files[pyproject])  # what it writes is valid TOML, or nothing is written
+    try:  # what it writes is valid TOML, or nothing is written
+        tomllib.loads(files[pyproject])
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(
+            f"{pyproject}: its tables cannot be appended as they are written there ({err}); "
+            f"add these yourself:\n{''.join(parts[1:])}"
+        ) from None
     return files, by_hand
 
 
