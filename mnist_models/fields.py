@@ -125,7 +125,7 @@ LATENCY_CPU_REL = Field("latency_cpu_rel", unit="x ref", better="lower")  # gate
 LATENCY_REL = Field("latency_rel", unit="x ref", better="lower")  # gated, CUDA
 P99_CPU_US = Field("p99_cpu_us", unit="us", better="lower")  # the p99 budget
 # the studies' "batch inference": evaluate() over the 10,000 test images, and its gate in the
-# training lane (its on-CPU time over that of the same forward passes alone: a ceiling)
+# training lane (its on-CPU time over that of the same work written plainly: a ceiling)
 TEST_PASS_S = Field(
     "test_pass_s", unit="s", better="lower", label="test-set pass (s)", fmt="{:.3f}"
 )
