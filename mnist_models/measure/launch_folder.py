@@ -33,11 +33,10 @@ class LaunchFolder:
     root: Path
     python: str
     run: Path
-    pythonpath: str
     environment: dict[str, str]
 
     def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)  # links only: their targets stay
+        shutil.rmtree(self.root, ignore_errors=True)  # the copy and the links, not their targets
 
 
 def _venv(python: str) -> Path | None:
@@ -96,4 +95,4 @@ def make_launch_folder(
         [str(root / "src"), *(str(root / f"p{i}") for i in range(len(extra)))]
     )
     env["PYTHONPATH"] = pythonpath
-    return LaunchFolder(root, python, root / "run", pythonpath, env)
+    return LaunchFolder(root, python, root / "run", env)
