@@ -37,8 +37,8 @@ from mnist_models.ab.compare import TRAIN_BATCH_SIZE, TRAIN_STEPS, Side, _traine
 from mnist_models.ab.revision import load_revision, package_changed, repo_root
 from mnist_models.atomic import check_writable, write_text_atomic
 from mnist_models.errors import ConfigError
-from mnist_models.gates.rules import cpu_model
 from mnist_models.labels import batch_label
+from mnist_models.machine import cpu_model
 from mnist_models.measure.metrics import example_input
 from mnist_models.measure.threads import num_threads
 from mnist_models.measure.timing import time_calls

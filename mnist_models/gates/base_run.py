@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..machine import machine_kind
 from . import keys
-from .rules import machine_kind
 from .schema import SchemaError
 
 CACHE = ".mnist-bench/base-runs"  # under the project's root; ignored by its own .gitignore

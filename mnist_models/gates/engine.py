@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import fields
+from ..machine import machine_kind
 from ..table import text_table
 from ..verdicts import FAILING, Verdict
 from . import keys
 from .attribution import explain, heading
-from .rules import Metric, gated_metrics, machine_kind
+from .rules import Metric, gated_metrics
 
 # The verdicts of a gate that held, shown as `ok` in the gate table (the plugin's word); `report`
 # and the pull-request summary show the finer word (same, better, worse (allowed)).

@@ -2,7 +2,7 @@
 
 pytest-benchmark warns with both machine_info blobs (3 KB of JSON each) whenever anything
 differs, a kernel release or one CPU flag included. Here the note says what differs and whether
-it matters: the same machine kind means the time gates apply (rules.machine_kind).
+it matters: the same machine kind means the time gates apply (machine.machine_kind).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .rules import same_machine
+from ..machine import same_machine
 
 # pytest-benchmark's own cpu fields that say nothing a reader needs in the one line
 _CPU_NOISE = ("hz_actual", "hz_actual_friendly", "hz_advertised", "hz_advertised_friendly")

@@ -4,12 +4,9 @@ comparable. Shared by the pytest plugin (gates.py) and `mnist-models report`; no
 from __future__ import annotations
 
 import math
-import os
-import platform
 from dataclasses import asdict, dataclass, replace
 from dataclasses import fields as dataclass_fields
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from .. import fields
@@ -265,52 +262,12 @@ def lower(
     )
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def kind_name(info: dict[str, Any] | None = None) -> str:
-    """A machine kind as budgets name it: CPU model and count ("AMD EPYC x2"); this machine's
-    when `info` is None."""
-    if info is None:
-        info = {"cpu_model": cpu_model(), "cpu_count": os.cpu_count()}
-    return f"{info.get('cpu_model')} x{info.get('cpu_count')}"
-
-
-def machine_kind(info: dict[str, Any]) -> dict[str, Any]:
-    """What must match for times to be comparable: OS, Python (implementation and version, as
-    pytest-benchmark's machine id has them), CPU model and count, the device (runs from before
-    the device axis were on the CPU) and the GPU model."""
-    return {
-        "system": info.get("system"),
-        "implementation": info.get("python_implementation", "CPython"),
-        "python": ".".join(str(info.get("python_version", "")).split(".")[:2]),
-        "machine": info.get("machine"),
-        "cpu_model": info.get("cpu_model"),
-        "cpu_count": info.get("cpu_count"),
-        "device": info.get("device", "cpu"),
-        "gpu_name": info.get("gpu_name"),
-    }
-
-
 def gated_metrics(extra_info: dict[str, Any]) -> dict[str, Metric]:
     """The gates a benchmark entry declared, by metric name: the one reader of
     extra_info["gates"] (the plugin writes it with Metric.to_dict)."""
     return {
         name: Metric.from_dict(spec) for name, spec in (extra_info.get(fields.GATES) or {}).items()
     }
-
-
-def same_machine(info_then: dict[str, Any], info_now: dict[str, Any]) -> bool:
-    """The one same-machine rule (the plugin, `report` and the machine note use it): the two
-    runs' machine kinds match, so their times compare."""
-    return machine_kind(info_then) == machine_kind(info_now)
 
 
 def budget(name: str, ceiling: float, *, unit: str = "", key: str | None = None) -> Metric:

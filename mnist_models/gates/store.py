@@ -192,7 +192,7 @@ def _machine_info(old: dict, new: dict, kept: dict[str, dict], replaced: set[str
     entry's machine-bound figures must come from it. The new run's where it recorded every
     machine-bound entry kept; the old file's where the new entries have none (instruction
     counts, which carry their own key, or exact counts); otherwise a SchemaError."""
-    from .rules import kind_name, same_machine
+    from ..machine import kind_name, same_machine
 
     then, now = old.get("machine_info") or {}, new.get("machine_info") or {}
     if same_machine(then, now):

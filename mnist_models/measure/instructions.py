@@ -92,16 +92,6 @@ def valgrind_version() -> str:
     return out.stdout.strip().removeprefix("valgrind-") or "unknown"
 
 
-def cpu_vendor() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("vendor_id"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def instruction_key(cpu_capability: str) -> dict[str, str]:
     """What an instruction count depends on (measured, docs/deterministic-gates.md).
 
@@ -113,6 +103,8 @@ def instruction_key(cpu_capability: str) -> dict[str, str]:
     interpreter's own work per module call) and valgrind's version. Thread count is always 1.
     """
     import torch
+
+    from ..machine import cpu_vendor  # here, not at the top: the worker imports this module
 
     return {
         "torch": torch.__version__,

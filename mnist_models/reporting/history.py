@@ -31,9 +31,9 @@ FIELDS = ("commit", "date", "machine", "benchmark", "metric", "value")
 
 
 def machine_label(info: dict[str, Any]) -> str:
-    """The machine kind a series belongs to (rules.machine_kind, the one same-machine rule, as a
+    """The machine kind a series belongs to (machine.machine_kind, the one same-machine rule, as a
     label): runs of other kinds are separate series."""
-    from ..gates.rules import machine_kind
+    from ..machine import machine_kind
 
     kind = machine_kind(info)
     device = kind["gpu_name"] or kind[fields.DEVICE] or "cpu"

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from .. import fields, get_model
-from ..gates.rules import budget, kind_name, lower
+from ..gates.rules import budget, lower
 from ..labels import case_id
+from ..machine import kind_name
 from ..measure.calibration import (
     REFERENCE_ID,
     device_reference_seconds,
@@ -42,7 +43,7 @@ LATENCY_TOLERANCE = 1.00
 # run, the wall-time median over the reference failed 17 of the first 60 latency benchmarks
 # even after confirmation; time spent waiting for a core is the neighbour's, not the model's.
 LATENCY = lower(fields.LATENCY_CPU_REL, rel_tol=LATENCY_TOLERANCE, unit="x ref", timed=True)
-# Latency budgets: p99 per call at batch 1, 1 thread, on a named machine kind (rules.kind_name).
+# Latency budgets: p99 per call at batch 1, 1 thread, on a named machine kind (machine.kind_name).
 # They hold with or without a stored baseline and fail the run in the same gate table. The p99
 # is of on-CPU time (metrics.cpu_time_percentiles): with a neighbour on a 2-core machine the
 # wall-clock p99 of every model here was 4-6 ms, the scheduler's slice. Set at about 3-5x the

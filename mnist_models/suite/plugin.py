@@ -25,7 +25,7 @@ from ..measure.instructions import (
     prepare_training_data,
     valgrind_path,
 )
-from ..measure.machine import add_machine_info
+from ..measure.machine_info import add_machine_info
 from .grid import parse_modes
 
 if TYPE_CHECKING:

@@ -1,13 +1,13 @@
 """What a run records about the machine it ran on, beyond pytest-benchmark's own fields: the
 torch build, threads, CPU and device. suite/plugin.py adds it to every saved run; the
-gates compare it with the baseline's (gates.rules.machine_kind)."""
+gates compare it with the baseline's (machine.machine_kind)."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from ..gates.rules import cpu_model
+from ..machine import cpu_model
 
 
 def add_machine_info(machine_info: dict[str, Any], device: str = "cpu") -> None:
