@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mnist_models.errors import MnistBenchError
-from mnist_models.reporting.report import compare_runs, load_run, rows_from_run
+from mnist_models.gates.engine import compare_runs
+from mnist_models.reporting.report import load_run, rows_from_run
 
 BASELINE = (
     Path(__file__).parents[1] / "benchmarks/baselines/Linux-CPython-3.11-64bit/0001_baseline.json"

@@ -19,7 +19,7 @@ from mnist_models.errors import ConfigError
 from mnist_models.measure.record import RunRecord
 from mnist_models.reporting.outputs import write_outputs
 from mnist_models.reporting.plots import pareto_front
-from mnist_models.reporting.tables import markdown_table, summarise
+from mnist_models.reporting.tables import study_table, summarise
 from mnist_models.studies.catalog import get_study, list_studies
 from mnist_models.studies.run_store import _cache_file
 from mnist_models.studies.runner import planned, run_study
@@ -223,7 +223,7 @@ def test_repeats_give_mean_and_std(tmp_path: Path) -> None:
     entry = next(e for e in summary if e["run_id"] == "lenet5@28")
     assert math.isclose(entry["accuracy"], sum(accs) / 3)
     assert math.isclose(entry["accuracy_std"], 0.002)  # seeds 0, 1, 2 step by 0.002
-    table = markdown_table(summary)
+    table = study_table(summary)
     assert "| lenet5@28 (n=3) |" in table
     assert "accuracy (%)" in table.splitlines()[0] and "± 0.20" in table
 

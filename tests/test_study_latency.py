@@ -146,11 +146,11 @@ def test_another_set_of_models_is_timed_afresh(tmp_path: Path) -> None:
 
 
 def test_seeds_sharing_one_timing_show_no_latency_spread(tmp_path: Path) -> None:
-    from mnist_models.reporting.tables import markdown_table, summarise
+    from mnist_models.reporting.tables import study_table, summarise
 
     rows = [r for seed in (0, 1) for r in _rows(seed=seed, accuracy=0.9 + seed / 100)]
     timed = with_side_by_side_latency(rows, tmp_path, timer=_fake_timer([]))
     (entry, _) = summarise([r.table_row() for r in timed])
     assert entry["n"] == 2 and entry["latency_us_p50_std"] is None
     assert math.isclose(entry["accuracy_std"], 0.00707, rel_tol=1e-3)
-    assert "12.0 |" in markdown_table([entry]) and "12.0 ±" not in markdown_table([entry])
+    assert "12.0 |" in study_table([entry]) and "12.0 ±" not in study_table([entry])

@@ -45,14 +45,10 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
 def command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..gates.engine import compare_runs
     from ..reporting.outputs import check_folder, claimed, write_outputs
-    from ..reporting.report import (
-        compare_runs,
-        load_run,
-        render_comparison,
-        rows_from_run,
-    )
-    from ..reporting.tables import markdown_table, summarise
+    from ..reporting.report import load_run, render_comparison, rows_from_run
+    from ..reporting.tables import study_table, summarise
 
     run = load_run(args.run)
     base = load_run(args.against) if args.against else None
@@ -89,7 +85,7 @@ def command(args: argparse.Namespace) -> int:
                 write_text_atomic(out / "comparison.txt", text + "\n")
         print(f"wrote {', '.join(sorted(p.name for p in files.values()))} in {args.out}")
     elif base is None:
-        print(markdown_table(summarise(rows)))
+        print(study_table(summarise(rows)))
     if base is None:
         return 0
     if not args.markdown:

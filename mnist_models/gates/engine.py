@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import fields
+from ..errors import ConfigError
 from ..machine import machine_kind
 from ..table import text_table
 from ..verdicts import FAILING, Verdict
@@ -436,7 +437,7 @@ def compare_runs(
     """Two saved runs (validated) judged benchmark by benchmark. A gated benchmark of the
     baseline that the new run lacks is MISSING where the new run selected it (the plugin
     records its selection in the run's `mnist_bench` block); otherwise it is listed as only in
-    the baseline."""
+    the baseline. A ConfigError when nothing could be compared (runs of different suites)."""
     machines = ((base.get("machine_info") or {}), (new.get("machine_info") or {}))
     old = {b["fullname"]: b for b in base["benchmarks"]}
     fresh = {b["fullname"]: b for b in new["benchmarks"]}
@@ -466,4 +467,10 @@ def compare_runs(
         "only_in_baseline": [n for n in vanished if n not in selected],
         "only_in_new": sorted(set(fresh) - set(old)),
     }
+    if not rows:
+        raise ConfigError(
+            "nothing to compare: no gated metric of the baseline is in the new run "
+            f"({len(info['only_in_new'])} benchmarks only in the new run, "
+            f"{len(info['only_in_baseline'])} only in the baseline); compare runs of the same suite"
+        )
     return rows, info

@@ -20,7 +20,7 @@ from ..atomic import write_text_atomic
 from ..errors import OutputError
 from ..fields import FORMAT
 from .plots import PLOTS, write_plots
-from .tables import csv_text, markdown_table, summarise
+from .tables import csv_text, study_table, summarise
 
 MARKER = ".mnist-bench.json"
 
@@ -100,7 +100,7 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     before, command_kind = _marker(out) or {}, kind
     summary = summarise(rows)
-    table = markdown_table(summary)
+    table = study_table(summary)
     payload = {"format": FORMAT, "title": title, "command": command, **(meta or {})}
     payload["summary"] = summary
     payload["rows"] = rows if records is None else records

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import fields
-from ..errors import ConfigError
-from ..gates import engine
 from ..gates.engine import GateRecord
 from ..table import markdown_table, md_code, md_link, md_text, text_table
 from ..verdicts import FAILING, Verdict
@@ -113,21 +111,6 @@ def _verdict_of(result: dict[str, Any]) -> Verdict | None:
         return Verdict(result.get("verdict"))
     except ValueError:
         return None
-
-
-def compare_runs(
-    base: dict[str, Any], new: dict[str, Any]
-) -> tuple[list[GateRecord], dict[str, Any]]:
-    """Every gated metric of two saved runs, judged by the one engine (gates/engine.py); an
-    error when nothing could be compared (runs of different suites)."""
-    changes, info = engine.compare_runs(base, new)
-    if not changes:
-        raise ConfigError(
-            "nothing to compare: no gated metric of the baseline is in the new run "
-            f"({len(info['only_in_new'])} benchmarks only in the new run, "
-            f"{len(info['only_in_baseline'])} only in the baseline); compare runs of the same suite"
-        )
-    return changes, info
 
 
 # verdicts listed only with --all: nothing moved, or nothing to compare with

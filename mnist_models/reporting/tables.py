@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import fields
 from ..labels import batch_label
-from ..table import markdown_table as render_markdown
+from ..table import markdown_table
 
 # (header with unit, row key, scale, format) of the studies' columns, in their order, as the
 # schema declares them; OPTIONAL columns appear only where some row has them
@@ -83,7 +83,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def markdown_table(summary: list[dict[str, Any]]) -> str:
+def study_table(summary: list[dict[str, Any]]) -> str:
     """The studies' table; `mean ± std` where there are several seeds."""
     columns = [
         c for c in COLUMNS if c[1] not in OPTIONAL or any(e.get(c[1]) is not None for e in summary)
@@ -102,7 +102,7 @@ def markdown_table(summary: list[dict[str, Any]]) -> str:
                 cell += " ± " + fmt.format(std * scale)
             cells.append(cell)
         body.append(cells)
-    return "\n".join(render_markdown(header, body))
+    return "\n".join(markdown_table(header, body))
 
 
 def csv_text(rows: list[dict[str, Any]]) -> str:
