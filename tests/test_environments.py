@@ -194,7 +194,7 @@ def test_an_environment_whose_torch_does_more_work_fails_counts_and_timing(
 ) -> None:
     """The candidate runs in an environment whose F.linear works twice: the A/B and the
     instruction count fail, and the headline names the sitecustomize that did it."""
-    from mnist_models.measure.instructions import valgrind_path
+    from mnist_models.measure.instruction_key import valgrind_path
 
     if valgrind_path() is None:
         pytest.skip("valgrind is not installed (make valgrind)")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_models.measure import instructions
+from mnist_models.measure import instruction_key, instructions
 from mnist_models.measure.instructions import (
     CallgrindRun,
     InstructionCase,
@@ -101,6 +101,6 @@ def test_the_worker_environment_does_not_depend_on_the_test_or_terminal(
     monkeypatch.setenv("PYTEST_CURRENT_TEST", "benchmarks/bench_x.py::test_y (setup)")
     monkeypatch.setenv("COLUMNS", "211")
     monkeypatch.setenv("MNIST_BENCH_MODELS", "net=pkg:Net")
-    env = instructions.worker_environment()
+    env = instruction_key.worker_environment()
     assert "PYTEST_CURRENT_TEST" not in env and "COLUMNS" not in env
     assert env["MNIST_BENCH_MODELS"] == "net=pkg:Net" and env["PATH"] == os.environ["PATH"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from suite_runs import record_then_compare
 
-from mnist_models.measure.instructions import valgrind_path
+from mnist_models.measure.instruction_key import valgrind_path
 
 pytestmark = pytest.mark.slow  # the end-to-end tier (make test-slow)
 

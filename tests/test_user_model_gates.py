@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from pytest_benchmark.utils import get_machine_id
 
-from mnist_models.measure.instructions import valgrind_path
+from mnist_models.measure.instruction_key import valgrind_path
 
 MODEL = """\
 import torch

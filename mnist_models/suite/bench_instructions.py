@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.instructions, pytest.mark.full]
 
 GATE_BATCH_SIZES = (1, 64)
 # Instruction budgets: a ceiling per forward pass at batch 1 for the named models, with or
-# without a baseline, on any machine (the ISA path is pinned, instructions.ISA_PINS). About 1.5x
+# without a baseline, on any machine (the ISA path is pinned, instruction_key.ISA_PINS). About 1.5x
 # what torch 2.14 counts here, so a torch or Python upgrade fits and a model doing half as much
 # again does not (docs/deterministic-gates.md, "Latency budgets").
 INSTRUCTION_BUDGETS = {
