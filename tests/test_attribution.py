@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from mnist_models.gates.attribution import explain
-from mnist_models.gates.engine import evaluate, render_table
+from mnist_models.gates.engine import evaluate
+from mnist_models.gates.record import render_table
 from mnist_models.gates.rules import lower
 from mnist_models.measure.allocation_sites import _is_own
 from mnist_models.measure.callgrind import parse_profile

@@ -13,7 +13,7 @@ from pytest_benchmark.utils import get_machine_id
 from mnist_models import get_model
 from mnist_models.cli import main
 from mnist_models.errors import ConfigError
-from mnist_models.gates.rules import machine_kind
+from mnist_models.machine import machine_kind
 from mnist_models.measure.data import MNISTData
 from mnist_models.measure.device import (
     MODES,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pytest_benchmark.utils import get_machine_id
 
-from mnist_models.gates.engine import GateRecord, render_table
+from mnist_models.gates.record import GateRecord, render_table
 from mnist_models.gates.rules import Metric, budget, exact, higher, lower
 
 pytest_plugins = ["pytester"]

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from mnist_models.gates.engine import GateRecord
+from mnist_models.gates.record import GateRecord
 from mnist_models.gates.rules import Metric
 from mnist_models.reporting.report import render_markdown
 from mnist_models.table import md_code, md_text

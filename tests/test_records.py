@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fakes import run_row
 
-from mnist_models.gates.engine import GateRecord
+from mnist_models.gates.record import GateRecord
 from mnist_models.gates.rules import Direction, Metric, gated_metrics, lower
 from mnist_models.measure.record import RunRecord
 from mnist_models.verdicts import FAILING, Verdict

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from mnist_models.cli import main
-from mnist_models.gates.engine import GateRecord
 from mnist_models.gates.machine_notes import machine_note
+from mnist_models.gates.record import GateRecord
 from mnist_models.gates.rules import exact, lower
 from mnist_models.gates.session import GateSession, summary_lines
 

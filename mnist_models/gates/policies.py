@@ -8,7 +8,7 @@ from typing import Any
 
 from ..table import markdown_table
 from . import keys
-from .engine import lane_of
+from .record import lane_of
 from .rules import Metric, gated_metrics
 
 

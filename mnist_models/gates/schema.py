@@ -177,7 +177,7 @@ def validate_ab(data: Any, source: str) -> dict[str, Any]:
                 raise SchemaError(f"{at}.{name} must be a number, got {_kind(row.get(name))}")
         if not isinstance(row.get("verdict"), str) or not isinstance(row.get("rule"), dict):
             raise SchemaError(f"{at} needs a 'verdict' string and a 'rule' object")
-        from .engine import GateRecord
+        from .record import GateRecord
 
         try:
             GateRecord.from_dict(row)

@@ -28,15 +28,13 @@ from .engine import (
     NOT_REPEATABLE,
     NOT_REPEATED_NOTE,
     REPEATED_NOTE,
-    GateRecord,
     environment_change,
     evaluate,
     judge_entry,
     key_mismatch,
     kind_difference,
-    lane_of,
-    render_table,
 )
+from .record import GateRecord, lane_of, render_table
 from .rules import Metric, gated_metrics
 from .store import Baseline
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import fields
-from ..gates.engine import GateRecord
+from ..gates.record import GateRecord
 from ..table import markdown_table, md_code, md_link, md_text, text_table
 from ..verdicts import FAILING, Verdict
 
