@@ -224,7 +224,7 @@ def test_a_missing_environment_is_one_line_naming_the_fix(tmp_path: Path) -> Non
 
 def test_a_dependency_bump_summary_leads_with_what_the_upgrade_did() -> None:
     from mnist_models.gates.record import GateRecord
-    from mnist_models.reporting.report import render_markdown
+    from mnist_models.reporting.pr_summary import render_markdown
 
     count = evaluate(
         COUNT,

@@ -12,7 +12,7 @@ from markdown_it import MarkdownIt
 
 from mnist_models.gates.record import GateRecord
 from mnist_models.gates.rules import Metric
-from mnist_models.reporting.report import render_markdown
+from mnist_models.reporting.pr_summary import render_markdown
 from mnist_models.table import md_code, md_text
 
 PARSER = MarkdownIt("commonmark").enable("table")

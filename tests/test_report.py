@@ -11,7 +11,7 @@ import pytest
 
 from mnist_models.errors import MnistBenchError
 from mnist_models.gates.engine import compare_runs
-from mnist_models.reporting.report import load_run, rows_from_run
+from mnist_models.reporting.run_rows import load_run, rows_from_run
 
 BASELINE = (
     Path(__file__).parents[1] / "benchmarks/baselines/Linux-CPython-3.11-64bit/0001_baseline.json"

@@ -18,7 +18,7 @@ from mnist_models import fields
 from mnist_models.cli import main
 from mnist_models.gates.engine import compare_runs
 from mnist_models.gates.schema import SchemaError, validate_run
-from mnist_models.reporting.report import rows_from_run
+from mnist_models.reporting.run_rows import rows_from_run
 
 BASELINE = (
     Path(__file__).parents[1] / "benchmarks/baselines/Linux-CPython-3.11-64bit/0001_baseline.json"

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .. import fields
 from ..errors import ConfigError
 from ..labels import batch_label
 
@@ -230,7 +229,7 @@ def headline(baseline: Environment, candidate: Environment) -> str:
     return "environment: " + (", ".join(changes) if changes else "the same versions on both sides")
 
 
-def _cases(models: Sequence[str]) -> list[tuple[str, str | None, str, Any]]:
+def model_cases(models: Sequence[str]) -> list[tuple[str, str | None, str, Any]]:
     from ..zoo.registry import get_config, run_id
     from .compare import split_run_id
 
@@ -261,7 +260,7 @@ def compare_environments(
 
     if not models or not batch_sizes:
         raise ConfigError("nothing to compare: give at least one model and one batch size")
-    cases = _cases(models)
+    cases = model_cases(models)
     results: list[tuple[str, Any]] = []
 
     per_round = replace(settings, seconds=settings.seconds / ROUNDS)
@@ -307,163 +306,5 @@ def compare_environments(
     return results
 
 
-# --- numerics: where the two environments' outputs first diverge -------------------------------
-
-# A layer's outputs differ "beyond float32 rounding" when the largest difference exceeds this
-# many units in the last place of the layer's largest output: a reordered sum of K float32
-# terms moves a result by about sqrt(K) ulp, and the largest reduction of the zoo (mlp-4096's
-# first layer, K = 784) stays near 28.
-ROUNDING_ULPS = 64
-FLOAT32_EPS = 2.0**-23
-
-
-@dataclass(frozen=True)
-class LayerDiff:
-    layer: str
-    max_abs: float
-    max_rel: float
-    scale: float  # the largest |output| of the baseline's layer
-
-    @property
-    def identical(self) -> bool:
-        return self.max_abs == 0.0
-
-    @property
-    def beyond_rounding(self) -> bool:
-        return self.max_abs > ROUNDING_ULPS * FLOAT32_EPS * max(self.scale, 1e-30)
-
-
-def compare_numerics(
-    pair: EnvPair, models: Sequence[str], batch_size: int = 64
-) -> dict[str, list[LayerDiff]]:
-    """Per model, per leaf layer in execution order: how far the candidate environment's
-    outputs are from the baseline's, on the same weights (this process's seeded model) and the
-    same input."""
-    import torch
-
-    from ..measure.metrics import example_input
-    from ..zoo.registry import get_model
-
-    out: dict[str, list[LayerDiff]] = {}
-    for model_id, resolution, rid, res in _cases(models):
-        weights = pair.file("weights.pt", get_model(model_id, res, seed=0).state_dict())
-        x = pair.file("input.pt", example_input((1, res.size, res.size), batch_size))
-        files = [str(pair.workdir / f"outputs-{side}.pt") for side in ("a", "b")]
-        assert pair.workers is not None
-        for worker, path in zip(pair.workers, files, strict=True):
-            worker.request(
-                "outputs", model=model_id, resolution=resolution, weights=weights, input=x, out=path
-            )
-        then, now = (torch.load(f, weights_only=True) for f in files)
-        rows = []
-        for layer in then["order"]:
-            if layer not in now["outputs"]:
-                continue
-            ya, yb = then["outputs"][layer].double(), now["outputs"][layer].double()
-            if ya.shape != yb.shape:
-                rows.append(LayerDiff(layer, float("inf"), float("inf"), 0.0))
-                continue
-            diff = (ya - yb).abs()
-            rel = diff / ya.abs().clamp_min(1e-12)
-            rows.append(
-                LayerDiff(
-                    layer,
-                    float(diff.max()) if diff.numel() else 0.0,
-                    float(rel.max()) if rel.numel() else 0.0,
-                    float(ya.abs().max()) if ya.numel() else 0.0,
-                )
-            )
-        out[rid] = rows
-    return out
-
-
-def numerics_verdict(rows: list[LayerDiff]) -> str:
-    """One line per model: identical, within rounding, or the first layer beyond it."""
-    if all(r.identical for r in rows):
-        return "identical to the bit in every layer"
-    first = next((r for r in rows if r.beyond_rounding), None)
-    if first is None:
-        worst = max(rows, key=lambda r: r.max_rel)
-        return f"within float32 rounding (largest at {worst.layer}: {worst.max_abs:.3g} absolute)"
-    return (
-        f"first beyond float32 rounding: {first.layer} (max abs {first.max_abs:.3g}, "
-        f"max rel {first.max_rel:.3g})"
-    )
-
-
 def current_environment(label: str = "this environment") -> Environment:
     return Environment(sys.executable, PACKAGE_ROOT, label)
-
-
-# --- instructions: both environments counted, judged by the lane's own rules ------------------
-
-
-def count_environments(
-    baseline: Environment,
-    candidate: Environment,
-    models: Sequence[str],
-    batch_sizes: Sequence[int],
-    *,
-    training: bool = True,
-    data_root: str | None = None,
-) -> list[Any]:
-    """Count the cases of `models` under valgrind in each environment (one worker each, one
-    after the other) and judge every count by the instruction lane's rule through the one
-    engine: the same key, the lane's band; only torch differing, the declared
-    cross-environment band; anything else differing, `not applied` with the reason."""
-    from ..gates.engine import evaluate
-    from ..measure.instruction_rules import cases_for, instruction_rule
-    from ..measure.instructions import CallgrindRun, prepare_training_data
-
-    cases = cases_for(list(models), list(batch_sizes), training=training)
-    workdir = Path(tempfile.mkdtemp(prefix="mnist-count-"))
-    try:
-        counted = []
-        for i, env in enumerate((baseline, candidate)):
-            where = workdir / f"side{i}"
-            where.mkdir()
-            prepared = prepare_training_data(cases, where, root=data_root)
-            run = CallgrindRun(prepared, where, python=env.python, source=env.source).start()
-            try:  # each count with its breakdown, read before the dumps are removed
-                counted.append({k: (c, c.attribution()) for k, c in run.counts().items()})
-            except Exception as err:
-                raise ConfigError(f"counting instructions in {env.name} failed: {err}") from None
-            finally:
-                run.stop()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    then, now = counted
-    machines = tuple(
-        {"torch": env.info.get("torch"), "torchvision": env.info.get("torchvision")}
-        for env in (baseline, candidate)
-    )
-    rows = []
-    for case in cases:
-        # one-sided here: an upgrade that does less work is `better`, not a stale figure
-        rule = replace(instruction_rule(case.kind, case.batch_size), two_sided=False)
-        entries = [
-            {fields.INSTRUCTIONS: c.per_call, "instruction_key": c.key, fields.GATES: {}}
-            | ({fields.ATTRIBUTION: {fields.INSTRUCTIONS: why}} if why else {})
-            for c, why in (then[case.key], now[case.key])
-        ]
-        rows.append(evaluate(rule, case.key, entries[0], entries[1], machines, lane="instructions"))
-    return rows
-
-
-def render_counts(rows: Sequence[Any]) -> str:
-    """The instruction table of `compare --env --instructions`, and how many left their band."""
-    from ..table import text_table
-
-    failed = [r.nodeid for r in rows if r.failed]
-    lines = ["instructions per call (per step for training), baseline environment -> this one:"]
-    header = ["case", "metric", "baseline", "now", "change", "allowed", "verdict"]
-    body = [[r.nodeid, *r.cells(), str(r.verdict)] for r in rows]
-    lines += text_table(header, body, align="llrrrll")
-    for row in rows:  # what moved inside each count outside its band
-        if row.why:
-            lines += [f"{row.nodeid}: {row.why[0]}", *(f"  {line}" for line in row.why[1:])]
-    lines.append(
-        f"{len(failed)} of {len(rows)} counts outside their band"
-        + (f": {', '.join(failed)}" if failed else "")
-    )
-    return "\n".join(lines)

@@ -55,7 +55,8 @@ def command(args: argparse.Namespace) -> int:
         if progress:
             say(f"  timed {label}")
 
-    from ..ab.environments import compare_environments, compare_numerics, numerics_verdict
+    from ..ab.env_numerics import compare_numerics, numerics_verdict
+    from ..ab.environments import compare_environments
 
     with EnvPair(baseline, candidate) as pair:
         head = headline(baseline, candidate)
@@ -74,7 +75,7 @@ def command(args: argparse.Namespace) -> int:
         numerics = compare_numerics(pair, args.models) if args.numerics else {}
     counts: list[Any] = []
     if args.instructions:
-        from ..ab.environments import count_environments
+        from ..ab.env_counts import count_environments
 
         if progress:
             say("counting instructions under valgrind in both environments (minutes)")
@@ -88,7 +89,7 @@ def command(args: argparse.Namespace) -> int:
         )
     text = [head, render(results, baseline, candidate, settings)]
     if counts:
-        from ..ab.environments import render_counts
+        from ..ab.env_counts import render_counts
 
         text.append(render_counts(counts))
     for rid, rows in numerics.items():

@@ -46,8 +46,9 @@ def command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..gates.engine import compare_runs
+    from ..reporting.comparison import render_comparison
     from ..reporting.outputs import check_folder, claimed, write_outputs
-    from ..reporting.report import load_run, render_comparison, rows_from_run
+    from ..reporting.run_rows import load_run, rows_from_run
     from ..reporting.tables import study_table, summarise
 
     run = load_run(args.run)
@@ -59,7 +60,7 @@ def command(args: argparse.Namespace) -> int:
         if base is None:
             raise ConfigError("--markdown summarises a comparison: add --against OLD.json")
         from ..gates.machine_notes import machine_note
-        from ..reporting.report import render_markdown
+        from ..reporting.pr_summary import render_markdown
 
         ab = [_load_ab(path) for path in args.ab] if args.ab else None
         text = render_markdown(
