@@ -24,7 +24,7 @@ def render_comparison(changes: list[GateRecord], info: dict[str, Any], *, show_s
             c.metric.format(c.baseline),
             c.metric.format(c.now),
             c.change_text(),
-            c.metric.allowed_text(c.baseline),
+            c.cells()[4],  # allowed, with the rule's note (why a row was not applied, say)
             c.verdict,
         ]
         for c in shown
@@ -49,7 +49,7 @@ def render_comparison(changes: list[GateRecord], info: dict[str, Any], *, show_s
         f"{counts[Verdict.SAME]} the same"
         + (f", {counts[Verdict.NEW]} new (no baseline figure)" if counts[Verdict.NEW] else "")
         + (
-            f", {counts[Verdict.NOT_APPLIED]} time metrics not applied (another kind of machine)"
+            f", {counts[Verdict.NOT_APPLIED]} not applied (each row's note says why)"
             if counts[Verdict.NOT_APPLIED]
             else ""
         )
