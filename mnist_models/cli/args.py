@@ -62,10 +62,52 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     threads, where the data is."""
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--lr", type=positive_float, default=1e-3)
+    add_threads_option(p, default=None)
+    add_data_root_option(p)
+
+
+# --- options several commands share, defined once (as asv's common_args) -----------------------
+
+
+def add_threads_option(p: argparse.ArgumentParser, *, default: int | None = 1) -> None:
+    """--threads: torch's thread count for the work measured (None: torch's own default)."""
+    shown = "torch's" if default is None else str(default)
     p.add_argument(
-        "--threads", type=thread_count, default=None, help="torch threads (default: torch's)"
+        "--threads", type=thread_count, default=default, help=f"torch threads (default: {shown})"
     )
-    p.add_argument("--data-root", type=nonempty, default=None)
+
+
+def add_data_root_option(p: argparse.ArgumentParser) -> None:
+    """--data-root: the folder holding MNIST/raw/."""
+    p.add_argument(
+        "--data-root",
+        type=nonempty,
+        default=None,
+        help="folder holding MNIST/raw/ (default: $MNIST_BENCH_DATA or ~/.cache/mnist-bench)",
+    )
+
+
+def add_output_options(p: argparse.ArgumentParser, *, what: str = "the JSON object") -> None:
+    """--json (where the command prints JSON) and -o/--output FILE, written atomically."""
+    if what == "the JSON object":
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-o", "--output", type=nonempty, help=f"also write {what} to this file")
+
+
+def add_force_option(p: argparse.ArgumentParser, *, what: str = "") -> None:
+    """--force: write into a non-empty output folder that another tool made."""
+    target = f"{what} into" if what else "into"
+    p.add_argument(
+        "--force", action="store_true", help=f"write {target} a non-empty folder another tool made"
+    )
+
+
+def add_storage_option(p: argparse.ArgumentParser) -> None:
+    """--storage: the baseline folder, by default the project's gate_storage."""
+    p.add_argument(
+        "--storage",
+        help="baseline folder (default: the gate_storage of ./pyproject.toml's pytest options)",
+    )
 
 
 def check_output(args: argparse.Namespace) -> None:
@@ -179,8 +221,5 @@ def model_options() -> Parser:
         default=None,
         help="28, resize:N, crop:N or pad:N (default: the model's native one)",
     )
-    common.add_argument("--json", action="store_true", help="print one JSON object")
-    common.add_argument(
-        "-o", "--output", type=nonempty, help="also write the JSON object to this file"
-    )
+    add_output_options(common)
     return common

@@ -16,7 +16,7 @@ import shlex
 from pathlib import Path
 
 from ..errors import ConfigError
-from .args import Parser
+from .args import Parser, add_storage_option
 
 
 def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
@@ -38,10 +38,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
         metavar="RUN.json",
         help="record finished runs (`pytest --benchmark-json=FILE`) instead of running pytest",
     )
-    p.add_argument(
-        "--storage",
-        help="baseline folder (default: the gate_storage of ./pyproject.toml's pytest options)",
-    )
+    add_storage_option(p)
     p.add_argument("pytest_args", nargs="*", help="arguments for pytest (after --)")
     p.set_defaults(func=command)
 

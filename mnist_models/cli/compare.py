@@ -9,16 +9,17 @@ from ..console import progress_shown, say
 from ..verdicts import Verdict
 from .args import (
     Parser,
+    add_data_root_option,
     add_device_options,
+    add_output_options,
+    add_threads_option,
     check_batch_memory,
     check_device,
     check_output,
     emit,
     int_list,
     model_list,
-    nonempty,
     positive_float,
-    thread_count,
 )
 
 
@@ -75,19 +76,16 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
         default=True,
         help="also time training steps of each model (its own train(), batch 64), alternately",
     )
-    p.add_argument(
-        "--data-root", type=nonempty, default=None, help="MNIST root for the training rows"
-    )
+    add_data_root_option(p)
     p.add_argument("--seconds", type=positive_float, default=2.0, help="timing per row")
-    p.add_argument("--threads", type=thread_count, default=1)
+    add_threads_option(p)
     p.add_argument(
         "--min-effect",
         type=positive_float,
         default=0.05,
         help="smallest p50 slowdown that fails (0.05 = 5%%); tails have their own",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("-o", "--output", type=nonempty, help="also write the JSON object to this file")
+    add_output_options(p)
     add_device_options(p)
     p.set_defaults(func=command)
 

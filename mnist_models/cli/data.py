@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from .args import Parser, nonempty
+from .args import Parser, add_data_root_option
 
 
 def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
     """Register the command and its options."""
     p = sub.add_parser("data", help="fetch MNIST and verify its MD5s")
-    p.add_argument(
-        "--data-root",
-        type=nonempty,
-        help="folder holding MNIST/raw/ (default: $MNIST_BENCH_DATA or ~/.cache/mnist-bench)",
-    )
+    add_data_root_option(p)
     p.set_defaults(func=command)
 
 

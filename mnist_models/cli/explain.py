@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import fields
 from ..errors import ConfigError
-from .args import Parser
+from .args import Parser, add_data_root_option, add_storage_option
 
 _TEST = re.compile(r"(?:.*::)?test_(forward|training)_instructions\[(.+)-bs(\d+)\]")
 
@@ -41,17 +41,14 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
         help="count the same case in this git revision's package too, and compare with it "
         "(default: the stored baseline's breakdown)",
     )
-    p.add_argument(
-        "--storage",
-        help="baseline folder (default: the gate_storage of ./pyproject.toml's pytest options)",
-    )
+    add_storage_option(p)
     p.add_argument(
         "--run",
         metavar="RUN.json",
         help="a finished run (pytest --benchmark-json=FILE): explain its entry of TEST_ID "
         "against the stored baseline's, every metric with a breakdown, counting nothing",
     )
-    p.add_argument("--data-root", help="MNIST folder (training cases read their images)")
+    add_data_root_option(p)
     p.set_defaults(func=command)
 
 

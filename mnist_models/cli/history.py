@@ -7,7 +7,7 @@ import shlex
 
 from .. import fields
 from ..errors import ConfigError
-from .args import Parser, nonempty, positive_float
+from .args import Parser, add_force_option, nonempty, positive_float
 
 
 def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
@@ -30,9 +30,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
     p.add_argument("--out", type=nonempty, help="folder for a plot per series and index.md")
     p.add_argument("--min-effect", type=positive_float, default=0.01, help="smallest step reported")
     p.add_argument("--all", action="store_true", help="plot every series, not only stepped ones")
-    p.add_argument(
-        "--force", action="store_true", help="write --out into a non-empty folder another tool made"
-    )
+    add_force_option(p, what="--out")
     p.add_argument(
         "--confirm",
         action="store_true",

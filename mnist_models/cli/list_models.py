@@ -13,7 +13,7 @@ from .args import Parser
 def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
     """Register the command and its options."""
     p = sub.add_parser("list", help="named models: params, MACs, where each comes from")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=command)
 
 

@@ -7,12 +7,12 @@ import argparse
 from .args import (
     Parser,
     add_device_options,
+    add_output_options,
+    add_threads_option,
     check_batch_memory,
     check_device,
     check_output,
-    nonempty,
     positive_int,
-    thread_count,
 )
 
 
@@ -30,10 +30,10 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=1)
     p.add_argument("--calls", type=int, default=100)
     p.add_argument("--train", action="store_true", help="profile training steps instead")
-    p.add_argument("--threads", type=thread_count, default=1)
+    add_threads_option(p)
     p.add_argument("--rows", type=int, default=15)
     p.add_argument("--sort-by", default="self_cpu_time_total", choices=SORT_KEYS)
-    p.add_argument("-o", "--output", type=nonempty, help="also write the table to this file")
+    add_output_options(p, what="the table")
     add_device_options(p, mode=False)
     p.set_defaults(func=command)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..verdicts import FAILING
-from .args import Parser, nonempty
+from .args import Parser, add_force_option, nonempty
 
 
 def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
@@ -36,9 +36,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
         "`compare --env` output too: a dependency bump's summary leads with it)",
     )
     p.add_argument("--links", help="with --markdown: where the plots are (a URL or a note)")
-    p.add_argument(
-        "--force", action="store_true", help="write into a non-empty folder another tool made"
-    )
+    add_force_option(p)
     p.set_defaults(func=command)
 
 

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..console import progress_shown, say
-from .args import Parser, add_device_options, add_training_options, check_device, nonempty
+from .args import (
+    Parser,
+    add_device_options,
+    add_force_option,
+    add_training_options,
+    check_device,
+    nonempty,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,9 +54,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
         help="the store of finished runs every study shares (default: $MNIST_BENCH_RUNS or "
         "~/.cache/mnist-bench/runs)",
     )
-    p.add_argument(
-        "--force", action="store_true", help="write into a non-empty folder another tool made"
-    )
+    add_force_option(p)
     add_device_options(p)
     p.set_defaults(func=command)
 
