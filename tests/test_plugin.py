@@ -2,7 +2,7 @@
 in-process (pytester), no torch, no model. Each run records a baseline with `--gate-accept` (the
 one writer) and compares against it, so the whole cycle a user goes through is exercised.
 
-The real suite with injected regressions is run end to end in test_gates.py.
+The real suite with real edits is run end to end in test_lanes.py.
 """
 
 from __future__ import annotations

@@ -217,6 +217,43 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     session.machine_info = dict(machine_info)
 
 
+@pytest.hookimpl(wrapper=True, optionalhook=True)
+def pytest_benchmark_compare_machine_info(
+    config: pytest.Config, benchmarksession: Any, machine_info: dict, compared_benchmark: dict
+) -> Any:
+    """In an opted-in session: one line of what differs from the baseline's machine and what
+    the gates do about it (machine_notes.py), instead of pytest-benchmark's two 3 KB JSON blobs
+    (the full difference with -v). Elsewhere pytest-benchmark's own warning stands."""
+    if not config.getini("gate_storage"):
+        return (yield)
+    from .machine_notes import machine_note
+
+    logger = benchmarksession.logger
+    warning = logger.warning
+    logger.warning = lambda text, *a, **k: (
+        None if "machine_info is different" in text else (warning(text, *a, **k))
+    )
+    try:
+        return (yield)
+    except ValueError as err:
+        # pytest-benchmark's own hook names a storage relative to the working directory and
+        # fails for one outside it, while building the very warning this hook replaces
+        if "subpath" not in str(err):
+            raise
+        return None
+    finally:
+        logger.warning = warning
+        lines = machine_note(
+            compared_benchmark.get("machine_info") or {},
+            machine_info,
+            verbose=config.option.verbose > 0,
+            base_run=bool(config.getoption("gate_base", None)),
+        )
+        writer = config.get_terminal_writer()
+        for line in lines:
+            writer.line(line, yellow=line.startswith("machine:") and "not applied" in line)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config: pytest.Config, output_json: dict) -> None:
     """An opted-in run's JSON says what it selected (so `report` can tell a benchmark that

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..errors import ConfigError
+from ..measure.instruction_key import valgrind_path
 from ..measure.instructions import (
     VALGRIND_HINT,
     CallgrindRun,
     InstructionCase,
     InstructionCount,
     prepare_training_data,
-    valgrind_path,
 )
 from ..measure.machine_info import add_machine_info
 from .grid import parse_modes
@@ -207,37 +207,3 @@ def device(request: pytest.FixtureRequest) -> torch.device:
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """torch, threads, CPU and device facts in every saved run (the gates compare them)."""
     add_machine_info(machine_info, config.getoption("device", "cpu"))
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_benchmark_compare_machine_info(
-    config: pytest.Config, benchmarksession: Any, machine_info: dict, compared_benchmark: dict
-) -> Iterator[None]:
-    """One line of what differs from the baseline's machine, instead of pytest-benchmark's two
-    3 KB JSON blobs (the full difference with -v)."""
-    from ..gates.machine_notes import machine_note
-
-    logger = benchmarksession.logger
-    warning = logger.warning
-    logger.warning = lambda text, *a, **k: (
-        None if "machine_info is different" in text else (warning(text, *a, **k))
-    )
-    try:
-        return (yield)
-    except ValueError as err:
-        # pytest-benchmark's own hook names a storage relative to the working directory and
-        # fails for one outside it, while building the very warning this hook replaces
-        if "subpath" not in str(err):
-            raise
-        return None
-    finally:
-        logger.warning = warning
-        lines = machine_note(
-            compared_benchmark.get("machine_info") or {},
-            machine_info,
-            verbose=config.option.verbose > 0,
-            base_run=bool(config.getoption("gate_base", None)),
-        )
-        writer = config.get_terminal_writer()
-        for line in lines:
-            writer.line(line, yellow=line.startswith("machine:") and "not applied" in line)
