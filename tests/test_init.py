@@ -1,6 +1,6 @@
 """`mnist-models init`: what it writes into a user's repository, and what it refuses to touch.
 In-process, on small repositories under tmp_path; the whole path from an empty folder to a
-failing gate is tests/test_user_model_gates.py."""
+failing gate is tests/test_lanes.py (the user's repository)."""
 
 from __future__ import annotations
 

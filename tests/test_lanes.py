@@ -1,25 +1,33 @@
-"""The deterministic lanes shown on real code changes: each change is made to a copy of the
-project's own source, as a contributor would make it (no monkeypatching of torch), and a few
-gate-tier benchmarks of that copy run against a baseline recorded from the unchanged copy. The
-unchanged copy must pass; each change must fail, naming the metric that caught it.
+"""The one end-to-end harness: real changes, each made to a copy of a project as its author
+would make it (no monkeypatching of torch), run once with the benchmarks that must see it
+against a baseline recorded from the unchanged project. Two projects: this package (a copy of
+its source, package and suite) and a user's own repository (a CNN of their own, set up from an
+empty folder outside this repository with `mnist-models init`, installed with `pip install -e .`
+into a new virtual environment, recorded with `--gate-accept`). Unchanged code must pass every
+gate; each change must fail every benchmark it names, with its table, the accept command and,
+where given, the attribution under its first row.
 
-The runs are pytest subprocesses with the copy first on PYTHONPATH (the installed package is an
-editable install whose finder comes after sys.path). Runs with instruction counts start one
+Copies run as pytest subprocesses with the copy first on PYTHONPATH (the installed package is
+an editable install whose finder comes after sys.path). Runs with instruction counts start one
 valgrind worker each (about a minute for torch's import and first calls): they run two at a
 time, one per core.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import site
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from suite_runs import record_then_compare
+from pytest_benchmark.utils import get_machine_id
 
 from mnist_models.measure.instruction_key import valgrind_path
 
@@ -62,16 +70,40 @@ LATENCY = "benchmarks/bench_inference.py::test_latency[mlp-128@28-bs1]"
 ALL = (*ALL, COUNTS, LATENCY)
 
 
+# A user's own model: two conv stages with BatchNorm, dropout; their package `mynet`.
+USER_MODEL = """\
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.25), nn.Linear(16 * 5 * 5, 10))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+"""
+USER_FORWARD = "    def forward(self, x):\n"
+# What each project's failure message says to accept a change ({nodeid} replaced)
+ACCEPT = {"package": "make accept TESTS='{nodeid}'", "user": "pytest '{nodeid}' --gate-accept"}
+
+
 @dataclass(frozen=True)
 class Change:
     """A real change to a copy of the project: its edits, the benchmarks run on it, the metric
-    each of them must fail (in order, several per benchmark where the lane sees several), what
-    the attribution under the first must name, and options beyond COMMON."""
+    each of them must fail (several per benchmark where the lane sees several), what the
+    attribution under the first must name, options beyond COMMON, and the project it edits."""
 
     edits: tuple[Edit, ...]
     fails: dict[str, tuple[str, ...]]
     why: str = ""
     options: tuple[str, ...] = ()
+    project: str = "package"  # or "user": the user's repository (USER_MODEL)
 
 
 CHANGES = {
@@ -211,6 +243,36 @@ CHANGES = {
         {LATENCY: ("latency_cpu_rel",), TRAINING: ("epoch_cpu_rel",)},
         options=("--gate-time-tolerance", "1.0"),
     ),
+    # the user's model: three ATen operators more per call (isnan, any, and the bool of it)
+    "user_input_check": Change(
+        (
+            Edit(
+                "mynet/__init__.py",
+                USER_FORWARD,
+                USER_FORWARD
+                + '        if x.isnan().any():\n            raise ValueError("input has NaN")\n',
+            ),
+        ),
+        {
+            "benchmarks/bench_memory.py::test_inference_memory[mynet@28]": (
+                "inference_ops_per_call",
+            )
+        },
+        why="operator aten::isnan  calls 0 -> 1",
+        project="user",
+    ),
+    # the user's model: a ReLU on the logits, the same parameters and MACs, another model
+    "user_relu_added": Change(
+        (
+            Edit(
+                "mynet/__init__.py",
+                "        return self.head(self.features(x))\n",
+                "        return torch.relu(self.head(self.features(x)))\n",
+            ),
+        ),
+        {"benchmarks/bench_training.py::test_training[mynet@28-bs64-e2]": ("accuracy",)},
+        project="user",
+    ),
 }
 # Not a regression: the model adds noise from a generator seeded by the clock while training,
 # so two trainings of the same code differ. The exact figures say `not repeatable` and the
@@ -236,8 +298,17 @@ needs_valgrind = pytest.mark.skipif(
 )
 
 
+def apply(root: Path, change: str) -> None:
+    """Make a change's edits in the copy at root."""
+    for edit in (UNREPEATABLE if change == "unrepeatable" else CHANGES[change]).edits:
+        path = root / edit.file
+        text = path.read_text()
+        assert text.count(edit.old) == 1, f"{change}: {edit.old!r} not in {edit.file} once"
+        path.write_text(text.replace(edit.old, edit.new))
+
+
 def make_copy(root: Path, change: str | None = None) -> Path:
-    """The project's source (package, benchmarks, pytest configuration) under root, changed."""
+    """This package's source (package, benchmarks, pytest configuration) under root, changed."""
     root.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "baselines", "*.pyc")
     for folder in ("mnist_models", "benchmarks"):
@@ -245,63 +316,157 @@ def make_copy(root: Path, change: str | None = None) -> Path:
     for name in ("conftest.py", "pyproject.toml"):
         shutil.copy2(REPO / name, root / name)
     if change is not None:
-        for edit in (UNREPEATABLE if change == "unrepeatable" else CHANGES[change]).edits:
-            path = root / edit.file
-            text = path.read_text()
-            assert text.count(edit.old) == 1, (
-                f"{change}: the text to change is not in {edit.file} once"
-            )
-            path.write_text(text.replace(edit.old, edit.new))
+        apply(root, change)
     return root
 
 
-def run_copy(copy: Path, storage: Path, nodeids: tuple[str, ...], *args: str):
-    env = {**os.environ, "PYTHONPATH": str(copy)}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            *nodeids,
-            *COMMON,  # first: a change's own options come after and win
-            f"--benchmark-storage=file://{storage}",
-            *args,
-        ],
-        cwd=copy,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
+def user_environment(folder: Path) -> Path:
+    """A new virtual environment that sees this one's packages (a .pth line: torch is not
+    installed again); its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    (purelib,) = [Path(p) for p in site.getsitepackages() if p.endswith("site-packages")][:1]
+    python = folder / "bin" / "python"
+    theirs = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    Path(theirs, "mnist-bench-env.pth").write_text(
+        f"import site; site.addsitedir({str(purelib)!r})\n"
     )
+    return python
+
+
+def run(python: Path | str, cwd: Path, *args: str, copy: Path | None = None):
+    """A command in `cwd`; with `copy`, that copy first on PYTHONPATH."""
+    env = dict(os.environ)
+    if copy is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(copy), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [str(python), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=1800
+    )
+
+
+def first_hour(base: Path) -> tuple[Path, dict[str, subprocess.CompletedProcess]]:
+    """The user's repository from an empty folder: their package, init, install, count and the
+    baseline accepted. (their python, each step's result by name)."""
+    repo = base / "their-repo"
+    (repo / "mynet").mkdir(parents=True)
+    (repo / "mynet" / "__init__.py").write_text(USER_MODEL)
+    python = user_environment(base / "venv")
+    cli = ("-m", "mnist_models.cli")
+    steps = {"init": run(python, repo, *cli, "init", "--model", "mynet=mynet:Net")}
+    steps["install"] = run(
+        python, repo, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+        "-e", ".",
+    )  # fmt: skip
+    steps["count"] = run(python, repo, *cli, "count", "mynet")
+    steps["accept"] = run(python, repo, "-m", "pytest", "benchmarks", "--gate-accept", *USER)
+    return python, steps
+
+
+USER = ("-p", "no:cacheprovider", "--gate-time-tolerance", "1000")  # the user's runs
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess]:
-    """A baseline from the unchanged copy, then the unchanged copy and every change against it,
-    each run once with the benchmarks that must see it."""
+    """Both projects' baselines (this package's from its unchanged copy, the user's accepted),
+    then every job against them, each run once with the benchmarks it names, two at a time."""
     if valgrind_path() is None:
         pytest.skip("valgrind is not installed (apt-get install valgrind)")
     base = tmp_path_factory.mktemp("lanes")
-    unchanged = make_copy(base / "unchanged")
-    jobs = {"unchanged": (unchanged, ALL, ())}
-    for name, change in [*CHANGES.items(), ("unrepeatable", UNREPEATABLE)]:
-        jobs[name] = (make_copy(base / name, name), tuple(change.fails), change.options)
     storage = base / "storage"
+    unchanged = make_copy(base / "unchanged")
+    target = storage / get_machine_id() / "0001_base.json"
+    target.parent.mkdir(parents=True)
+    package_args = (*COMMON, f"--benchmark-storage=file://{storage}")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        recorded = pool.submit(
+            run, sys.executable, unchanged, "-m", "pytest", *ALL, *package_args,
+            f"--benchmark-json={target}", copy=unchanged,
+        )  # fmt: skip
+        python, done = pool.submit(first_hour, base / "user").result()
+        recorded = recorded.result()
+    assert recorded.returncode == 0, recorded.stdout[-4000:] + recorded.stderr[-2000:]
+    repo = base / "user" / "their-repo"
+    jobs = {
+        "unchanged": lambda: run(
+            sys.executable, unchanged, "-m", "pytest", *ALL, *package_args, "--benchmark-compare",
+            copy=unchanged,
+        ),
+        **{
+            f"user {again}": lambda: run(
+                python, repo, "-m", "pytest", "benchmarks", "--benchmark-compare", *USER
+            )
+            for again in ("again", "once more")
+        },
+    }  # fmt: skip
+    for name, change in [*CHANGES.items(), ("unrepeatable", UNREPEATABLE)]:
+        if change.project == "user":
+            copy = shutil.copytree(repo, base / name, ignore=shutil.ignore_patterns("*.egg-info"))
+            apply(copy, name)
+            args = ("-m", "pytest", *change.fails, "--benchmark-compare", *USER, *change.options)
+            jobs[name] = lambda c=copy, a=args: run(python, c, *a, copy=c)
+        else:
+            copy = make_copy(base / name, name)
+            args = ("-m", "pytest", *change.fails, *package_args, *change.options)
+            jobs[name] = lambda c=copy, a=args: run(
+                sys.executable, c, *a, "--benchmark-compare", copy=c
+            )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        done |= {name: future.result() for name, future in futures.items()}
+    return done | {"repo": repo}
 
-    def run(job: tuple[Path, tuple[str, ...], tuple[str, ...]], arg: str):
-        return run_copy(job[0], storage, job[1], *job[2], arg)
 
-    _, done = record_then_compare(storage, run, (unchanged, ALL, ()), jobs)
-    return done
+def _out(done: subprocess.CompletedProcess) -> str:
+    return done.stdout[-4000:] + done.stderr[-2000:]
 
 
 @needs_valgrind
 def test_unchanged_code_passes_every_lane(runs: dict) -> None:
     done = runs["unchanged"]
     out = done.stdout
-    assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
+    assert done.returncode == 0, _out(done)
     assert "0 failed" in out and f"{len(ALL)} passed" in out
     assert "0 without baseline" in out  # every metric was compared, none passed for lack of one
+
+
+@needs_valgrind
+def test_a_users_repository_is_set_up_and_recorded_from_an_empty_folder(runs: dict) -> None:
+    for step in ("init", "install", "count", "accept"):
+        assert runs[step].returncode == 0, f"{step}: " + _out(runs[step])
+    assert "pytest benchmarks --gate-accept" in runs["init"].stdout  # the next commands
+    # the per-layer table of a nested model sums to its total (BatchNorm: no MACs of its own)
+    count = runs["count"].stdout
+    assert re.search(r"^features\.0 +conv2d +8x26x26 +80 +48,672$", count, re.M), count
+    assert re.search(r"^features\.4 +conv2d +16x11x11 +1,168 +139,392$", count, re.M), count
+    assert "params 5,306  MACs 192,064" in count, count
+    recorded = runs["repo"] / "benchmarks" / "baselines" / get_machine_id()
+    (baseline,) = recorded.glob("*.json")
+    tests = {b["name"] for b in json.loads(baseline.read_text())["benchmarks"]}
+    assert {
+        "test_counts[mynet@28]",
+        "test_latency[mynet@28-bs1]",
+        "test_forward_instructions[mynet@28-bs1]",
+        "test_forward_instructions[mynet@28-bs64]",
+        "test_training_instructions[mynet@28-bs64]",
+        "test_inference_memory[mynet@28]",
+        "test_training_memory[mynet@28]",
+        "test_training[mynet@28-bs64-e2]",
+        "test_data_pipeline[28]",
+    } <= tests, sorted(tests)
+    # its grid is its own (zoo = false, resolutions ["28"]): no model or resolution of the package
+    assert all("mynet@28" in t or t == "test_data_pipeline[28]" for t in tests), tests
+
+
+@needs_valgrind
+@pytest.mark.parametrize("again", ["again", "once more"])
+def test_the_users_unchanged_code_passes_every_exact_gate(runs: dict, again: str) -> None:
+    done = runs[f"user {again}"]
+    out = done.stdout
+    assert done.returncode == 0, _out(done)
+    assert "0 failed" in out and "0 without baseline" in out, out[-3000:]
+    assert "0 not applied" in out, out[-3000:]  # every exact gate was judged, none skipped
 
 
 @needs_valgrind
@@ -311,8 +476,10 @@ def test_a_real_change_fails_the_gate_that_should_see_it(runs: dict, change: str
     row), the accept command, and for the first the attribution under its row."""
     done, expected = runs[change], CHANGES[change]
     out = done.stdout
-    assert done.returncode == 1, out[-4000:] + done.stderr[-2000:]
-    assert f"{len(expected.fails)} failed" in out and "Traceback" not in out, out[-4000:]
+    assert done.returncode == 1, _out(done)
+    summary = out.rstrip().splitlines()[-1]
+    assert re.search(rf"\b{len(expected.fails)} failed\b", summary), summary
+    assert "passed" not in summary and "Traceback" not in out, out[-4000:]
     for nodeid, metrics in expected.fails.items():
         assert f"{nodeid} regressed against" in out, (nodeid, out[-4000:])
         table, _, after = out.split(f"{nodeid} regressed against", 1)[1].partition(
@@ -321,7 +488,8 @@ def test_a_real_change_fails_the_gate_that_should_see_it(runs: dict, change: str
         assert table.splitlines()[1].split()[:2] == ["metric", "baseline"], table
         for metric in metrics:
             assert any(line.startswith(metric + " ") for line in table.splitlines()), table
-        assert after.startswith(f", accept it: make accept TESTS='{nodeid}'"), after[:200]
+        accept = ACCEPT[expected.project].format(nodeid=nodeid)
+        assert after.startswith(f", accept it: {accept}"), after[:200]
     if expected.why:  # under the failing row: what moved inside the figure
         nodeid, (metric, *_) = next(iter(expected.fails.items()))
         table = out.split(f"{nodeid} regressed against", 1)[1].split("If the change", 1)[0]
@@ -332,7 +500,7 @@ def test_a_real_change_fails_the_gate_that_should_see_it(runs: dict, change: str
 def test_training_that_cannot_repeat_says_so_instead_of_failing(runs: dict) -> None:
     done = runs["unrepeatable"]
     out = done.stdout
-    assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
+    assert done.returncode == 0, _out(done)
     # the loss always moves with the noise; the accuracy (a count of 10,000 test digits) once
     # matched the baseline to the last digit here (CI, session 15), and a figure that matches
     # passes as `ok`: either it is said to be not repeatable, or it passed with the epoch time
