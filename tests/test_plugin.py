@@ -407,6 +407,21 @@ def test_a_session_that_did_not_opt_in_keeps_pytest_benchmarks_behaviour(
     assert not (pytester.path / "baselines").exists()
 
 
+def test_a_session_that_did_not_opt_in_keeps_pytest_benchmarks_machine_warning(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_x(benchmark):\n    benchmark(lambda: None)\n")
+    assert run(pytester, "--benchmark-autosave").ret == 0
+    (saved,) = (pytester.path / ".benchmarks").glob("*/*.json")
+    data = json.loads(saved.read_text())
+    data["machine_info"]["cpu"]["brand_raw"] = "Some Other CPU 9000"
+    saved.write_text(json.dumps(data))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--benchmark-compare")
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == 0, out
+    assert "Benchmark machine_info is different" in out and "machine:" not in out, out
+
+
 def test_baseline_entries_of_removed_tests_are_reported(suite: pytest.Pytester) -> None:
     data = accepted(suite, a=A, b=B)
     ghost = dict(data["benchmarks"][0], fullname="test_suite.py::test_widget[gone]")

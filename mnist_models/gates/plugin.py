@@ -29,6 +29,7 @@ from . import base_run
 from .compare_fail import MARKER as COMPARE_FAIL_MARKER
 from .compare_fail import CompareFail
 from .engine import kind_difference
+from .machine_notes import instead_of_the_warning, machine_note
 from .session import DEFAULT_BASELINE_COMMAND, Gate, GateSession, render_table
 from .store import Baseline, baseline_file, find_baseline, record, storage_path
 
@@ -226,15 +227,9 @@ def pytest_benchmark_compare_machine_info(
     (the full difference with -v). Elsewhere pytest-benchmark's own warning stands."""
     if not config.getini("gate_storage"):
         return (yield)
-    from .machine_notes import machine_note
-
-    logger = benchmarksession.logger
-    warning = logger.warning
-    logger.warning = lambda text, *a, **k: (
-        None if "machine_info is different" in text else (warning(text, *a, **k))
-    )
     try:
-        return (yield)
+        with instead_of_the_warning(benchmarksession.logger):
+            return (yield)
     except ValueError as err:
         # pytest-benchmark's own hook names a storage relative to the working directory and
         # fails for one outside it, while building the very warning this hook replaces
@@ -242,15 +237,12 @@ def pytest_benchmark_compare_machine_info(
             raise
         return None
     finally:
-        logger.warning = warning
-        lines = machine_note(
-            compared_benchmark.get("machine_info") or {},
-            machine_info,
-            verbose=config.option.verbose > 0,
-            base_run=bool(config.getoption("gate_base", None)),
-        )
+        then = compared_benchmark.get("machine_info") or {}
+        base_run = bool(config.getoption("gate_base", None))
         writer = config.get_terminal_writer()
-        for line in lines:
+        for line in machine_note(
+            then, machine_info, verbose=config.option.verbose > 0, base_run=base_run
+        ):
             writer.line(line, yellow=line.startswith("machine:") and "not applied" in line)
 
 
