@@ -57,7 +57,7 @@ P99_BUDGETS_US = {
         "lenet5@28": 2500.0,
         "cnn9@pad:32": 4000.0,
     },
-    # this machine kind's idle p99 (the baseline of 2026-12-01): 25, 227, 239, 213 and 356 us
+    # 4-6x the idle p99 of this kind's baseline run (docs/deterministic-gates.md)
     "Intel(R) Xeon(R) Processor x2": {
         "mlp-128@28": 150.0,
         "mlp-1024@28": 1000.0,
