@@ -87,9 +87,12 @@ def add_data_root_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_output_options(p: argparse.ArgumentParser, *, what: str = "the JSON object") -> None:
-    """--json (where the command prints JSON) and -o/--output FILE, written atomically."""
-    if what == "the JSON object":
+def add_output_options(
+    p: argparse.ArgumentParser, *, what: str = "the JSON object", json: bool = True
+) -> None:
+    """--json (with `json`: the command can print JSON) and -o/--output FILE, written
+    atomically."""
+    if json:
         p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-o", "--output", type=nonempty, help=f"also write {what} to this file")
 

@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Parser) -> None:
     add_threads_option(p)
     p.add_argument("--rows", type=int, default=15)
     p.add_argument("--sort-by", default="self_cpu_time_total", choices=SORT_KEYS)
-    add_output_options(p, what="the table")
+    add_output_options(p, what="the table", json=False)
     add_device_options(p, mode=False)
     p.set_defaults(func=command)
 

@@ -98,17 +98,22 @@ class GateRecord:
             return "missing" if self.verdict == Verdict.MISSING else "-"
         return self.metric.change_text(self.now, self.baseline)
 
+    def allowed_with_note(self) -> str:
+        """What the rule allows, with the stored run that judged it and why ("exact (kernels
+        key: isa AVX512 vs AVX2)")."""
+        allowed = self.metric.allowed_text(self.baseline)
+        note = "; ".join(filter(None, (self.source, self.note)))
+        return f"{allowed} ({note})" if note else allowed
+
     def cells(self) -> list[str]:
         """metric, baseline, now, change, allowed (with the note): the gate table's columns."""
         m = self.metric
-        allowed = m.allowed_text(self.baseline)
-        note = "; ".join(filter(None, (self.source, self.note)))
         return [
             m.name,
             m.format(self.baseline),
             m.format(self.now),
             self.change_text(),
-            f"{allowed} ({note})" if note else allowed,
+            self.allowed_with_note(),
         ]
 
     def drift(self) -> float:

@@ -24,7 +24,7 @@ def render_comparison(changes: list[GateRecord], info: dict[str, Any], *, show_s
             c.metric.format(c.baseline),
             c.metric.format(c.now),
             c.change_text(),
-            c.cells()[4],  # allowed, with the rule's note (why a row was not applied, say)
+            c.allowed_with_note(),
             c.verdict,
         ]
         for c in shown
