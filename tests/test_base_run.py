@@ -49,15 +49,21 @@ def _values(root: Path, **values: float) -> None:
 @pytest.fixture
 def repo(pytester: pytest.Pytester) -> pytest.Pytester:
     """A project whose committed baseline another machine kind recorded."""
+    return _project(pytester, test_suite=SUITE)
+
+
+def _project(pytester: pytest.Pytester, **files: str) -> pytest.Pytester:
     pytester.makeini("[pytest]\ngate_storage = baselines\n")
-    pytester.makepyfile(test_suite=SUITE)
+    pytester.makepyfile(**files)
     _values(pytester.path, loss=0.5)
+    _ab_result(pytester.path, "same", 1.004, 0.99, 1.02)
     assert pytester.runpytest("-p", "no:cacheprovider", "--gate-accept").ret == 0
     path = pytester.path / "baselines" / get_machine_id() / "0001_baseline.json"
     data = json.loads(path.read_text())
     data["machine_info"]["cpu_model"] = ELSEWHERE
     for bench in data["benchmarks"]:
-        bench["extra_info"]["key_facts"]["cpu_model"] = ELSEWHERE
+        if "key_facts" in bench["extra_info"]:  # the lanes with a keyed figure
+            bench["extra_info"]["key_facts"]["cpu_model"] = ELSEWHERE
     path.write_text(json.dumps(data))
     _git(pytester.path, "init", "-q", "-b", "main")
     _git(pytester.path, "add", ".")
@@ -127,3 +133,126 @@ def test_a_project_in_a_folder_of_its_repository_runs_its_base_there(
         ["training  6 metrics: 6 ok (3 by committed; 3 by base run of * here)"]
     )
     assert (project / ".mnist-bench" / ".gitignore").read_text().endswith("*\n")
+
+
+# A lane that times its timed row A/B itself (gates/timed_ab.py): `ab(commit)` returns what
+# ab.json holds (an `ABResult.as_dict()`), or raises the error it names; it leaves the commit
+# it was asked for in ab_commit.txt.
+AB_SUITE = """
+import json, pathlib
+import pytest
+from mnist_models.errors import ConfigError
+from mnist_models.gates.rules import lower
+
+SECONDS = lower("seconds", rel_tol=1.0, timed=True)
+HERE = pathlib.Path(__file__).parent
+
+def ab(commit):
+    (HERE / "ab_commit.txt").write_text(commit)
+    result = json.loads((HERE / "ab.json").read_text())
+    if "error" in result:
+        raise ConfigError(result["error"])
+    return result
+
+@pytest.mark.timed_ab
+@pytest.mark.benchmark(group="latency")
+def test_latency(benchmark, gate):
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    benchmark.extra_info["threads"] = 1
+    gate.record(SECONDS, 1.0, ab=ab)
+"""
+
+
+def _ab_result(root: Path, verdict: str, ratio: float, low: float, high: float) -> None:
+    """An A/B result as `ABResult.as_dict()` writes it: p50 moved by `ratio`, the tails not."""
+
+    def estimate(stat: str, r: float, lo: float, hi: float, effect: float) -> dict:
+        decided = "FAIL" if lo > 1 and r > 1 + effect else "same"
+        return {"metric": stat, "baseline_us": 100.0, "candidate_us": 100.0 * r, "ratio": r,
+                "low": lo, "high": hi, "min_effect": effect, "verdict": decided}  # fmt: skip
+
+    estimates = {
+        "p50": estimate("p50", ratio, low, high, 0.05),
+        "p90": estimate("p90", 1.0, 0.98, 1.02, 0.08),
+        "p99": estimate("p99", 1.0, 0.95, 1.05, 0.25),
+    }
+    (root / "ab.json").write_text(
+        json.dumps({"verdict": verdict, "first": "", "estimates": estimates, "pairs": 50})
+    )
+
+
+@pytest.fixture
+def ab_repo(pytester: pytest.Pytester) -> pytest.Pytester:
+    """The project above with an A/B lane beside its training lane."""
+    return _project(pytester, test_suite=SUITE, test_ab=AB_SUITE)
+
+
+def test_a_timed_row_is_judged_ab_and_spares_the_base_run(ab_repo: pytest.Pytester) -> None:
+    result = _run(ab_repo, "--gate-base", "HEAD")
+    assert result.ret == 0, result.stdout.str()
+    head = subprocess.run(
+        ["git", "-C", str(ab_repo.path), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    assert (ab_repo.path / "ab_commit.txt").read_text() == head
+    result.stdout.fnmatch_lines(
+        [
+            "base run: * on this machine, 1 tests (--gate-base)",  # the training test only
+            f"*; the base run of {head[:10]} here and timing A/B against "
+            f"{head[:10]} here judge what it cannot",
+            f"latency   1 metrics: 1 ok (1 by A/B against {head[:10]} here)",
+        ]
+    )
+    _ab_result(ab_repo.path, "FAIL", 1.12, 1.09, 1.15)
+    result = _run(ab_repo, "--gate-base", "HEAD")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["seconds*100 us*112 us*+12.0%*<= 105 us (A/B against * here; p50 +12.0% ?+9.0%, +15.0%?)"]
+    )
+
+
+def test_without_a_base_revision_the_ab_row_stays_not_applied(ab_repo: pytest.Pytester) -> None:
+    result = _run(ab_repo)
+    assert result.ret == 0
+    assert not (ab_repo.path / "ab_commit.txt").exists()  # nothing to time against
+    result.stdout.fnmatch_lines(["latency   1 metrics: 1 not applied"])
+
+
+def test_a_row_the_lane_cannot_time_ab_says_why(ab_repo: pytest.Pytester) -> None:
+    (ab_repo.path / "ab.json").write_text(json.dumps({"error": "no model mlp-7 there"}))
+    result = _run(ab_repo, "--gate-base", "HEAD", "--gate-report", "rows.json")
+    assert result.ret == 0
+    rows = json.loads((ab_repo.path / "rows.json").read_text())["rows"]
+    (row,) = [r for r in rows if r["metric"] == "seconds" and "test_ab" in r["nodeid"]]
+    assert row["status"] == "not applied"
+    assert "no A/B against" in row["note"] and "no model mlp-7 there" in row["note"]
+
+
+@pytest.mark.parametrize(
+    ("verdict", "p90", "first", "status", "note"),
+    [
+        ("same", (1.0, 0.98, 1.02), "", "same", "p50 +0.4% [-1.0%, +2.0%]"),
+        ("better", (1.0, 0.98, 1.02), "", "better", "p50 +0.4% [-1.0%, +2.0%]"),
+        # a tail that failed is the statistic the note names
+        ("FAIL", (1.2, 1.1, 1.3), "", "FAIL", "p90 +20.0% [+10.0%, +30.0%]"),
+        ("same", (1.0, 0.98, 1.02), "FAIL", "same", "first timing FAIL, not repeated"),
+    ],
+)
+def test_an_ab_result_becomes_its_row(
+    tmp_path: Path, verdict: str, p90: tuple, first: str, status: str, note: str
+) -> None:
+    from mnist_models.gates.rules import lower
+    from mnist_models.gates.timed_ab import ab_record
+
+    _ab_result(tmp_path, verdict, 1.004, 0.99, 1.02)
+    result = json.loads((tmp_path / "ab.json").read_text())
+    ratio, low, high = p90
+    failed = "FAIL" if low > 1 and ratio > 1.08 else "same"
+    result["estimates"]["p90"].update(ratio=ratio, low=low, high=high, verdict=failed)
+    result["first"] = first
+    metric = lower("latency_cpu_rel", rel_tol=1.0, unit="x ref", timed=True)
+    row = ab_record("b.py::test_latency[x]", metric, result, "0123456789abcdef", "latency")
+    assert str(row.verdict) == status
+    assert note in row.note
+    assert row.source == "A/B against 0123456789 here"
+    assert (row.baseline, row.now) == (100.0, 100.4)
+    assert row.metric.unit == "us" and row.metric.rel_tol == 0.05  # p50's smallest effect

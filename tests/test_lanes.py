@@ -104,6 +104,9 @@ class Change:
     why: str = ""
     options: tuple[str, ...] = ()
     project: str = "package"  # or "user": the user's repository (USER_MODEL)
+    # judged on "another machine kind": the baseline relabelled (OTHER_KIND), the unchanged
+    # copy committed to git and given as --gate-base, so the timed rows are timed A/B
+    other_kind: bool = False
 
 
 CHANGES = {
@@ -243,6 +246,25 @@ CHANGES = {
         {LATENCY: ("latency_cpu_rel",), TRAINING: ("epoch_cpu_rel",)},
         options=("--gate-time-tolerance", "1.0"),
     ),
+    # the same work, about a third of the pass and of a step (mlp-128 at batch 1 about 26 us
+    # a call, a training step at batch 64 about 1 ms here), judged where the baseline's machine
+    # kind is another: A/B against the unchanged commit (gates/timed_ab.py), not +100%
+    "slower_other_kind": Change(
+        (
+            Edit(
+                "mnist_models/zoo/models/mlp.py",
+                MLP_FORWARD,
+                "        _spin(0.0003 if self.training else 0.000008)\n" + MLP_FORWARD,
+            ),
+            Edit(
+                "mnist_models/zoo/models/mlp.py",
+                "\n\nclass MLP(nn.Module):",
+                "\n" + SPIN + "\n\nclass MLP(nn.Module):",
+            ),
+        ),
+        {LATENCY: ("latency_cpu_rel",), TRAINING: ("epoch_cpu_rel",)},
+        other_kind=True,
+    ),
     # the user's model: three ATen operators more per call (isnan, any, and the bool of it)
     "user_input_check": Change(
         (
@@ -307,17 +329,39 @@ def apply(root: Path, change: str) -> None:
         path.write_text(text.replace(edit.old, edit.new))
 
 
-def make_copy(root: Path, change: str | None = None) -> Path:
-    """This package's source (package, benchmarks, pytest configuration) under root, changed."""
+def make_copy(root: Path, change: str | None = None, *, committed: bool = False) -> Path:
+    """This package's source (package, benchmarks, pytest configuration) under root, changed;
+    `committed`: the unchanged copy committed to a new git repository first (the base)."""
     root.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "baselines", "*.pyc")
     for folder in ("mnist_models", "benchmarks"):
         shutil.copytree(REPO / folder, root / folder, ignore=ignore)
     for name in ("conftest.py", "pyproject.toml"):
         shutil.copy2(REPO / name, root / name)
+    if committed:
+        git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-C", str(root)]
+        for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "base"]):
+            subprocess.run([*git, *args], check=True, capture_output=True)
     if change is not None:
         apply(root, change)
     return root
+
+
+OTHER_KIND = "Imaginary CPU 9000"  # a machine kind that recorded the baseline
+
+
+def relabelled(storage: Path, to: Path) -> Path:
+    """A copy of the storage whose runs another machine kind recorded."""
+    shutil.copytree(storage, to)
+    for path in to.rglob("*.json"):
+        data = json.loads(path.read_text())
+        data["machine_info"]["cpu_model"] = OTHER_KIND
+        for bench in data["benchmarks"]:
+            facts = bench["extra_info"].get("key_facts")
+            if facts:
+                facts["cpu_model"] = OTHER_KIND
+        path.write_text(json.dumps(data))
+    return to
 
 
 def user_environment(folder: Path) -> Path:
@@ -400,12 +444,23 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Compl
             for again in ("again", "once more")
         },
     }  # fmt: skip
+    other = None  # the storage relabelled, made for the first change judged on another kind
     for name, change in [*CHANGES.items(), ("unrepeatable", UNREPEATABLE)]:
         if change.project == "user":
             copy = shutil.copytree(repo, base / name, ignore=shutil.ignore_patterns("*.egg-info"))
             apply(copy, name)
             args = ("-m", "pytest", *change.fails, "--benchmark-compare", *USER, *change.options)
             jobs[name] = lambda c=copy, a=args: run(python, c, *a, copy=c)
+        elif change.other_kind:
+            copy = make_copy(base / name, name, committed=True)
+            other = relabelled(storage, base / "storage-other") if other is None else other
+            args = (
+                "-m", "pytest", *change.fails, *COMMON, f"--benchmark-storage=file://{other}",
+                "--gate-base", "HEAD", *change.options,
+            )  # fmt: skip
+            jobs[name] = lambda c=copy, a=args: run(
+                sys.executable, c, *a, "--benchmark-compare", copy=c
+            )
         else:
             copy = make_copy(base / name, name)
             args = ("-m", "pytest", *change.fails, *package_args, *change.options)
@@ -494,6 +549,19 @@ def test_a_real_change_fails_the_gate_that_should_see_it(runs: dict, change: str
         nodeid, (metric, *_) = next(iter(expected.fails.items()))
         table = out.split(f"{nodeid} regressed against", 1)[1].split("If the change", 1)[0]
         assert f"what moved in {metric} (" in table and expected.why in table, table
+
+
+@needs_valgrind
+def test_on_another_machine_kind_the_timed_rows_are_timed_ab(runs: dict) -> None:
+    """The slower forward pass, where the baseline's machine kind is another: both timed rows
+    fail by the A/B rule against the unchanged commit, and the summary says what judged."""
+    out = runs["slower_other_kind"].stdout
+    for nodeid, (metric,) in CHANGES["slower_other_kind"].fails.items():
+        table = out.split(f"{nodeid} regressed against", 1)[1].split("If the change", 1)[0]
+        (row,) = [line for line in table.splitlines() if line.startswith(metric + " ")]
+        assert " us " in row and "(A/B against " in row and "; p" in row, row
+    assert "timing A/B against " in out and "judge what it cannot" in out, out[-3000:]
+    assert re.search(r"^latency +\d+ metrics: .*1 by A/B against \w+ here", out, re.M), out
 
 
 @needs_valgrind

@@ -62,7 +62,7 @@ def machine_note(
     same_kind = same_machine(then, now)
     verdict = "same kind: time gates apply" if same_kind else "another kind: time gates not applied"
     if base_run and not same_kind:
-        verdict = "another kind: times judged by a base run of this machine (--gate-base)"
+        verdict = "another kind: times judged A/B or by a base run of this machine (--gate-base)"
     shown = [_short(k, a, b) for k, a, b in diff if k not in ("node",)]
     head = "; ".join(shown[:4]) + (f"; {len(shown) - 4} more" if len(shown) > 4 else "")
     lines = [f"machine: {head or 'host name differs'}; {verdict} (-v for every difference)"]

@@ -32,6 +32,7 @@ from .engine import kind_difference
 from .machine_notes import instead_of_the_warning, machine_note
 from .session import DEFAULT_BASELINE_COMMAND, Gate, GateSession, render_table
 from .store import Baseline, baseline_file, find_baseline, record, storage_path
+from .timed_ab import MARKER as TIMED_AB_MARKER
 
 _SESSION = pytest.StashKey[GateSession]()
 _GATE = pytest.StashKey[Gate]()
@@ -159,6 +160,11 @@ def _configure_gates(config: pytest.Config, session: GateSession) -> None:
         "markers",
         f"{COMPARE_FAIL_MARKER}(what): the benchmark's timed call is no figure (a counting or "
         "profiling pass): --benchmark-compare-fail does not judge it",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{TIMED_AB_MARKER}: the test times its timed rows A/B against the --gate-base revision "
+        "itself (gates/timed_ab.py), so the base run need not measure them",
     )
     storage = _storage(config)
     compare = config.getoption("benchmark_compare", None)
@@ -307,13 +313,18 @@ def _judge_compare_fail(session: pytest.Session, gates: GateSession) -> None:
 def _measure_base(session: pytest.Session, gates: GateSession, given: str) -> None:
     """--gate-base: the base revision measured here for the tests the stored baseline cannot
     fully judge on this machine (none: no base run); why not, where it cannot be made."""
-    wanted = [i.nodeid for i in session.items if _uses_our_gate(i) and gates.needs_base(i.nodeid)]
-    if not wanted:
+    ours = [i for i in session.items if _uses_our_gate(i)]
+    ab = {i.nodeid for i in ours if i.get_closest_marker(TIMED_AB_MARKER) is not None}
+    wanted = [i.nodeid for i in ours if gates.needs_base(i.nodeid, timed=i.nodeid not in ab)]
+    if not wanted and not ab:
         return
     config = session.config
     writer = config.get_terminal_writer()
     try:
         commit = base_run.resolve(config.rootpath, given)
+        gates.base_commit = commit  # the lanes' A/B timings need it, base run or not
+        if not wanted:
+            return
         writer.line(f"base run: {commit[:10]} on this machine, {len(wanted)} tests (--gate-base)")
         gates.base = base_run.measure(
             config.rootpath, commit, wanted, gates.machine_info,

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import fields
+from ..errors import MnistBenchError
 from ..table import text_table
 from ..verdicts import Verdict
+from . import timed_ab
 from .base_run import BaseRun
 from .compare_fail import CompareFail
 from .engine import (
@@ -65,6 +67,7 @@ class GateSession:
     baseline_command: str = DEFAULT_BASELINE_COMMAND
     accept_command: str = ""
     base: BaseRun | None = None  # --gate-base: the base revision measured on this machine
+    base_commit: str = ""  # --gate-base resolved: what the lanes time their timed rows A/B with
     base_note: str = ""  # why there is no base run, where one was asked for
     compare_fail: CompareFail | None = None  # --benchmark-compare-fail, where it was given
     not_timed: dict[str, str] = field(default_factory=dict)  # nodeid -> what its timed call is
@@ -92,14 +95,17 @@ class GateSession:
         entry = self.base.entries.get(nodeid) if self.base else None
         return (entry.get("extra_info") or {}) if entry is not None else None
 
-    def needs_base(self, nodeid: str) -> bool:
+    def needs_base(self, nodeid: str, *, timed: bool = True) -> bool:
         """Whether the committed baseline leaves a figure of this test unjudged here: no entry,
-        or a gate whose key (or exact key) this machine does not match."""
+        or a gate whose key (or exact key) this machine does not match. `timed=False`: the
+        test times its timed rows A/B itself (timed_ab.MARKER), so they need no base run."""
         then = self.baseline_entry(nodeid)
         if not then:
             return True
         now = {fields.THREADS: then.get(fields.THREADS)}  # the lane's own count, as recorded
         for metric in gated_metrics(then).values():
+            if metric.timed and not timed:
+                continue
             for key in (metric.key, metric.exact_key):
                 if metric.uses_baseline and key not in (None, "instructions"):
                     if key_mismatch(key, self.machines, (then, now)):
@@ -113,9 +119,12 @@ class GateSession:
         reason = kind_difference(self.machines)  # the engine's own words, one rule
         if not reason:
             return ""
-        if self.base is not None:
+        judges = [f"the {self.base.label}"] if self.base is not None else []
+        if any(r.source.startswith(timed_ab.SOURCE) for r in self.rows):
+            judges.append(f"timing {timed_ab.label(self.base_commit)}")
+        if judges:
             name = self.baseline.path.name
-            return f"{name}: {reason}; the {self.base.label} judges what it cannot"
+            return f"{name}: {reason}; {' and '.join(judges)} judge what it cannot"
         return (
             f"time gates not applied against {self.baseline.path.name}: {reason}; exact and "
             "accuracy gates still ran"
@@ -237,6 +246,7 @@ class Gate:
         self.rows: list[GateRecord] = []
         self._pending: list[tuple[Metric, Callable[[], float] | None, int]] = []
         self._repeats: dict[str, Callable[[], float]] = {}
+        self._ab: dict[str, Callable[[str], dict[str, Any]]] = {}
 
     def record(
         self,
@@ -246,6 +256,7 @@ class Gate:
         remeasure: Callable[[], float] | None = None,
         attempts: int = 2,
         repeat: Callable[[], float] | None = None,
+        ab: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
         """Store `value` in extra_info, to be judged against the baseline and the bound.
 
@@ -254,6 +265,9 @@ class Gate:
         With `repeat` (an exact figure: the same seeded work done again), a failing exact value
         is measured once more: if unchanged code does not repeat, the row says `not repeatable`
         and gets the metric's tolerance instead of failing every run; if it repeats, it fails.
+        With `ab` (a timed figure): where no stored figure of this machine kind judges it and a
+        base revision is known (--gate-base), `ab(commit)` times the base revision's work and
+        this one's alternately and its result (`ABResult.as_dict()`) judges the row.
         """
         if not math.isfinite(value):
             raise ValueError(f"{metric.name} is {value}; a gated metric must be finite")
@@ -263,6 +277,8 @@ class Gate:
         self._pending.append((metric, remeasure, attempts))
         if repeat is not None:
             self._repeats[metric.name] = repeat
+        if ab is not None:
+            self._ab[metric.name] = ab
 
     def not_measured(self, metric: Metric, why: str) -> None:
         """A lane that could not run here: a row that says so, never a silent pass."""
@@ -287,6 +303,13 @@ class Gate:
         judged: list[tuple[Metric, GateRecord]] = []
         for metric, remeasure, attempts in self._pending:
             row = self._judge(metric, then, extra)
+            no_ab = ""  # why a row that A/B would judge was not: said in its note
+            if self._judged_ab(metric, row):
+                timed, no_ab = self._timed_ab(metric, extra)
+                if timed is not None:
+                    judged.append((metric, timed))
+                    done.add(metric.name)
+                    continue
             tried = [extra[metric.name]]
             while remeasure is not None and row.failed and len(tried) <= attempts:
                 tried.append(remeasure())
@@ -298,10 +321,15 @@ class Gate:
             exact = metric.exact_key is not None and row.metric == metric.as_exact()
             if row.failed and exact and metric.name in self._repeats:
                 row = self._repeat(metric, then, extra)
+            if no_ab:
+                row = replace(row, note="; ".join(filter(None, (row.note, no_ab))))
             judged.append((metric, row))
             done.add(metric.name)
         if NOT_REPEATABLE in extra:  # found on a later figure: earlier exact failures too
-            judged = [(m, self._judge(m, then, extra) if r.failed else r) for m, r in judged]
+            judged = [
+                (m, self._judge(m, then, extra) if r.failed and not m.timed else r)
+                for m, r in judged
+            ]
         for _, row in judged:
             self._add(row)
         for name, metric in gated_metrics(then or {}).items():
@@ -310,6 +338,28 @@ class Gate:
         self._pending.clear()
         self.session.recorded.add(self.nodeid)
         return self.failures()
+
+    def _judged_ab(self, metric: Metric, row: GateRecord) -> bool:
+        """A timed row that no stored figure of this machine kind judges (not applied, no
+        entry, or judged by the base run's figure), with a base revision to time A/B with."""
+        return (
+            metric.name in self._ab
+            and metric.timed
+            and bool(self.session.base_commit)
+            and (bool(row.source) or row.verdict in (Verdict.NOT_APPLIED, Verdict.NEW))
+        )
+
+    def _timed_ab(self, metric: Metric, extra: dict) -> tuple[GateRecord | None, str]:
+        """The row judged A/B against the base revision (timed_ab.py), or None and why the
+        lane could not time it (the base revision lacks the model, or does not import): then
+        the row is judged as it would be without A/B."""
+        commit = self.session.base_commit
+        try:
+            result = self._ab.pop(metric.name)(commit)
+        except MnistBenchError as err:
+            return None, f"no A/B against {commit[:10]}: {err}"
+        extra[f"{metric.name}_ab"] = {**result, "revision": commit}
+        return timed_ab.ab_record(self.nodeid, metric, result, commit, self.lane), ""
 
     def _repeat(self, metric: Metric, then: dict[str, Any] | None, extra: dict) -> GateRecord:
         """An exact figure that failed, measured once more: unchanged code that gives another

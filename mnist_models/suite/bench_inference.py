@@ -29,6 +29,7 @@ from ..measure.device import per_call_us as device_per_call_us
 from ..measure.metrics import cpu_time_percentiles, example_input
 from ..measure.threads import num_threads
 from ..measure.timing import percentiles, time_calls
+from . import timed_ab
 from .grid import BATCH_SIZES, COMPILE_GATE, Case, architecture_cases, parse_modes
 
 pytestmark = [pytest.mark.latency, pytest.mark.full]
@@ -164,7 +165,8 @@ def test_latency(case: Case, batch_size: int, mode: str, benchmark, gate, device
         ref = (ref + reference_seconds(THREADS, cpu=True)) / 2
         return statistics.median(samples) * 1e-6 / ref
 
-    gate.record(LATENCY, cpu_median / reference, remeasure=remeasure)
+    ab = timed_ab.latency(case, batch_size, mode, THREADS)
+    gate.record(LATENCY, cpu_median / reference, remeasure=remeasure, ab=ab)
     if p99_budget:
         metric = budget(fields.P99_CPU_US, budgets.get(kind_name(), 0.0), unit="us")
 

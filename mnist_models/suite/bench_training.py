@@ -33,6 +33,7 @@ from ..measure.threads import num_threads
 from ..measure.train import EVAL_BATCH, TrainConfig, TrainResult, evaluate, train
 from ..zoo.grid_config import grid_config
 from ..zoo.models.mlp import mlp_id
+from . import timed_ab
 from .grid import (
     BATCH_SIZE_TRAINING,
     BATCH_SIZES,
@@ -178,7 +179,8 @@ def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path
     # On-CPU time of train() (one thread: all of its work is this thread's), validation
     # included, per epoch, in multiples of the reference: time spent waiting for a core while a
     # neighbour runs is not in it. Wall time moved 1.5-2.1x with one core busy (docs/suite.md).
-    gate.record(EPOCH_CPU, cpu / EPOCHS / reference, remeasure=remeasure)
+    ab = timed_ab.training(case, batch_size, data, THREADS)
+    gate.record(EPOCH_CPU, cpu / EPOCHS / reference, remeasure=remeasure, ab=ab)
     # the test-set pass behind every accuracy (the studies' "batch inference"): a ceiling on
     # what evaluate() adds to the model's own forward passes, with or without a baseline
     gate.record(TEST_PASS, test_pass_cost, remeasure=lambda: _test_pass(model, data)[1])

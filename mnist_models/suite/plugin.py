@@ -26,6 +26,7 @@ from ..measure.instructions import (
     prepare_training_data,
 )
 from ..measure.machine_info import add_machine_info
+from . import timed_ab
 from .grid import parse_modes
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = selected
+    timed_ab.mark(config, items)
     # The instruction counts are made by one valgrind process beside the whole run (on the
     # core the 1-thread benchmarks leave free); their tests read them, so they run last.
     items.sort(key=lambda item: _instruction_case(item) is not None)
