@@ -316,3 +316,33 @@ def test_a_failing_row_is_timed_again_and_fails_only_if_it_repeats(
     row = next(line for line in render([(label, result)], side, side, SETTINGS).splitlines()
                if line.startswith(label))  # fmt: skip
     assert row.endswith("same (first FAIL, not repeated)" if kept == "same" else "FAIL")
+
+
+def test_a_lanes_timed_row_is_timed_ab_against_a_revision(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The latency lane's A/B (suite/timed_ab.py): this package at HEAD against the working
+    tree, timed alternately; its result makes the gate's row; a revision that does not exist
+    is a ConfigError that names it (the row is then judged without A/B)."""
+    from types import SimpleNamespace
+
+    from mnist_models.gates.rules import lower
+    from mnist_models.gates.timed_ab import ab_record
+    from mnist_models.suite import timed_ab
+    from mnist_models.suite.grid import Case
+
+    root = Path(mnist_models.__file__).parent.parent
+    head = _git(root, "rev-parse", "HEAD")
+    result = timed_ab.latency(Case("mlp-32"), 1, "eager", 1)(head)
+    p50 = result["estimates"]["p50"]
+    assert result["pairs"] >= 30 and p50["baseline_us"] > 0 and p50["candidate_us"] > 0
+    assert p50["low"] <= p50["ratio"] <= p50["high"]
+    metric = lower("latency_cpu_rel", rel_tol=1.0, timed=True)
+    row = ab_record("t::test_latency[mlp-32@28-bs1]", metric, result, head)
+    assert row.source == f"A/B against {head[:10]} here" and row.metric.unit == "us"
+    with pytest.raises(ConfigError, match="unknown revision"):
+        timed_ab.latency(Case("mlp-32"), 1, "eager", 1)("f" * 40)
+    # it applies to the package's own models where the project measured is this package
+    here = SimpleNamespace(rootpath=root)
+    assert timed_ab.applies(here, Case("mlp-32"))
+    assert not timed_ab.applies(SimpleNamespace(rootpath=root / "tests"), Case("mlp-32"))
+    monkeypatch.setattr(timed_ab, "model_origin", lambda name: "mynet")  # a user's model
+    assert not timed_ab.applies(here, Case("mlp-32"))

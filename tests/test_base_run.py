@@ -254,5 +254,5 @@ def test_an_ab_result_becomes_its_row(
     assert str(row.verdict) == status
     assert note in row.note
     assert row.source == "A/B against 0123456789 here"
-    assert (row.baseline, row.now) == (100.0, 100.4)
+    assert (row.baseline, row.now) == (100.0, pytest.approx(100.4))  # the p50 estimate
     assert row.metric.unit == "us" and row.metric.rel_tol == 0.05  # p50's smallest effect

@@ -443,8 +443,12 @@ def summary_lines(session: GateSession) -> list[str]:
         lines += _table(failed[:SUMMARY_ROWS])
         if len(failed) > SUMMARY_ROWS:
             lines.append(f"... and {len(failed) - SUMMARY_ROWS} more (--gate-report FILE has all)")
-    moved = sorted(
-        (r for r in rows if r.status == Verdict.OK and 0.5 < r.drift() < float("inf")),
+    moved = sorted(  # `same`: an identical figure, or an A/B estimate that is not significant
+        (
+            r
+            for r in rows
+            if r.status == Verdict.OK and r.verdict != Verdict.SAME and 0.5 < r.drift() < math.inf
+        ),
         key=GateRecord.drift,
         reverse=True,
     )

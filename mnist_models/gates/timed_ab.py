@@ -33,10 +33,11 @@ def _describe(estimate: dict[str, Any]) -> str:
 def ab_record(
     nodeid: str, metric: Metric, result: dict[str, Any], revision: str, lane: str = ""
 ) -> GateRecord:
-    """The row of a timed metric judged by an A/B result (`ABResult.as_dict()`): both sides'
-    p50 per call in microseconds, the verdict of the A/B rule (FAIL: slower, significant and
-    beyond its smallest effect, in a first timing and again), the estimate that decided in the
-    note."""
+    """The row of a timed metric judged by an A/B result (`ABResult.as_dict()`): the base
+    side's p50 per call in microseconds and this side's as the A/B estimate puts it (the base's
+    times the p50 ratio, so that the change column is the estimate), the verdict of the A/B
+    rule (FAIL: slower, significant and beyond its smallest effect, in a first timing and
+    again), the estimate that decided in the note."""
     estimates = result["estimates"]
     verdict = Verdict(result["verdict"])
     if verdict not in (Verdict.FAIL, Verdict.BETTER):
@@ -51,7 +52,8 @@ def ab_record(
     note = f"{shown} {_describe(estimates[shown])}"
     if result.get("first") and result["first"] != result["verdict"]:
         note += f"; first timing {result['first']}, not repeated"
+    base = float(p50["baseline_us"])
     return GateRecord(
-        nodeid, rule, float(p50["candidate_us"]), float(p50["baseline_us"]), verdict, note,
-        lane, source=label(revision),
+        nodeid, rule, base * float(p50["ratio"]), base, verdict, note, lane,
+        source=label(revision),
     )  # fmt: skip

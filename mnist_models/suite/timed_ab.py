@@ -64,6 +64,21 @@ def mark(config: pytest.Config, items: list[pytest.Item]) -> None:
             item.add_marker(MARKER)
 
 
+def _guarded(ab: Callable[[str], dict]) -> Callable[[str], dict]:
+    """ab, with whatever the base revision's code raises said as a ConfigError: the row is
+    then judged as without A/B, with why, not the test errored from inside the old code."""
+
+    def call(commit: str) -> dict[str, Any]:
+        try:
+            return ab(commit)
+        except ConfigError:
+            raise
+        except Exception as err:  # an old revision's API, its import: refused, never passed
+            raise ConfigError(f"{type(err).__name__}: {str(err)[:200]}") from None
+
+    return call
+
+
 def _sides(commit: str) -> tuple[Any, Any]:
     from ..ab.compare import Side
     from ..ab.revision import load_revision, repo_root
@@ -95,7 +110,7 @@ def latency(case: Case, batch_size: int, mode: str, threads: int) -> Callable[[s
         results = compare_sides(base, head, [_text(case)], [batch_size], timed, mode=mode)
         return _one(results, commit, _text(case))
 
-    return ab
+    return _guarded(ab)
 
 
 def training(case: Case, batch_size: int, data: MNISTData, threads: int) -> Callable[[str], dict]:
@@ -121,4 +136,4 @@ def training(case: Case, batch_size: int, data: MNISTData, threads: int) -> Call
             results = [(label, replace(again, first=str(first.verdict)) if again else None)]
         return _one(results, commit, _text(case))
 
-    return ab
+    return _guarded(ab)
