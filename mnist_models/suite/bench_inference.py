@@ -114,7 +114,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.mark.benchmark(
     group="latency", warmup=True, warmup_iterations=20, min_rounds=30, max_time=0.5
 )
-def test_latency(case: Case, batch_size: int, mode: str, benchmark, gate, device) -> None:
+def test_latency(
+    case: Case, batch_size: int, mode: str, benchmark, gate, device, request: pytest.FixtureRequest
+) -> None:
     if device.type == "cuda":
         _latency_on_cuda(case, batch_size, mode, benchmark, gate, device)
         return
@@ -165,7 +167,9 @@ def test_latency(case: Case, batch_size: int, mode: str, benchmark, gate, device
         ref = (ref + reference_seconds(THREADS, cpu=True)) / 2
         return statistics.median(samples) * 1e-6 / ref
 
-    ab = timed_ab.latency(case, batch_size, mode, THREADS)
+    ab = (
+        timed_ab.latency(case, batch_size, mode, THREADS) if timed_ab.marked(request.node) else None
+    )
     gate.record(LATENCY, cpu_median / reference, remeasure=remeasure, ab=ab)
     if p99_budget:
         metric = budget(fields.P99_CPU_US, budgets.get(kind_name(), 0.0), unit="us")

@@ -122,7 +122,10 @@ def warm_up_training(mnist_root: Path, device) -> None:
 
 @pytest.mark.benchmark(group="training")
 @pytest.mark.parametrize("case, batch_size", _params())
-def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path, device) -> None:
+def test_training(
+    case: Case, batch_size: int, benchmark, gate, mnist_root: Path, device,
+    request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
     data = load_mnist(case.res, root=mnist_root, seed=SEED)
     model = get_model(case.model, case.res, seed=SEED)
     config = TrainConfig(epochs=EPOCHS, batch_size=batch_size, seed=SEED, threads=THREADS)
@@ -179,7 +182,11 @@ def test_training(case: Case, batch_size: int, benchmark, gate, mnist_root: Path
     # On-CPU time of train() (one thread: all of its work is this thread's), validation
     # included, per epoch, in multiples of the reference: time spent waiting for a core while a
     # neighbour runs is not in it. Wall time moved 1.5-2.1x with one core busy (docs/suite.md).
-    ab = timed_ab.training(case, batch_size, data, THREADS)
+    ab = (
+        timed_ab.training(case, batch_size, data, THREADS)
+        if timed_ab.marked(request.node)
+        else None
+    )
     gate.record(EPOCH_CPU, cpu / EPOCHS / reference, remeasure=remeasure, ab=ab)
     # the test-set pass behind every accuracy (the studies' "batch inference"): a ceiling on
     # what evaluate() adds to the model's own forward passes, with or without a baseline

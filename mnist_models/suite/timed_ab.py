@@ -29,11 +29,11 @@ if TYPE_CHECKING:
     from ..measure.data import MNISTData
 
 PACKAGE = __name__.split(".")[0]
-# compare's rule and its false-alarm figures (docs/gate-quality.md), with less timing per row:
-# the gate tier has some 150 timed rows, compare 10 (docs/deterministic-gates.md, "A/B").
-SECONDS = 0.5
 # the lanes' tests that pass `ab=` for their timed rows on the CPU (latency() and training())
 LANE_TESTS = ("test_latency", "test_training")
+# compare's rule with less timing per row: the gate tier has 155 timed rows, compare 10; the
+# false alarms and slowdowns caught at 0.5 s are in docs/determinism-keys.md ("Timed rows")
+SECONDS = 0.5
 WARMUP_S = 0.1
 
 
@@ -62,6 +62,12 @@ def mark(config: pytest.Config, items: list[pytest.Item]) -> None:
         name = getattr(item, "originalname", "")
         if name in LANE_TESTS and isinstance(case, Case) and applies(config, case):
             item.add_marker(MARKER)
+
+
+def marked(item: pytest.Item) -> bool:
+    """Whether this test times its timed rows A/B (mark() marked it): the lane passes `ab=`
+    only then, so a user's model is never timed against this package's revisions."""
+    return item.get_closest_marker(MARKER) is not None
 
 
 def _guarded(ab: Callable[[str], dict]) -> Callable[[str], dict]:
