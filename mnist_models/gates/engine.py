@@ -17,7 +17,7 @@ from .. import fields
 from ..errors import ConfigError
 from ..machine import machine_kind
 from ..verdicts import Verdict
-from . import keys
+from . import keys, timed_ab
 from .attribution import explain, heading
 from .record import GateRecord, Machines, lane_of
 from .rules import Metric, gated_metrics
@@ -292,7 +292,20 @@ def judge_entry(
     judged by the baseline's rule as it was recorded (a run that drops or loosens a gate does
     not switch it off), and those only the new run declares, by its own."""
     rules = {**gated_metrics(now or {}), **gated_metrics(then or {})}
-    return [evaluate(metric, nodeid, then, now, machines, lane=lane) for metric in rules.values()]
+    rows = [evaluate(metric, nodeid, then, now, machines, lane=lane) for metric in rules.values()]
+    return [_with_stored_ab(row, now or {}) for row in rows]
+
+
+def _with_stored_ab(row: GateRecord, now: dict[str, Any]) -> GateRecord:
+    """A timed row the baseline cannot judge, where the new run timed it A/B against its base
+    revision (stored beside the figure as `<metric>_ab`): judged as the gate judged it."""
+    stored = now.get(f"{row.metric.name}_ab")
+    if not row.metric.timed or row.verdict != Verdict.NOT_APPLIED or not isinstance(stored, dict):
+        return row
+    try:
+        return timed_ab.ab_record(row.nodeid, row.metric, stored, stored["revision"], row.lane)
+    except (KeyError, TypeError, ValueError):  # a hand-edited result: the row as it was
+        return row
 
 
 def compare_runs(

@@ -14,6 +14,13 @@ from .ab_summary import ab_verdict, environment_summary
 MARKDOWN_ROWS = 30
 
 
+def _allowed(record: GateRecord) -> str:
+    """The allowed cell, with what judged the row where it was not the baseline compared (an
+    A/B row: `<= 3375 us (A/B against 0123456789 here)`)."""
+    allowed = record.metric.allowed_text(record.baseline)
+    return f"{allowed} ({record.source})" if record.source else allowed
+
+
 def notable(changes: list[GateRecord]) -> list[GateRecord]:
     """What a reviewer must see, worst first: failures, then figures that moved beyond half
     their tolerance (better or worse)."""
@@ -81,7 +88,7 @@ def render_markdown(
                 [
                     md_code(c.nodeid.split("::", 1)[-1]),
                     *map(md_text, c.cells()[:4]),  # metric, baseline, now, change
-                    md_text(c.metric.allowed_text(c.baseline)),
+                    md_text(_allowed(c)),
                     f"**{md_text(c.verdict)}**",
                 ]
                 for c in shown[:MARKDOWN_ROWS]
