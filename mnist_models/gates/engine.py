@@ -299,12 +299,12 @@ def judge_entry(
 def _with_stored_ab(row: GateRecord, now: dict[str, Any]) -> GateRecord:
     """A timed row the baseline cannot judge, where the new run timed it A/B against its base
     revision (stored beside the figure as `<metric>_ab`): judged as the gate judged it."""
-    stored = now.get(f"{row.metric.name}_ab")
+    stored = now.get(timed_ab.stored_key(row.metric.name))
     if not row.metric.timed or row.verdict != Verdict.NOT_APPLIED or not isinstance(stored, dict):
         return row
     try:
         return timed_ab.ab_record(row.nodeid, row.metric, stored, stored["revision"], row.lane)
-    except (KeyError, TypeError, ValueError):  # a hand-edited result: the row as it was
+    except (AttributeError, KeyError, TypeError, ValueError):  # hand-edited: the row as it was
         return row
 
 

@@ -358,7 +358,7 @@ class Gate:
             result = self._ab.pop(metric.name)(commit)
         except MnistBenchError as err:
             return None, f"no A/B against {commit[:10]}: {err}"
-        extra[f"{metric.name}_ab"] = {**result, "revision": commit}
+        extra[timed_ab.stored_key(metric.name)] = {**result, "revision": commit}
         return timed_ab.ab_record(self.nodeid, metric, result, commit, self.lane), ""
 
     def _repeat(self, metric: Metric, then: dict[str, Any] | None, extra: dict) -> GateRecord:

@@ -20,6 +20,11 @@ STATISTICS = ("p50", "p90", "p99")
 SOURCE = "A/B against"  # how an A/B row's source begins
 
 
+def stored_key(metric: str) -> str:
+    """Where a run stores a metric's A/B result beside its figure (extra_info)."""
+    return f"{metric}_ab"
+
+
 def label(revision: str) -> str:
     """What judged an A/B row (its source), as the summary names it per lane."""
     return f"{SOURCE} {revision[:10]} here"
