@@ -304,15 +304,27 @@ def test_a_failing_row_is_timed_again_and_fails_only_if_it_repeats(
     monkeypatch, second: float, kept: str
 ) -> None:
     """A noisy stretch of a shared machine fails one timing, not two in a row; a real
-    slowdown fails both. The row says what the first timing said."""
-    from mnist_models.ab import abtest
+    slowdown fails both. The second timing is of models built afresh (where the first's
+    tensors landed in memory is not confirmed). The row says what the first timing said."""
+    from mnist_models.ab import abtest, compare
     from mnist_models.ab.compare import Side, compare_sides, render
 
     timings = iter([decide(*synthetic(1.5), SETTINGS), decide(*synthetic(second), SETTINGS)])
-    monkeypatch.setattr(abtest, "compare_callables", lambda *a, **k: next(timings))
+    timed: list[tuple[object, object]] = []
+
+    def fake(a, b, *args, **kwargs):
+        timed.append((a, b))
+        return next(timings)
+
+    built: list[object] = []
+    real_build = compare._build
+    monkeypatch.setattr(compare, "_build", lambda *a: built.append(real_build(*a)) or built[-1])
+    monkeypatch.setattr(abtest, "compare_callables", fake)
     side = Side(mnist_models, "here")
     ((label, result),) = compare_sides(side, side, ["mlp-16"], [1], SETTINGS)
     assert result.verdict == kept and result.first == "FAIL"
+    assert len(built) == 4 and len({id(m) for m in built}) == 4  # two models a timing
+    assert all(first is not again for first, again in zip(*timed, strict=True))
     row = next(line for line in render([(label, result)], side, side, SETTINGS).splitlines()
                if line.startswith(label))  # fmt: skip
     assert row.endswith("same (first FAIL, not repeated)" if kept == "same" else "FAIL")

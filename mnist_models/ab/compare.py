@@ -69,6 +69,21 @@ def _synchronized(fn: Callable[[], object], device: object) -> Callable[[], obje
     return call
 
 
+def _forward_calls(
+    model_a: object, model_b: object, x: object, mode: str, where: object,
+    wrap: Callable[[object, object], object] | None,
+) -> tuple[Callable[[], object], Callable[[], object]]:  # fmt: skip
+    """Each side's forward call on `x` in execution mode `mode` (B wrapped where asked); on
+    CUDA each call ends with a synchronise."""
+    from ..measure.device import prepare_forward
+
+    call_a = prepare_forward(model_a, x, mode).call
+    call_b = prepare_forward(wrap(model_b, x) if wrap else model_b, x, mode).call
+    if getattr(where, "type", "cpu") == "cuda":
+        return _synchronized(call_a, where), _synchronized(call_b, where)
+    return call_a, call_b
+
+
 def compare_sides(
     baseline: Side,
     candidate: Side,
@@ -85,7 +100,7 @@ def compare_sides(
     model. `wrap(model, x)` may replace the candidate's model (gate_quality's injected work).
     On CUDA both sides run on the GPU in execution mode `mode`, and every timed call ends with
     a synchronise, so its time is that of its GPU work and not of its launches."""
-    from ..measure.device import check_mode, prepare_forward, resolve_device
+    from ..measure.device import check_mode, resolve_device
     from ..measure.metrics import example_input
     from ..zoo.registry import get_config, run_id
     from .abtest import compare_callables
@@ -117,14 +132,17 @@ def compare_sides(
                     on_result(label, None)
                 continue
             x = example_input(shape, bs, device=str(where))
-            timed_b = wrap(model_b, x) if wrap else model_b
-            call_a = prepare_forward(model_a, x, mode).call
-            call_b = prepare_forward(timed_b, x, mode).call
-            if where.type == "cuda":
-                call_a, call_b = _synchronized(call_a, where), _synchronized(call_b, where)
-            result = compare_callables(call_a, call_b, settings, label=label, batch_size=bs)
-            if result.failed:  # timed again: a real slowdown persists, a noisy stretch does not
-                again = compare_callables(call_a, call_b, settings, label=label, batch_size=bs)
+            pair = _forward_calls(model_a, model_b, x, mode, where, wrap)
+            result = compare_callables(*pair, settings, label=label, batch_size=bs)
+            if result.failed:
+                # timed again, on models built afresh: a real slowdown persists; a noisy stretch
+                # does not, nor where these tensors happened to land in memory (that moves a
+                # side by several percent: docs/determinism-keys.md, "Timed rows")
+                fresh = (
+                    _build(side, model_id, resolution, where) for side in (baseline, candidate)
+                )
+                pair = _forward_calls(*fresh, x, mode, where, wrap)
+                again = compare_callables(*pair, settings, label=label, batch_size=bs)
                 result = replace(again, first=str(result.verdict))
             results.append((label, result))
             if on_result:
