@@ -74,14 +74,14 @@ KEYS: dict[str, Key] = {
     k.name: k
     for k in (
         Key("build", _BUILD,
-            "operator counts and data digests: the same on an Intel Xeon and an AMD EPYC, at 1 "
-            "and 2 threads, at the AVX2 and AVX-512 levels"),
+            "operator counts and data digests: the same on an Intel Xeon and an AMD EPYC, and "
+            "on each at 1 and 2 threads and at the AVX2 and AVX-512 levels"),
         Key("kernels", (*_BUILD, "isa", "threads"),
-            "tensor bytes: identical across CPU models at one ISA level; the AVX2 level moved "
-            "25 of 160, 2 threads 1 of 160 (oneDNN's convolution kernels and buffers)"),
+            "tensor bytes: identical across CPU models at one ISA level; on both kinds the AVX2 "
+            "level moved 25 of 160, 2 threads 1 of 160 (oneDNN's convolution kernels and buffers)"),
         Key("numerics", (*_BUILD, "isa", "threads", "cpu_model"),
             "seeded float training: 10 of 12 final losses differ between an Intel Xeon and an "
-            "AMD EPYC at one ISA level"),
+            "AMD EPYC at one ISA level; with MKL, ATen and oneDNN pinned to AVX2, 2 of 3 still do"),
     )
 }  # fmt: skip
 # The two keys that are not sets of facts: an instruction count carries its own key
