@@ -325,9 +325,13 @@ def test_interrupting_a_baseline_run_exits_130_and_writes_nothing(tmp_path: Path
         "    pathlib.Path('started').write_text('yes')\n"
         "    time.sleep(120)\n"
     )
+    # Ctrl-C's default action in the child even where this run inherited SIGINT ignored (a
+    # shell's background job): Python raises KeyboardInterrupt only for a SIGINT not ignored
+    # when it started
     proc = subprocess.Popen(
         [sys.executable, "-m", "mnist_models.cli", "baseline", "--", "test_slow.py"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 120  # however slow the machine: wait for the test to start
     while not (tmp_path / "started").exists() and proc.poll() is None:
