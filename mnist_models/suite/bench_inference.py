@@ -58,9 +58,10 @@ P99_BUDGETS_US = {
         "lenet5@28": 2500.0,
         "cnn9@pad:32": 4000.0,
     },
-    # 4-6x the idle p99 of this kind's baseline run (docs/deterministic-gates.md)
+    # 4-6x the idle p99 of this kind's baseline run (docs/deterministic-gates.md); mlp-128's
+    # as on the EPYC: 6x its 25 us (150 us) failed unchanged code in CI (181.5 us, 3 timings)
     "Intel(R) Xeon(R) Processor x2": {
-        "mlp-128@28": 150.0,
+        "mlp-128@28": 500.0,
         "mlp-1024@28": 1000.0,
         "mlp-512x3@28": 1200.0,
         "lenet5@28": 1000.0,
