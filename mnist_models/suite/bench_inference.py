@@ -58,7 +58,7 @@ P99_BUDGETS_US = {
         "lenet5@28": 2500.0,
         "cnn9@pad:32": 4000.0,
     },
-    # 4-6x the idle p99 of this kind's baseline run (docs/deterministic-gates.md); mlp-128's
+    # 4-5x the idle p99 of this kind's baseline run (docs/deterministic-gates.md); mlp-128's
     # as on the EPYC: 6x its 25 us (150 us) failed unchanged code in CI (181.5 us, 3 timings)
     "Intel(R) Xeon(R) Processor x2": {
         "mlp-128@28": 500.0,
