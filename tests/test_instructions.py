@@ -104,3 +104,27 @@ def test_the_worker_environment_does_not_depend_on_the_test_or_terminal(
     env = instruction_key.worker_environment()
     assert "PYTEST_CURRENT_TEST" not in env and "COLUMNS" not in env
     assert env["MNIST_BENCH_MODELS"] == "net=pkg:Net" and env["PATH"] == os.environ["PATH"]
+
+
+@pytest.mark.parametrize(
+    "script, error",
+    [
+        ("echo 'PID 42: python'\necho '  OK.'\nexit 0\n", None),
+        ("echo 'Error: Callgrind task with PID/name 42 not detected.' >&2\nexit 1\n", "exit 1"),
+    ],
+)
+def test_switching_instrumentation_on_reads_the_tools_output_only_when_it_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str, error: str | None
+) -> None:
+    from mnist_models.measure import instruction_worker
+
+    control = tmp_path / "callgrind_control"
+    control.write_text("#!/bin/sh\n" + script)
+    control.chmod(control.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(instruction_worker.shutil, "which", lambda name: str(control))
+    if error is None:
+        instruction_worker._instrumentation_on()
+    else:
+        with pytest.raises(RuntimeError, match=error) as err:
+            instruction_worker._instrumentation_on()
+        assert "not detected" in str(err.value) and str(control) in str(err.value)

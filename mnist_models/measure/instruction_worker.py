@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -25,11 +26,21 @@ from .instructions import TRAIN_WARMUP_STEPS, WARMUP_CALLS, InstructionCase
 
 def _instrumentation_on() -> None:
     """Switch callgrind's instrumentation on for this process (it starts off: imports are 3x
-    faster uninstrumented). Collection stays off until torch's toggle."""
+    faster uninstrumented). Collection stays off until torch's toggle.
+
+    The tool's output goes to a file, read only if it fails: read through pipes, it took as
+    many reads as its chunks happened to arrive in, and what they left in the heap moved the
+    counts under load (docs/determinism-keys.md, "Counts and paths")."""
     control = shutil.which("callgrind_control")
     if control is None:
         raise RuntimeError("callgrind_control not found beside valgrind")
-    subprocess.run([control, "-i", "on", str(os.getpid())], check=True, capture_output=True)
+    with tempfile.TemporaryFile() as output:
+        command = [control, "-i", "on", str(os.getpid())]
+        code = subprocess.call(command, stdout=output, stderr=subprocess.STDOUT)
+        if code != 0:
+            output.seek(0)
+            said = output.read().decode(errors="replace").strip()
+            raise RuntimeError(f"{' '.join(command)} failed (exit {code}): {said}")
 
 
 def _forward(case: InstructionCase, torch: Any) -> None:
