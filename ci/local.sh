@@ -167,8 +167,9 @@ history_lines() {
 history_commits() {
   git -C "$origin" rev-list --count bench-history 2>/dev/null || echo 0
 }
-own_kind() { # own_kind NAME: the gate ran on the machine kind that recorded the committed baseline
-  grep -q "same kind: time gates apply" "$work/$1.log"
+own_kind() { # own_kind NAME: the gate ran on the machine kind that recorded the committed baseline:
+  # its machine note says "same kind", or there is none (nothing in machine_info differs)
+  ! grep -q "machine: .*another kind" "$work/$1.log"
 }
 no_base_run() { # no_base_run NAME: every metric judged (0 not applied) and no base run made
   grep -q " 0 not applied" "$work/$1.log" && ! grep -q "base run: " "$work/$1.log"
