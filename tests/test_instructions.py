@@ -76,17 +76,49 @@ def test_training_subsets_are_the_start_of_the_seeded_split(
     assert x.shape == (12, 1, 28, 28) and y.shape == (12,)  # steps x batch size
 
 
+def executable(path: Path, script: str) -> str:
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "python, valgrind, error, said",
+    [
+        (
+            "exit 0\n",
+            "echo 'worker: something broke' >&2\nexit 3\n",
+            "worker failed .exit 3",
+            "something broke",
+        ),
+        (
+            "echo 'No module named torch' >&2\nexit 2\n",
+            "exit 0\n",
+            "compiling .* failed .exit 2",
+            "No module named torch",
+        ),
+    ],
+    ids=["worker", "compile"],
+)
 def test_a_failing_worker_is_reported_with_its_log(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    python: str,
+    valgrind: str,
+    error: str,
+    said: str,
 ) -> None:
-    fake = tmp_path / "valgrind"
-    fake.write_text("#!/bin/sh\necho 'worker: something broke' >&2\nexit 3\n")
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setattr(instructions, "valgrind_path", lambda: str(fake))
-    run = CallgrindRun([forward()], tmp_path / "work").start()
-    with pytest.raises(InstructionLaneError, match="exit 3") as err:
-        run.counts()
-    assert "something broke" in str(err.value)
+    fake = executable(tmp_path / "valgrind", valgrind)
+    monkeypatch.setattr(instructions, "valgrind_path", lambda: fake)
+    run = CallgrindRun(
+        [forward()], tmp_path / "work", python=executable(tmp_path / "python", python)
+    )
+    with pytest.raises(InstructionLaneError, match=error) as err:
+        run.start().counts()
+    assert said in str(err.value)
+    work = (tmp_path / "work").resolve()
+    launched = [p for p in Path("/tmp").glob("mnist-bench-*") if (p / "run").resolve() == work]
+    assert not launched  # the launch folder is removed
 
 
 def test_missing_valgrind_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,9 @@ dumps' names (instructions.py starts it and reads the counts):
     valgrind --tool=callgrind --instr-atstart=no --collect-atstart=no \
         python -m mnist_models.measure.instruction_worker SPEC.json OUT.json
 
+once `python -m mnist_models.measure.instruction_worker --compile` has run natively in the same
+folder and environment (compile_modules).
+
 What it imports before it forks its children is part of what the counts measure: keep it the
 same (docs/determinism-keys.md, "Counts and paths")."""
 
@@ -176,6 +179,29 @@ def _count(case: InstructionCase, requests: int, replies: Any) -> int:
     return pid
 
 
+def _import_all() -> Any:
+    """What the worker imports before it counts; torch."""
+    import torch
+    import torch.optim  # noqa: F401
+
+    from ..zoo import registry  # noqa: F401
+    from . import data, metrics, train  # noqa: F401
+
+    return torch
+
+
+def compile_modules() -> int:
+    """Run natively before the worker, in its launch folder and environment: import what it
+    imports and do its warm-up, so that every module's byte-code is compiled at the path the
+    worker loads it from, into the launch folder's PYTHONPYCACHEPREFIX. Byte-code compiled
+    elsewhere (an environment's own, at its folder) has its file names rewritten as it loads,
+    and their lengths move the counts (docs/determinism-keys.md, "Counts and paths")."""
+    torch = _import_all()
+    torch.set_num_threads(1)
+    _prepare(torch)
+    return 0
+
+
 def worker(spec_path: Path, out_path: Path) -> int:
     """Count every case of the spec; write {"key": ..., "cases": [...]} to out_path.
 
@@ -183,12 +209,7 @@ def worker(spec_path: Path, out_path: Path) -> int:
     reads the totals from the files.
     """
     started = time.perf_counter()
-    import torch
-    import torch.optim  # noqa: F401  (imported uninstrumented: 3x faster)
-
-    from ..zoo import registry  # noqa: F401
-    from . import data, metrics, train  # noqa: F401
-
+    torch = _import_all()  # uninstrumented: 3x faster
     torch.set_num_threads(1)
     # A garbage collection falling inside the counted calls of one run and not of another moved
     # batch-1 counts by up to 1.5%: the collector never runs in a child. What the imports and
@@ -225,7 +246,10 @@ def worker(spec_path: Path, out_path: Path) -> int:
 
 
 if __name__ == "__main__":
-    code = worker(Path(sys.argv[1]), Path(sys.argv[2]))
+    if sys.argv[1:] == ["--compile"]:
+        code = compile_modules()
+    else:
+        code = worker(Path(sys.argv[1]), Path(sys.argv[2]))
     sys.stdout.flush()
     # torch's teardown under valgrind takes about a minute and measures nothing
     os._exit(code)

@@ -192,6 +192,7 @@ class CallgrindRun:
         ]
         (self.workdir / "spec.json").write_text(json.dumps({"cases": [asdict(c) for c in cases]}))
         with open(self.log, "wb") as log:
+            self._compile_modules(log)
             self.proc = subprocess.Popen(
                 [
                     valgrind,
@@ -211,6 +212,23 @@ class CallgrindRun:
                 cwd=launch.root,
             )
         return self
+
+    def _compile_modules(self, log: Any) -> None:
+        """The worker's modules compiled natively into the launch folder (compile_modules)."""
+        launch = self._launch
+        assert launch is not None
+        env = {k: v for k, v in launch.environment.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        command = [launch.python, "-m", "mnist_models.measure.instruction_worker", "--compile"]
+        code = subprocess.call(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=launch.root
+        )
+        if code != 0:
+            log.flush()
+            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-15:])
+            self._remove_launch_folder()
+            raise InstructionLaneError(
+                f"compiling the instruction worker's modules failed (exit {code}):\n{tail}"
+            )
 
     def counts(self, timeout: float = 3600.0) -> dict[str, InstructionCount]:
         """Wait for the worker (once) and return the count of every case by its key."""

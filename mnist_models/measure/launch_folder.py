@@ -8,12 +8,18 @@ lengths, one batch-1 case moved by up to 1.9%, twice its band (docs/determinism-
 "Counts and paths"). Started through this folder (its environment, its virtual environment,
 its arguments and its working folder all under it), the worker sees the same strings from any
 checkout.
+
+The virtual environment holds the checkout's path too: it usually lies in the checkout, its
+byte-code names the files where they were compiled, and this package's editable install names
+the checkout. The worker runs in a hard-linked copy of it (`env`) without those, and loads
+byte-code compiled at the launch folder (`pyc`, PYTHONPYCACHEPREFIX).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -24,11 +30,16 @@ from pathlib import Path
 BASE = Path("/tmp") if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK) else None
 
 
+# this package's editable install: its .pth file and the finder that file imports
+EDITABLE = re.compile(r"__editable__[._]mnist_bench[-_]")
+
+
 @dataclass(frozen=True)
 class LaunchFolder:
-    """`root/env` the virtual environment (when the interpreter runs in one), `root/src` a
-    copy of the package, first on PYTHONPATH, `root/run` the run's folder, `root/p<N>` the
-    other PYTHONPATH entries (links, all but the copy)."""
+    """`root/env` the virtual environment (when the interpreter runs in one: a copy),
+    `root/src` a copy of the package, first on PYTHONPATH, `root/run` the run's folder,
+    `root/p<N>` the other PYTHONPATH entries (links, all but the copy), `root/pyc` the
+    byte-code of every module the worker loads (compiled by `compile_modules`)."""
 
     root: Path
     python: str
@@ -46,20 +57,41 @@ def _venv(python: str) -> Path | None:
 
 
 def _package_copy(source: Path, into: Path) -> None:
-    """The package of `source`, copied and compiled at `into/mnist_models`: the worker loads
-    byte-code compiled at a path of the same length every run. A worker that compiles the
-    package itself, or loads byte-code compiled at another path (its file names rewritten as
-    it loads), ends in another heap: 0.1% to 0.8% of a batch-1 count here
-    (docs/determinism-keys.md, "Counts and paths")."""
-    import compileall
-
+    """The package of `source`, copied to `into/mnist_models` (its byte-code is compiled there
+    with every other module's, into `pyc`)."""
     into.mkdir()
     package = source / "mnist_models"
     if package.is_dir():
         shutil.copytree(
             package, into / "mnist_models", ignore=shutil.ignore_patterns("__pycache__")
         )
-        compileall.compile_dir(str(into / "mnist_models"), quiet=2, workers=1)
+
+
+def environment_copy(venv: Path, into: Path) -> bool:
+    """`into`: the virtual environment `venv` as the worker sees it, its files hard-linked
+    (second names: nothing is copied). Torch, triton and CUDA's bindings resolve their own
+    paths (`os.path.realpath`): through symbolic links, the environment's real folder entered
+    the worker's heap. Left out: this package's editable install (its finder holds the
+    checkout's path; a user's own editable packages keep theirs), byte-code (compile_modules
+    compiles it at this path), and pyvenv.cfg's lines that name the environment's folder (the
+    interpreter reads them as it starts). False where hard links cannot be made (another file
+    system): nothing is left in `into`."""
+
+    def left_out(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if n == "__pycache__" or EDITABLE.match(n)]
+
+    try:
+        shutil.copytree(venv, into, symlinks=True, copy_function=os.link, ignore=left_out)
+    except (OSError, shutil.Error):
+        shutil.rmtree(into, ignore_errors=True)
+        return False
+    config = into / "pyvenv.cfg"
+    if config.is_file():
+        names = (str(venv), str(venv.resolve()))
+        lines = config.read_text().splitlines(keepends=True)
+        config.unlink()  # a hard link: writing to it would change the environment's own
+        config.write_text("".join(x for x in lines if not any(n in x for n in names)))
+    return True
 
 
 def make_launch_folder(
@@ -76,7 +108,8 @@ def make_launch_folder(
     links = {"run": workdir.resolve()}
     venv = _venv(python)
     if venv is not None:
-        links["env"] = venv
+        if not environment_copy(venv, root / "env"):
+            links["env"] = venv  # the counts then move with the environment's folder
         name = "python3" if Path(python).name.startswith("python3") else Path(python).name
         python = str(root / "env" / "bin" / name)
         bin_dir = str(venv / "bin")
@@ -95,4 +128,7 @@ def make_launch_folder(
         [str(root / "src"), *(str(root / f"p{i}") for i in range(len(extra)))]
     )
     env["PYTHONPATH"] = pythonpath
+    env["PYTHONPYCACHEPREFIX"] = str(root / "pyc")
+    # what compile_modules did not compile, a child compiles, whatever was counted before it
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     return LaunchFolder(root, python, root / "run", env)
