@@ -18,7 +18,8 @@ SITE = Path("lib/python3.11/site-packages")
 
 def fake_venv(at: Path) -> Path:
     """A virtual environment's layout: its config naming its folder, an interpreter link,
-    this package's editable install, a user's editable install, a package with byte-code."""
+    this package installed (editable and not), a user's editable install, a package with
+    byte-code."""
     site = at / SITE
     (site / "pkg" / "__pycache__").mkdir(parents=True)
     (at / "bin").mkdir()
@@ -31,6 +32,9 @@ def fake_venv(at: Path) -> Path:
     (site / "__editable___mnist_bench_0_1_0_finder.py").write_text(f"MAPPING = {{'x': '{at}'}}")
     (site / "__editable__.userpkg-1.0.pth").write_text("/home/user/userpkg\n")
     (site / "pkg" / "__init__.py").write_text("")
+    (site / "mnist_bench-0.1.0.dist-info").mkdir()
+    (site / "mnist_bench-0.1.0.dist-info" / "direct_url.json").write_text(f'{{"url": "{at}"}}')
+    (site / "mnist_models").mkdir()  # installed, not editable: both are left out
     (site / "pkg" / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"compiled")
     return at
 

@@ -30,8 +30,9 @@ from pathlib import Path
 BASE = Path("/tmp") if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK) else None
 
 
-# this package's editable install: its .pth file and the finder that file imports
-EDITABLE = re.compile(r"__editable__[._]mnist_bench[-_]")
+# this package as installed in a site folder, editable or not: its editable install's .pth
+# file and finder, its distribution's metadata, the package itself
+INSTALLED = re.compile(r"__editable__[._]mnist_bench[-_].*|mnist_bench-.*\.dist-info|mnist_models")
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,17 @@ def environment_copy(venv: Path, into: Path) -> bool:
     """`into`: the virtual environment `venv` as the worker sees it, its files hard-linked
     (second names: nothing is copied). Torch, triton and CUDA's bindings resolve their own
     paths (`os.path.realpath`): through symbolic links, the environment's real folder entered
-    the worker's heap. Left out: this package's editable install (its finder holds the
-    checkout's path; a user's own editable packages keep theirs), byte-code (compile_modules
-    compiles it at this path), and pyvenv.cfg's lines that name the environment's folder (the
-    interpreter reads them as it starts). False where hard links cannot be made (another file
-    system): nothing is left in `into`."""
+    the worker's heap. Left out: this package's installation, editable (its finder holds the
+    checkout's path) or not (the launch folder's copy is the package the worker imports, and
+    an installed copy beside it moved the counts: docs/determinism-keys.md); byte-code
+    (compile_modules compiles it at this path); and pyvenv.cfg's lines that name the
+    environment's folder (the interpreter reads them as it starts). A user's own packages
+    stay, editable or not. False where hard links cannot be made (another file system):
+    nothing is left in `into`."""
 
     def left_out(folder: str, names: list[str]) -> list[str]:
-        return [n for n in names if n == "__pycache__" or EDITABLE.match(n)]
+        site = Path(folder).name == "site-packages"
+        return [n for n in names if n == "__pycache__" or (site and INSTALLED.fullmatch(n))]
 
     try:
         shutil.copytree(venv, into, symlinks=True, copy_function=os.link, ignore=left_out)
