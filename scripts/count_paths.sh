@@ -4,6 +4,7 @@
 # (every other run beside a spinning process), selection (2) and virtual environment (PYTHONS:
 # one interpreter per environment; default .venv/bin/python) for both.
 #   PYTHONS="a/.venv/bin/python b/.venv/bin/python" scripts/count_paths.sh BEFORE AFTER OUT.jsonl
+# BEFORE "-": the AFTER side alone.
 set -u
 before=$1 after=$2 out=$3
 read -r -a pythons <<<"${PYTHONS:-.venv/bin/python}"
@@ -17,7 +18,8 @@ for i in $(seq 0 19); do
   # the environment varies apart from the load (i % 2) and the selection ((i % 4) / 2)
   python=${pythons[$(((i % 2 + (i % 4) / 2) % ${#pythons[@]}))]}
   spin=""; if [ $((i % 2)) = 1 ]; then python3 -c 'while True: pass' & spin=$!; fi
-  for tag in before after; do
+  tags="before after"; [ "$before" = - ] && tags=after
+  for tag in $tags; do
     package=$before; [ $tag = after ] && package=$after
     src=$scratch/$tag/${names[$((i % 5))]}; mkdir -p "$src"; rm -rf "$src/mnist_models"
     cp -r "$package/mnist_models" "$src/"; find "$src" -name __pycache__ -prune -exec rm -rf {} +
