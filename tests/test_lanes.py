@@ -228,14 +228,16 @@ CHANGES = {
         {COUNTS: ("params", "macs", "size_bytes")},
     ),
     # on-CPU work in the MLP's forward pass: 3 ms a call in eval (about 50x mlp-128's batch-1
-    # pass), 2 ms a training step (about 2x a step of mlp-128 at batch 64), judged by the
-    # shipped time tolerance (+100%) on the same machine that recorded the baseline
+    # pass), 4 ms a training step (about 3x a step of mlp-128 at batch 64: 2 ms, about 1.5x,
+    # once passed at +91%, as the reference it is divided by moves by up to 40% between runs;
+    # docs/deterministic-gates.md), judged by the shipped time tolerance (+100%) on the same
+    # machine that recorded the baseline
     "forward_spin": Change(
         (
             Edit(
                 "mnist_models/zoo/models/mlp.py",
                 MLP_FORWARD,
-                "        _spin(0.002 if self.training else 0.003)\n" + MLP_FORWARD,
+                "        _spin(0.004 if self.training else 0.003)\n" + MLP_FORWARD,
             ),
             Edit(
                 "mnist_models/zoo/models/mlp.py",
