@@ -248,15 +248,17 @@ CHANGES = {
         {LATENCY: ("latency_cpu_rel",), TRAINING: ("epoch_cpu_rel",)},
         options=("--gate-time-tolerance", "1.0"),
     ),
-    # the same work, about a third of the pass and of a step (mlp-128 at batch 1 about 26 us
-    # a call, a training step at batch 64 about 1 ms here), judged where the baseline's machine
-    # kind is another: A/B against the unchanged commit (gates/timed_ab.py), not +100%
+    # less work, far under the shipped +100%: 8 us a call (mlp-128 at batch 1 about 24 us:
+    # +39%) and 0.6 ms a step (at batch 64 about 1.1 ms: +52%..+72%, idle or beside two
+    # spinning processes; 0.3 ms gave +29%..+39% there, and one of the two rows once went
+    # unseen beside a busy `make bench`), judged where the baseline's machine kind is another:
+    # A/B against the unchanged commit (gates/timed_ab.py), not +100%
     "slower_other_kind": Change(
         (
             Edit(
                 "mnist_models/zoo/models/mlp.py",
                 MLP_FORWARD,
-                "        _spin(0.0003 if self.training else 0.000008)\n" + MLP_FORWARD,
+                "        _spin(0.0006 if self.training else 0.000008)\n" + MLP_FORWARD,
             ),
             Edit(
                 "mnist_models/zoo/models/mlp.py",
