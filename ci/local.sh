@@ -199,13 +199,17 @@ if [[ " $steps " == *" push "* ]]; then
   check "push: lint, tests, tests-slow and gate jobs pass" [ "$code" = 0 ]
   # On the committed baseline's own machine kind it judges every row: no base run is made
   # (own_kind); on any other kind main's commit is measured as the base run, cached, reused.
+  # (The pip cache saves too: only the base-runs key names what the gate made.)
   if own_kind push; then
     check "push: the baseline's own machine kind: every row judged by it, no base run" \
       no_base_run push
+    check "push: no base run to save in act's cache" \
+      bash -c "! grep -q 'Cache saved with the key: base-runs-' '$work/push.log'"
   else
     check "push: main's own commit is measured as the base run" grep -q "base run: ${main_sha:0:10} on this machine" "$work/push.log"
+    check "push: the base run is saved in act's cache under main's commit" \
+      grep -q "Cache saved with the key: base-runs-.*-$main_sha" "$work/push.log"
   fi
-  check "push: the base run is saved in act's cache" grep -q "Cache saved successfully" "$work/push.log"
   check "push: one history commit on origin's bench-history" [ "$(history_commits)" = 1 ]
   lines_after_push=$(history_lines)
   check "push: history lines appended ($lines_after_push)" [ "$lines_after_push" -gt 0 ]
