@@ -299,15 +299,19 @@ def test_compare_bad_input_is_one_line(
     assert message in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("rows", ["forward", "training"])
 @pytest.mark.parametrize(("second", "kept"), [(1.0, "same"), (1.5, "FAIL")])
 def test_a_failing_row_is_timed_again_and_fails_only_if_it_repeats(
-    monkeypatch, second: float, kept: str
+    monkeypatch, second: float, kept: str, rows: str
 ) -> None:
     """A noisy stretch of a shared machine fails one timing, not two in a row; a real
     slowdown fails both. The second timing is of models built afresh (where the first's
-    tensors landed in memory is not confirmed). The row says what the first timing said."""
+    tensors landed in memory is not confirmed), for forward passes and training steps alike.
+    The row says what the first timing said."""
+    from types import SimpleNamespace
+
     from mnist_models.ab import abtest, compare
-    from mnist_models.ab.compare import Side, compare_sides, render
+    from mnist_models.ab.compare import Side, compare_sides, compare_training, render
 
     timings = iter([decide(*synthetic(1.5), SETTINGS), decide(*synthetic(second), SETTINGS)])
     timed: list[tuple[object, object]] = []
@@ -321,9 +325,15 @@ def test_a_failing_row_is_timed_again_and_fails_only_if_it_repeats(
     monkeypatch.setattr(compare, "_build", lambda *a: built.append(real_build(*a)) or built[-1])
     monkeypatch.setattr(abtest, "compare_callables", fake)
     side = Side(mnist_models, "here")
-    ((label, result),) = compare_sides(side, side, ["mlp-16"], [1], SETTINGS)
+    if rows == "forward":
+        ((label, result),) = compare_sides(side, side, ["mlp-16"], [1], SETTINGS)
+        checked = 0
+    else:  # the trainers are never called: only timed, and the timing is faked
+        data = SimpleNamespace(first=lambda n: SimpleNamespace(to=lambda where: "images"))
+        ((label, result),) = compare_training(side, side, ["mlp-16"], SETTINGS, lambda r: data)
+        checked = 2  # whether each side builds the model at all, before any timing
     assert result.verdict == kept and result.first == "FAIL"
-    assert len(built) == 4 and len({id(m) for m in built}) == 4  # two models a timing
+    assert len(built) == checked + 4 and len({id(m) for m in built}) == checked + 4
     assert all(first is not again for first, again in zip(*timed, strict=True))
     row = next(line for line in render([(label, result)], side, side, SETTINGS).splitlines()
                if line.startswith(label))  # fmt: skip

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..labels import batch_label
@@ -84,6 +85,44 @@ def _forward_calls(
     return call_a, call_b
 
 
+def timed_twice_if_failing(
+    timing: Callable[[tuple[Any, Any]], ABResult],
+    fresh: Callable[[], tuple[Any, Any]],
+    first: tuple[Any, Any] | None = None,
+) -> ABResult:
+    """`timing` of both sides (`first`, or `fresh()`), and where it fails once more on both
+    built afresh: a real slowdown persists; a noisy stretch does not, nor where the first
+    models' tensors happened to land in memory (that moves a side by several percent:
+    docs/determinism-keys.md, "Timed rows"). The second result names the first's verdict."""
+    result = timing(first if first is not None else fresh())
+    if not result.failed:
+        return result
+    return replace(timing(fresh()), first=str(result.verdict))
+
+
+def _pair(build: Callable[..., Any], baseline: Side, candidate: Side, *args: Any) -> tuple:
+    """`build(side, *args)` of the baseline and the candidate."""
+    return build(baseline, *args), build(candidate, *args)
+
+
+def _time_forward(
+    models: tuple[Any, Any], *, x: Any, mode: str, where: Any, wrap: Any, settings: ABSettings,
+    label: str, batch_size: int,
+) -> ABResult:  # fmt: skip
+    from .abtest import compare_callables
+
+    pair = _forward_calls(*models, x, mode, where, wrap)
+    return compare_callables(*pair, settings, label=label, batch_size=batch_size)
+
+
+def _time_training(
+    trainers: tuple[Any, Any], *, settings: ABSettings, label: str, batch_size: int
+) -> ABResult:
+    from .abtest import compare_callables
+
+    return compare_callables(*trainers, settings, label=label, batch_size=batch_size, grad=True)
+
+
 def compare_sides(
     baseline: Side,
     candidate: Side,
@@ -103,7 +142,6 @@ def compare_sides(
     from ..measure.device import check_mode, resolve_device
     from ..measure.metrics import example_input
     from ..zoo.registry import get_config, run_id
-    from .abtest import compare_callables
 
     where = resolve_device(device)
     check_mode(mode, where)
@@ -132,18 +170,12 @@ def compare_sides(
                     on_result(label, None)
                 continue
             x = example_input(shape, bs, device=str(where))
-            pair = _forward_calls(model_a, model_b, x, mode, where, wrap)
-            result = compare_callables(*pair, settings, label=label, batch_size=bs)
-            if result.failed:
-                # timed again, on models built afresh: a real slowdown persists; a noisy stretch
-                # does not, nor where these tensors happened to land in memory (that moves a
-                # side by several percent: docs/determinism-keys.md, "Timed rows")
-                fresh = (
-                    _build(side, model_id, resolution, where) for side in (baseline, candidate)
-                )
-                pair = _forward_calls(*fresh, x, mode, where, wrap)
-                again = compare_callables(*pair, settings, label=label, batch_size=bs)
-                result = replace(again, first=str(result.verdict))
+            timing = partial(
+                _time_forward, x=x, mode=mode, where=where, wrap=wrap, settings=settings,
+                label=label, batch_size=bs,
+            )  # fmt: skip
+            fresh = partial(_pair, _build, baseline, candidate, model_id, resolution, where)
+            result = timed_twice_if_failing(timing, fresh, first=(model_a, model_b))
             results.append((label, result))
             if on_result:
                 on_result(label, result)
@@ -196,7 +228,6 @@ def compare_training(
 
     from ..measure.device import resolve_device
     from ..zoo.registry import get_config, run_id
-    from .abtest import compare_callables
 
     where = resolve_device(device)
 
@@ -216,18 +247,12 @@ def compare_training(
         if _build(baseline, model_id, resolution) is None:
             results.append((label, None))
         else:
-            a, b = (
-                _trainer(side, model_id, resolution, subset, batch_size, settings, where)
-                for side in (baseline, candidate)
+            trainer = partial(
+                _trainer, data=subset, batch_size=batch_size, settings=settings, device=where
             )
-            results.append(
-                (
-                    label,
-                    compare_callables(
-                        a, b, settings, label=label, batch_size=batch_size, grad=True
-                    ),
-                )
-            )
+            fresh = partial(_pair, trainer, baseline, candidate, model_id, resolution)
+            timing = partial(_time_training, settings=settings, label=label, batch_size=batch_size)
+            results.append((label, timed_twice_if_failing(timing, fresh)))
         if on_result:
             on_result(*results[-1])
     return results

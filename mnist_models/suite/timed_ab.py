@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,25 +127,16 @@ def latency(case: Case, batch_size: int, mode: str, threads: int) -> Callable[[s
 
 def training(case: Case, batch_size: int, data: MNISTData, threads: int) -> Callable[[str], dict]:
     """ab(commit): a few training steps of each revision's own train() on the same data,
-    timed alternately (compare_training); a failing row is timed a second time, as compare's
-    forward rows are."""
+    timed alternately (compare_training: a failing row is timed a second time)."""
 
     def ab(commit: str) -> dict[str, Any]:
         from ..ab.compare import compare_training
 
         base, head = _sides(commit)
         timed = settings(threads)
-
-        def once() -> list[tuple[str, ABResult | None]]:
-            return compare_training(
-                base, head, [_text(case)], timed, lambda _res: data, batch_size=batch_size
-            )
-
-        results = once()
-        first = results[0][1]
-        if first is not None and first.failed:
-            ((label, again),) = once()
-            results = [(label, replace(again, first=str(first.verdict)) if again else None)]
+        results = compare_training(
+            base, head, [_text(case)], timed, lambda _res: data, batch_size=batch_size
+        )
         return _one(results, commit, _text(case))
 
     return _guarded(ab)
