@@ -228,10 +228,9 @@ CHANGES = {
         {COUNTS: ("params", "macs", "size_bytes")},
     ),
     # on-CPU work in the MLP's forward pass: 3 ms a call in eval (about 50x mlp-128's batch-1
-    # pass), 4 ms a training step (about 3x a step of mlp-128 at batch 64: 2 ms, about 1.5x,
-    # once passed at +91%, as the reference it is divided by moves by up to 40% between runs;
-    # docs/deterministic-gates.md), judged by the shipped time tolerance (+100%) on the same
-    # machine that recorded the baseline
+    # pass), 4 ms a training step (about 3x a step of mlp-128 at batch 64; why not less:
+    # docs/deterministic-gates.md, "Proof"), judged by the shipped time tolerance (+100%) on
+    # the same machine that recorded the baseline
     "forward_spin": Change(
         (
             Edit(
@@ -248,11 +247,10 @@ CHANGES = {
         {LATENCY: ("latency_cpu_rel",), TRAINING: ("epoch_cpu_rel",)},
         options=("--gate-time-tolerance", "1.0"),
     ),
-    # less work, far under the shipped +100%: 8 us a call (mlp-128 at batch 1 about 24 us:
-    # +39%) and 0.6 ms a step (at batch 64 about 1.1 ms: +52%..+72%, idle or beside two
-    # spinning processes; 0.3 ms gave +29%..+39% there, and one of the two rows once went
-    # unseen beside a busy `make bench`), judged where the baseline's machine kind is another:
-    # A/B against the unchanged commit (gates/timed_ab.py), not +100%
+    # less work, far under the shipped +100%: 8 us a call (about +40% of mlp-128's batch-1
+    # pass) and 0.6 ms a step (about +55% of a step at batch 64; measured in
+    # docs/determinism-keys.md, "Timed rows"), judged where the baseline's machine kind is
+    # another: A/B against the unchanged commit (gates/timed_ab.py), not +100%
     "slower_other_kind": Change(
         (
             Edit(
