@@ -39,7 +39,7 @@ from mnist_models.atomic import check_writable, write_text_atomic
 from mnist_models.errors import ConfigError
 from mnist_models.labels import batch_label
 from mnist_models.machine import cpu_model
-from mnist_models.measure.metrics import example_input
+from mnist_models.measure.example_input import example_input
 from mnist_models.measure.threads import num_threads
 from mnist_models.measure.timing import time_calls
 from mnist_models.verdicts import Verdict

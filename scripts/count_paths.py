@@ -14,8 +14,9 @@ from pathlib import Path
 
 source, work = Path(sys.argv[1]), Path(sys.argv[2])
 sys.path.insert(0, str(source))
+from mnist_models.measure.instruction_case import InstructionCase  # noqa: E402
 from mnist_models.measure.instruction_rules import FORWARD_CALLS  # noqa: E402
-from mnist_models.measure.instructions import CallgrindRun, InstructionCase  # noqa: E402
+from mnist_models.measure.instructions import CallgrindRun  # noqa: E402
 
 calls = FORWARD_CALLS.get(1, 1)
 cases = [

@@ -26,7 +26,8 @@ from mnist_models.measure.device import (
     resolve_device,
     where_parts,
 )
-from mnist_models.measure.metrics import example_input, measure_latency
+from mnist_models.measure.example_input import example_input
+from mnist_models.measure.metrics import measure_latency
 from mnist_models.measure.train import TrainConfig, train
 from mnist_models.studies.catalog import StudyRun
 from mnist_models.studies.latency import side_by_side_key

@@ -4,16 +4,20 @@ and a worker failure reported with its log. The real counting runs in test_lanes
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from mnist_models.measure import instruction_key, instructions
+from mnist_models.measure import instruction_key, instructions, launch_folder
+from mnist_models.measure.instruction_case import InstructionCase
 from mnist_models.measure.instructions import (
     CallgrindRun,
-    InstructionCase,
     InstructionCount,
     InstructionLaneError,
     parse_totals,
@@ -119,6 +123,53 @@ def test_a_failing_worker_is_reported_with_its_log(
     work = (tmp_path / "work").resolve()
     launched = [p for p in Path("/tmp").glob("mnist-bench-*") if (p / "run").resolve() == work]
     assert not launched  # the launch folder is removed
+
+
+def ended(pid: int) -> bool:
+    """The process is gone or a zombie (a container's first process may never reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_parent_takes_its_worker_with_it_and_the_next_run_removes_its_folder(
+    tmp_path: Path,
+) -> None:
+    valgrind = executable(tmp_path / "valgrind", "exec sleep 300\n")  # the worker, still counting
+    python = executable(tmp_path / "python", "exit 0\n")
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from mnist_models.measure import instructions, launch_folder\n"
+            f"launch_folder.BASE = Path({str(tmp_path)!r})\n"
+            f"instructions.valgrind_path = lambda: {valgrind!r}\n"
+            "case = instructions.InstructionCase('m@28-bs1', 'forward', 'm', '28', 1, calls=1)\n"
+            f"run = instructions.CallgrindRun([case], Path({str(tmp_path / 'work')!r}),\n"
+            f"                                 python={python!r}).start()\n"
+            "print(run.proc.pid, flush=True)\n"
+            "time.sleep(300)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    with parent:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        (folder,) = tmp_path.glob("mnist-bench-*")
+        assert not ended(worker)
+        parent.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 60  # a liveness bound, not a timing: it ends at once
+    while not ended(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ended(worker)
+    assert folder.is_dir()  # nobody removed it; the next run on this machine does
+    assert launch_folder.remove_abandoned(tmp_path) == [folder]
+    assert not folder.exists()
 
 
 def test_missing_valgrind_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -102,3 +106,49 @@ def test_the_workers_strings_have_one_length_from_any_checkout(
     finally:
         launch.remove()
     assert not launch.root.exists() and (venv / SITE / "pkg" / "__init__.py").is_file()
+
+
+def a_dead_pid() -> int:
+    with subprocess.Popen(["true"]) as ended:
+        pass
+    return ended.pid
+
+
+@pytest.mark.parametrize(
+    "owner, removed",
+    [
+        (lambda: f"{socket.gethostname()} {a_dead_pid()}", True),  # its owner was killed
+        (lambda: f"{socket.gethostname()} {os.getpid()}", False),  # still running
+        (lambda: f"another-host {a_dead_pid()}", False),  # /tmp shared with another machine
+        (lambda: None, False),  # being made, or made by a version without the file
+        (lambda: "garbage", False),
+    ],
+    ids=["owner-ended", "owner-running", "other-host", "no-owner", "unreadable"],
+)
+def test_a_launch_folder_is_removed_only_once_its_owner_has_ended(
+    tmp_path: Path, owner: Callable[[], str | None], removed: bool
+) -> None:
+    root = tmp_path / "mnist-bench-0123456789abcdef"
+    (root / "env").mkdir(parents=True)
+    said = owner()
+    if said is not None:
+        (root / launch_folder.OWNER).write_text(said + "\n")
+    (tmp_path / "unrelated").mkdir()
+    assert launch_folder.remove_abandoned(tmp_path) == ([root] if removed else [])
+    assert root.exists() is not removed and (tmp_path / "unrelated").is_dir()
+
+
+def test_a_new_launch_folder_names_its_owner_and_removes_abandoned_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(launch_folder, "BASE", tmp_path)
+    abandoned = tmp_path / "mnist-bench-fedcba9876543210"
+    abandoned.mkdir()
+    (abandoned / launch_folder.OWNER).write_text(f"{socket.gethostname()} {a_dead_pid()}\n")
+    launch = make_launch_folder(sys.executable, tmp_path, tmp_path / "run", {})
+    try:
+        assert not abandoned.exists()
+        said = (launch.root / launch_folder.OWNER).read_text()
+        assert said == f"{socket.gethostname()} {os.getpid()}\n"
+    finally:
+        launch.remove()

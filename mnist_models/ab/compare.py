@@ -140,7 +140,7 @@ def compare_sides(
     On CUDA both sides run on the GPU in execution mode `mode`, and every timed call ends with
     a synchronise, so its time is that of its GPU work and not of its launches."""
     from ..measure.device import check_mode, resolve_device
-    from ..measure.metrics import example_input
+    from ..measure.example_input import example_input
     from ..zoo.registry import get_config, run_id
 
     where = resolve_device(device)

@@ -42,7 +42,7 @@ def compare_numerics(
     same input."""
     import torch
 
-    from ..measure.metrics import example_input
+    from ..measure.example_input import example_input
     from ..zoo.registry import get_model
 
     out: dict[str, list[LayerDiff]] = {}

@@ -255,7 +255,7 @@ def compare_environments(
     """(label, ABResult) per model and batch size, and per model a training row when
     `data_for` is given (its own `train()` for `steps` steps on the same data), each timed
     alternately in the two environments' workers."""
-    from ..measure.metrics import example_input
+    from ..measure.example_input import example_input
     from .abtest import decide_rounds, interleave
 
     if not models or not batch_sizes:

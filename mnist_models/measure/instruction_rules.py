@@ -64,7 +64,7 @@ def cases_for(
     them: forward passes at each batch size and (`training`) steps at batch 64, per model."""
     from ..labels import case_id
     from ..zoo.registry import get_config, run_id
-    from .instructions import InstructionCase
+    from .instruction_case import InstructionCase
 
     cases = []
     for text in models:

@@ -24,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .instructions import TRAIN_WARMUP_STEPS, WARMUP_CALLS, InstructionCase
+from .instruction_case import TRAIN_WARMUP_STEPS, WARMUP_CALLS, InstructionCase
 
 
 def _instrumentation_on() -> None:
@@ -48,7 +48,7 @@ def _instrumentation_on() -> None:
 
 def _forward(case: InstructionCase, torch: Any) -> None:
     from ..zoo.registry import get_config, get_model
-    from .metrics import example_input
+    from .example_input import example_input
 
     _, res = get_config(case.model, case.resolution)
     model = get_model(case.model, res, seed=0).eval()
@@ -185,7 +185,7 @@ def _import_all() -> Any:
     import torch.optim  # noqa: F401
 
     from ..zoo import registry  # noqa: F401
-    from . import data, metrics, train  # noqa: F401
+    from . import data, example_input, train  # noqa: F401
 
     return torch
 

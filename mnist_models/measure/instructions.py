@@ -21,15 +21,19 @@ key matches.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .instruction_case import TRAIN_WARMUP_STEPS, InstructionCase
 from .instruction_key import ISA_PINS, compact_key, valgrind_path, worker_environment
 from .launch_folder import LaunchFolder, make_launch_folder
 
@@ -37,37 +41,6 @@ VALGRIND_HINT = (
     "install valgrind: `apt-get install valgrind` (Debian/Ubuntu), `dnf install valgrind` or "
     "`brew install valgrind`"
 )
-# Collection is toggled around the measured calls only; these many calls are warm-up, uncounted.
-WARMUP_CALLS = 1
-TRAIN_WARMUP_STEPS = 2
-
-
-@dataclass(frozen=True)
-class InstructionCase:
-    """One thing to count: `calls` forward passes at `batch_size`, or `steps` training steps.
-
-    kind "forward": the model in eval mode under inference_mode, one fixed seeded input.
-    kind "train": the project's own `train()` for one epoch of `steps` batches of `batch_size`
-    images from the start of the seeded training split (`data` names the saved subset).
-    """
-
-    key: str  # the benchmark's run id, e.g. "mlp-1024@28-bs1"
-    kind: str
-    model: str
-    resolution: str
-    batch_size: int
-    calls: int = 0
-    steps: int = 0
-    data: str = ""
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("forward", "train"):
-            raise ValueError(f"kind must be forward or train, got {self.kind!r}")
-
-    @property
-    def samples(self) -> int:
-        """Images processed by the counted work (for instructions per sample)."""
-        return self.batch_size * (self.calls if self.kind == "forward" else self.steps)
 
 
 def parse_totals(path: Path) -> int:
@@ -79,6 +52,23 @@ def parse_totals(path: Path) -> int:
     if match is None:
         raise ValueError(f"{path} has no totals line; is it a callgrind output file?")
     return int(match[1])
+
+
+def ends_with_this_process() -> Callable[[], None] | None:
+    """A `preexec_fn` for Popen: the child is killed when this process ends, however it ends
+    (Linux's PR_SET_PDEATHSIG, kept across valgrind's exec). A worker whose parent was killed
+    went on counting its cases, up to half an hour of a core. None where there is no prctl."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the forked child
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent ended before the line above
+            os._exit(1)
+
+    return arm
 
 
 class InstructionLaneError(RuntimeError):
@@ -210,6 +200,7 @@ class CallgrindRun:
                 stderr=subprocess.STDOUT,
                 env=launch.environment,
                 cwd=launch.root,
+                preexec_fn=ends_with_this_process(),
             )
         return self
 
@@ -220,7 +211,12 @@ class CallgrindRun:
         env = {k: v for k, v in launch.environment.items() if k != "PYTHONDONTWRITEBYTECODE"}
         command = [launch.python, "-m", "mnist_models.measure.instruction_worker", "--compile"]
         code = subprocess.call(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=launch.root
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=launch.root,
+            preexec_fn=ends_with_this_process(),
         )
         if code != 0:
             log.flush()

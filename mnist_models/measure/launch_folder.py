@@ -13,6 +13,9 @@ The virtual environment holds the checkout's path too: it usually lies in the ch
 byte-code names the files where they were compiled, and this package's editable install names
 the checkout. The worker runs in a hard-linked copy of it (`env`) without those, and loads
 byte-code compiled at the launch folder (`pyc`, PYTHONPYCACHEPREFIX).
+
+Its `owner` file names the process that made it: a folder whose owner was killed (its worker
+dies with it: instructions.py) is removed by the next run on the same machine.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +37,7 @@ BASE = Path("/tmp") if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK) else
 # this package as installed in a site folder, editable or not: its editable install's .pth
 # file and finder, its distribution's metadata, the package itself
 INSTALLED = re.compile(r"__editable__[._]mnist_bench[-_].*|mnist_bench-.*\.dist-info|mnist_models")
+OWNER = "owner"  # "<host> <pid>" of the process that made the folder
 
 
 @dataclass(frozen=True)
@@ -98,15 +103,45 @@ def environment_copy(venv: Path, into: Path) -> bool:
     return True
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
+
+
+def remove_abandoned(base: Path) -> list[Path]:
+    """Remove the launch folders in `base` whose owner, a process of this machine and user,
+    has ended without removing its own (killed); the folders removed."""
+    removed = []
+    for root in base.glob("mnist-bench-*"):
+        try:
+            if root.stat().st_uid != os.getuid():
+                continue
+            host, pid = (root / OWNER).read_text().split()
+        except (OSError, ValueError):
+            continue  # not ours, being made, or from a version without the file
+        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(root, ignore_errors=True)
+            removed.append(root)
+    return removed
+
+
 def make_launch_folder(
     python: str, source: Path, workdir: Path, environment: dict[str, str]
 ) -> LaunchFolder:
     """The links for one worker (named by a digest of its run folder, which is its own) and
     the interpreter, PYTHONPATH and environment that name them."""
     digest = hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:16]
-    root = (BASE or Path(tempfile.gettempdir())) / f"mnist-bench-{digest}"
+    base = BASE or Path(tempfile.gettempdir())
+    remove_abandoned(base)
+    root = base / f"mnist-bench-{digest}"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(mode=0o700)
+    (root / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
     env = dict(environment)
     _package_copy(source, root / "src")
     links = {"run": workdir.resolve()}

@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import ConfigError
+from .example_input import example_input
 from .threads import num_threads
 from .timing import percentiles, time_calls
 
@@ -31,19 +32,6 @@ from .timing import percentiles, time_calls
 def count_params(model: nn.Module) -> int:
     """Sum of numel over all parameters."""
     return sum(p.numel() for p in model.parameters())
-
-
-def example_input(
-    input_shape: tuple[int, ...], batch_size: int = 1, seed: int = 0, device: str = "cpu"
-) -> torch.Tensor:
-    """A fixed, seeded input batch of shape (batch_size, *input_shape).
-
-    On the meta device (shapes only) counting works without allocating the weights.
-    """
-    if torch.device(device).type == "meta":
-        return torch.empty((batch_size, *input_shape), device="meta")
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn((batch_size, *input_shape), generator=gen).to(device)
 
 
 def _device(model: nn.Module) -> str:

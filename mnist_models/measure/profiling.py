@@ -49,7 +49,7 @@ def profile_model(
 
     from ..zoo.registry import build_model, get_config, run_id
     from .device import quiet_profile, resolve_device, synchronize
-    from .metrics import example_input
+    from .example_input import example_input
     from .threads import num_threads
 
     where = resolve_device(device)

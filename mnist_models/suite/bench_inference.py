@@ -26,7 +26,8 @@ from ..measure.calibration import (
 )
 from ..measure.device import gpu_ops_per_call, prepare_forward
 from ..measure.device import per_call_us as device_per_call_us
-from ..measure.metrics import cpu_time_percentiles, example_input
+from ..measure.example_input import example_input
+from ..measure.metrics import cpu_time_percentiles
 from ..measure.threads import num_threads
 from ..measure.timing import percentiles, time_calls
 from . import timed_ab

@@ -16,8 +16,8 @@ from .. import fields
 from ..gates.formats import COUNTED_TIMER
 from ..gates.rules import budget
 from ..labels import case_id
+from ..measure.instruction_case import InstructionCase
 from ..measure.instruction_rules import FORWARD_CALLS, TRAIN_STEPS, instruction_rule
-from ..measure.instructions import InstructionCase
 from .grid import BATCH_SIZE_TRAINING, BATCH_SIZES, architecture_cases, gate_training
 
 pytestmark = [pytest.mark.instructions, pytest.mark.full]

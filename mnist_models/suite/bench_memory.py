@@ -24,7 +24,8 @@ from .. import fields, get_model
 from ..gates.rules import Metric, exact, lower
 from ..measure.data import load_mnist
 from ..measure.device import cpu_ops_per_call, device_memory
-from ..measure.metrics import example_input, peak_memory, tensor_memory
+from ..measure.example_input import example_input
+from ..measure.metrics import peak_memory, tensor_memory
 from ..measure.threads import num_threads
 from ..measure.train import TrainConfig, train
 from .grid import BATCH_SIZE_TRAINING, Case, architecture_cases, gate_training

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..errors import ConfigError
+from ..measure.instruction_case import InstructionCase
 from ..measure.instruction_key import valgrind_path
 from ..measure.instructions import (
     VALGRIND_HINT,
     CallgrindRun,
-    InstructionCase,
     InstructionCount,
     prepare_training_data,
 )
