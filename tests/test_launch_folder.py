@@ -65,6 +65,44 @@ def test_the_environment_copy_holds_no_name_of_the_checkout(tmp_path: Path) -> N
     )
 
 
+VENV_311 = "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.7\n"
+VENV_311 += "executable = /usr/bin/python3.11\n"
+BARE = "home = /usr/bin\ninclude-system-site-packages = false\n"
+
+
+@pytest.mark.parametrize(
+    ("config", "kept"),
+    [
+        (VENV_311 + "command = /usr/bin/python3 -m venv {at}\n", VENV_311),
+        (VENV_311 + "command = /usr/bin/python3 -m venv /elsewhere/env\n", VENV_311),
+        (VENV_311 + "prompt = 'my project'\ncommand = python -m venv {at}\n", VENV_311),
+        (
+            "home = /usr/bin\nimplementation = CPython\nversion_info = 3.11.7.final.0\n"
+            "virtualenv = 20.25.0\ninclude-system-site-packages = false\nbase-prefix = /usr\n"
+            "base-exec-prefix = /usr\nbase-executable = /usr/bin/python3.11\n",
+            BARE,
+        ),
+        (
+            "home = /usr/bin\nimplementation = CPython\nuv = 0.5.11\nversion_info = 3.11.7\n"
+            "include-system-site-packages = false\nprompt = project\n",
+            BARE,
+        ),
+    ],
+    ids=["venv", "venv-moved", "venv-prompt", "virtualenv", "uv"],
+)
+def test_the_environment_copy_keeps_only_the_config_lines_that_name_the_interpreter(
+    tmp_path: Path, config: str, kept: str
+) -> None:
+    """A folder the environment was made in or moved from, a prompt or a tool's version moved
+    the counts (docs/determinism-keys.md): the copy keeps what CPython reads, and for an
+    environment `python -m venv` made where it lies, the same bytes as before."""
+    venv = fake_venv(tmp_path / "checkout" / ".venv")
+    (venv / "pyvenv.cfg").write_text(config.format(at=venv))
+    assert environment_copy(venv, tmp_path / "env")
+    assert (tmp_path / "env" / "pyvenv.cfg").read_text() == kept
+    assert (venv / "pyvenv.cfg").read_text() == config.format(at=venv)
+
+
 def test_an_environment_that_cannot_be_hard_linked_is_linked_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

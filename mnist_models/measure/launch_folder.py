@@ -38,6 +38,10 @@ BASE = Path("/tmp") if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK) else
 # file and finder, its distribution's metadata, the package itself
 INSTALLED = re.compile(r"__editable__[._]mnist_bench[-_].*|mnist_bench-.*\.dist-info|mnist_models")
 OWNER = "owner"  # "<host> <pid>" of the process that made the folder
+# the lines of pyvenv.cfg the copy keeps: those CPython reads (`home`, where the interpreter
+# lives; whether the system's site folder is seen) and the two more `python -m venv` writes,
+# which name the interpreter, not the environment
+PYVENV_KEPT = ("home", "include-system-site-packages", "version", "executable")
 
 
 @dataclass(frozen=True)
@@ -80,10 +84,11 @@ def environment_copy(venv: Path, into: Path) -> bool:
     the worker's heap. Left out: this package's installation, editable (its finder holds the
     checkout's path) or not (the launch folder's copy is the package the worker imports, and
     an installed copy beside it moved the counts: docs/determinism-keys.md); byte-code
-    (compile_modules compiles it at this path); and pyvenv.cfg's lines that name the
-    environment's folder (the interpreter reads them as it starts). A user's own packages
-    stay, editable or not. False where hard links cannot be made (another file system):
-    nothing is left in `into`."""
+    (compile_modules compiles it at this path); and every line of pyvenv.cfg but those of
+    PYVENV_KEPT (the interpreter reads the file as it starts: a `command` naming a folder the
+    environment was made in, moved or copied from, or a tool's own version, moved the counts).
+    A user's own packages stay, editable or not. False where hard links cannot be made (another
+    file system): nothing is left in `into`."""
 
     def left_out(folder: str, names: list[str]) -> list[str]:
         site = Path(folder).name == "site-packages"
@@ -96,10 +101,9 @@ def environment_copy(venv: Path, into: Path) -> bool:
         return False
     config = into / "pyvenv.cfg"
     if config.is_file():
-        names = (str(venv), str(venv.resolve()))
         lines = config.read_text().splitlines(keepends=True)
         config.unlink()  # a hard link: writing to it would change the environment's own
-        config.write_text("".join(x for x in lines if not any(n in x for n in names)))
+        config.write_text("".join(x for x in lines if x.split("=")[0].strip() in PYVENV_KEPT))
     return True
 
 
