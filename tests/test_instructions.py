@@ -3,7 +3,9 @@ and a worker failure reported with its log. The real counting runs in test_lanes
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -171,6 +173,38 @@ def test_a_killed_parent_takes_its_worker_with_it_and_the_next_run_removes_its_f
     assert folder.is_dir()  # nobody removed it; the next run on this machine does
     assert launch_folder.remove_abandoned(tmp_path) == [folder]
     assert not folder.exists()
+
+
+LOADED = """
+import importlib.metadata as md, json, sys
+from mnist_models.measure.instruction_worker import compile_modules
+compile_modules()
+names = md.packages_distributions()
+loaded = {d for m in list(sys.modules) for d in names.get(m.split(".")[0], [])}
+print(json.dumps({d: md.version(d) for d in loaded if d != "mnist-bench"}))
+"""
+
+
+def test_the_constraints_pin_every_distribution_the_worker_loads() -> None:
+    """Another version of numpy, typing_extensions, tqdm or setuptools moved batch-1 counts by
+    up to 0.55% with the code unchanged (docs/determinism-keys.md, "Counts and paths"): what
+    the worker loads is pinned at the versions the committed counts were recorded with."""
+    out = subprocess.run(
+        [sys.executable, "-c", LOADED], capture_output=True, text=True, check=True, timeout=300
+    )
+    loaded = json.loads(out.stdout.splitlines()[-1])
+    assert {"torch", "numpy"} <= set(loaded)
+
+    def canonical(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    text = (Path(__file__).parents[1] / "constraints.txt").read_text()
+    pinned = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.MULTILINE))
+    pinned = {canonical(k): v for k, v in pinned.items()}
+    wanted = sorted(f"{d}=={v}" for d, v in loaded.items() if pinned.get(canonical(d)) != v)
+    assert not wanted, "constraints.txt should pin what the instruction worker loads: " + ", ".join(
+        wanted
+    )
 
 
 def test_missing_valgrind_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
