@@ -83,12 +83,19 @@ BARE = "home = /usr/bin\ninclude-system-site-packages = false\n"
             BARE,
         ),
         (
+            "home = /usr/bin\nimplementation = CPython\npython-version = 3.11\n"
+            "version_info = 3.11.7.final.0\nversion = 3.11.7\nexecutable = /usr/bin/python3.11\n"
+            "command = /tool/bin/python -m virtualenv {at}\nvirtualenv = 21.15.14\n"
+            "include-system-site-packages = false\nbase-prefix = /usr\n",
+            VENV_311,
+        ),
+        (
             "home = /usr/bin\nimplementation = CPython\nuv = 0.5.11\nversion_info = 3.11.7\n"
             "include-system-site-packages = false\nprompt = project\n",
             BARE,
         ),
     ],
-    ids=["venv", "venv-moved", "venv-prompt", "virtualenv", "uv"],
+    ids=["venv", "venv-moved", "venv-prompt", "virtualenv-20", "virtualenv-21", "uv"],
 )
 def test_the_environment_copy_keeps_only_the_config_lines_that_name_the_interpreter(
     tmp_path: Path, config: str, kept: str

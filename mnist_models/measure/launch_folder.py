@@ -85,8 +85,9 @@ def environment_copy(venv: Path, into: Path) -> bool:
     checkout's path) or not (the launch folder's copy is the package the worker imports, and
     an installed copy beside it moved the counts: docs/determinism-keys.md); byte-code
     (compile_modules compiles it at this path); and every line of pyvenv.cfg but those of
-    PYVENV_KEPT (the interpreter reads the file as it starts: a `command` naming a folder the
-    environment was made in, moved or copied from, or a tool's own version, moved the counts).
+    PYVENV_KEPT, in its order (the interpreter reads the file as it starts: a `command` naming
+    a folder the environment was made in, moved or copied from, or a tool's own version, moved
+    the counts).
     A user's own packages stay, editable or not. False where hard links cannot be made (another
     file system): nothing is left in `into`."""
 
@@ -101,9 +102,9 @@ def environment_copy(venv: Path, into: Path) -> bool:
         return False
     config = into / "pyvenv.cfg"
     if config.is_file():
-        lines = config.read_text().splitlines(keepends=True)
+        kept = {x.split("=")[0].strip(): x + "\n" for x in config.read_text().splitlines()}
         config.unlink()  # a hard link: writing to it would change the environment's own
-        config.write_text("".join(x for x in lines if x.split("=")[0].strip() in PYVENV_KEPT))
+        config.write_text("".join(kept[k] for k in PYVENV_KEPT if k in kept))  # venv's order
     return True
 
 
