@@ -111,10 +111,22 @@ def environment_copy(venv: Path, into: Path) -> bool:
         return False
     config = into / "pyvenv.cfg"
     if config.is_file():
-        kept = {x.split("=")[0].strip(): x + "\n" for x in config.read_text().splitlines()}
+        lines = _config_lines(config)
         config.unlink()  # a hard link: writing to it would change the environment's own
-        config.write_text("".join(kept[k] for k in PYVENV_KEPT if k in kept))  # venv's order
+        config.write_text("".join(lines[k] + "\n" for k in PYVENV_KEPT if k in lines))
     return True
+
+
+def _config_lines(config: Path) -> dict[str, str]:
+    """pyvenv.cfg's lines by their key, as written."""
+    if not config.is_file():
+        return {}
+    return {x.split("=")[0].strip(): x for x in config.read_text().splitlines()}
+
+
+def _started_name(python: str) -> str:
+    """The name to start the environment's interpreter by: python3 for any python3.N."""
+    return "python3" if Path(python).name.startswith("python3") else Path(python).name
 
 
 INTERPRETER = re.compile(r"python(3(\.\d+)?)?")  # a virtual environment's interpreter links
@@ -133,15 +145,12 @@ def interpreter_links(env: Path, python: str, venv: Path) -> Path:
     or starting `python3`: docs/determinism-keys.md). Returns the path to start. An interpreter
     copied into the environment and found nowhere else is left as it is."""
     real = os.path.realpath(python)
-    config = env / "pyvenv.cfg"
-    lines = config.read_text().splitlines() if config.is_file() else []
-    homes = [x.split("=", 1)[1].strip() for x in lines if x.split("=")[0].strip() == "home"]
-    target = os.path.join(homes[0], "python3") if homes else real
+    home = _config_lines(env / "pyvenv.cfg").get("home", "=").split("=", 1)[1].strip()
+    target = os.path.join(home, "python3") if home else real
     if not _same_file(target, real):
         target = real
         if Path(real).is_relative_to(venv.resolve()):  # venv --copies of another interpreter
-            name = "python3" if Path(python).name.startswith("python3") else Path(python).name
-            return env / "bin" / name
+            return env / "bin" / _started_name(python)
     bin_dir = env / "bin"
     for entry in bin_dir.iterdir():
         if INTERPRETER.fullmatch(entry.name):
@@ -201,8 +210,7 @@ def make_launch_folder(
             python = str(interpreter_links(root / "env", python, venv))
         else:
             links["env"] = venv  # the counts then move with the environment's folder
-            name = "python3" if Path(python).name.startswith("python3") else Path(python).name
-            python = str(root / "env" / "bin" / name)
+            python = str(root / "env" / "bin" / _started_name(python))
         bin_dir = str(venv / "bin")
         path = env.get("PATH", "").split(os.pathsep)
         env["PATH"] = os.pathsep.join(
