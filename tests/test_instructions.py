@@ -213,15 +213,35 @@ def test_missing_valgrind_names_the_install(monkeypatch: pytest.MonkeyPatch) -> 
         CallgrindRun([forward()], Path(os.devnull)).start()
 
 
-def test_the_worker_environment_does_not_depend_on_the_test_or_terminal(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    "started_by",
+    [
+        {"PATH": "/usr/bin", "HOME": "/root", "LANG": "C.UTF-8"},
+        {
+            "PATH": "/opt/hostedtoolcache/Python/3.11/x64/bin:/usr/bin",
+            "HOME": "/github/home",
+            "LC_ALL": "en_US.UTF-8",
+            "PYTEST_CURRENT_TEST": "benchmarks/bench_x.py::test_y (setup)",
+            "COLUMNS": "211",
+            "XDG_CACHE_HOME": "/runner/cache",
+            "MNIST_BENCH_DATA": "/runner/data",
+        },
+    ],
+    ids=["terminal", "ci-job"],
+)
+def test_the_worker_inherits_only_what_selects_its_code(
+    monkeypatch: pytest.MonkeyPatch, started_by: dict[str, str]
 ) -> None:
-    monkeypatch.setenv("PYTEST_CURRENT_TEST", "benchmarks/bench_x.py::test_y (setup)")
-    monkeypatch.setenv("COLUMNS", "211")
-    monkeypatch.setenv("MNIST_BENCH_MODELS", "net=pkg:Net")
+    """A CI job's own PATH and HOME moved batch-1 counts by 0.54%: the worker inherits its
+    search paths and a user's registered models, and every other variable is fixed."""
+    for name in ("LANG", "LC_ALL", "XDG_CACHE_HOME", "TMPDIR", "LD_LIBRARY_PATH", "PYTHONPATH"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**started_by, "MNIST_BENCH_MODELS": "net=pkg:Net"}.items():
+        monkeypatch.setenv(name, value)
     env = instruction_key.worker_environment()
-    assert "PYTEST_CURRENT_TEST" not in env and "COLUMNS" not in env
-    assert env["MNIST_BENCH_MODELS"] == "net=pkg:Net" and env["PATH"] == os.environ["PATH"]
+    assert env == {"MNIST_BENCH_MODELS": "net=pkg:Net", **instruction_key.FIXED_ENV}
+    monkeypatch.setenv("PYTHONPATH", "/src/user")
+    assert instruction_key.worker_environment()["PYTHONPATH"] == "/src/user"
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +16,11 @@ from pathlib import Path
 import pytest
 
 from mnist_models.measure import launch_folder
-from mnist_models.measure.launch_folder import environment_copy, make_launch_folder
+from mnist_models.measure.launch_folder import (
+    environment_copy,
+    interpreter_links,
+    make_launch_folder,
+)
 
 SITE = Path("lib/python3.11/site-packages")
 
@@ -65,6 +70,151 @@ def test_the_environment_copy_holds_no_name_of_the_checkout(tmp_path: Path) -> N
     )
 
 
+VENV_311 = "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.7\n"
+VENV_311 += "executable = /usr/bin/python3.11\n"
+BARE = "home = /usr/bin\ninclude-system-site-packages = false\n"
+
+
+@pytest.mark.parametrize(
+    ("config", "kept"),
+    [
+        (VENV_311 + "command = /usr/bin/python3 -m venv {at}\n", VENV_311),
+        (VENV_311 + "command = /usr/bin/python3 -m venv /elsewhere/env\n", VENV_311),
+        (VENV_311 + "prompt = 'my project'\ncommand = python -m venv {at}\n", VENV_311),
+        (
+            "home = /usr/bin\nimplementation = CPython\nversion_info = 3.11.7.final.0\n"
+            "virtualenv = 20.25.0\ninclude-system-site-packages = false\nbase-prefix = /usr\n"
+            "base-exec-prefix = /usr\nbase-executable = /usr/bin/python3.11\n",
+            BARE,
+        ),
+        (
+            "home = /usr/bin\nimplementation = CPython\npython-version = 3.11\n"
+            "version_info = 3.11.7.final.0\nversion = 3.11.7\nexecutable = /usr/bin/python3.11\n"
+            "command = /tool/bin/python -m virtualenv {at}\nvirtualenv = 21.15.14\n"
+            "include-system-site-packages = false\nbase-prefix = /usr\n",
+            VENV_311,
+        ),
+        (
+            "home = /usr/bin\nimplementation = CPython\nuv = 0.5.11\nversion_info = 3.11.7\n"
+            "include-system-site-packages = false\nprompt = project\n",
+            BARE,
+        ),
+    ],
+    ids=["venv", "venv-moved", "venv-prompt", "virtualenv-20", "virtualenv-21", "uv"],
+)
+def test_the_environment_copy_keeps_only_the_config_lines_that_name_the_interpreter(
+    tmp_path: Path, config: str, kept: str
+) -> None:
+    """A folder the environment was made in or moved from, a prompt or a tool's version moved
+    the counts (docs/determinism-keys.md): the copy keeps what CPython reads, and for an
+    environment `python -m venv` made where it lies, the same bytes as before."""
+    venv = fake_venv(tmp_path / "checkout" / ".venv")
+    (venv / "pyvenv.cfg").write_text(config.format(at=venv))
+    assert environment_copy(venv, tmp_path / "env")
+    assert (tmp_path / "env" / "pyvenv.cfg").read_text() == kept
+    assert (venv / "pyvenv.cfg").read_text() == config.format(at=venv)
+
+
+def base_python(home: Path) -> Path:
+    """A base interpreter's folder as CPython installs it: python3.11, python3 and python."""
+    home.mkdir(parents=True)
+    (home / "python3.11").write_bytes(b"\x7fELF")
+    (home / "python3").symlink_to("python3.11")
+    (home / "python").symlink_to("python3.11")
+    return home / "python3.11"
+
+
+def chain(path: Path) -> list[str]:
+    """The links valgrind follows from `path` to the interpreter's file."""
+    hops = []
+    while path.is_symlink():
+        hops.append(os.readlink(path))
+        path = path.parent / hops[-1]
+    return hops
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {"python3": "{home}/python3", "python": "python3", "python3.11": "python3"},  # venv
+        {"python": "{home}/python3.11", "python3": "python", "python3.11": "python"},  # virtualenv
+        {"python3": "{home}/python3.11", "python": "python3"},  # venv made by python3.11
+        {"python": None, "python3": None},  # venv --copies: the interpreter's file itself
+    ],
+    ids=["venv", "virtualenv", "venv-from-python3.11", "copies"],
+)
+@pytest.mark.parametrize("started_as", ["python", "python3"])
+def test_the_interpreter_is_started_through_one_chain_of_links(
+    tmp_path: Path, layout: dict[str, str | None], started_as: str
+) -> None:
+    """Whatever made the environment and whichever name started the parent, the worker's
+    interpreter is `env/bin/python -> python3 -> <home>/python3`, as `make env` makes it."""
+    home = tmp_path / "base" / "bin"
+    real = base_python(home)
+    venv = fake_venv(tmp_path / "checkout" / ".venv")
+    (venv / "pyvenv.cfg").write_text(f"home = {home}\ninclude-system-site-packages = false\n")
+    (venv / "bin" / "python3").unlink()
+    for name, target in layout.items():
+        if target is None:
+            os.link(real, venv / "bin" / name)
+        else:
+            (venv / "bin" / name).symlink_to(target.format(home=home))
+
+    def own() -> dict[str, object]:
+        return {
+            p.name: os.readlink(p) if p.is_symlink() else p.stat().st_ino
+            for p in (venv / "bin").iterdir()
+        }
+
+    before = own()
+    env = tmp_path / "env"
+    assert environment_copy(venv, env)
+    python = interpreter_links(env, str(venv / "bin" / started_as), venv)
+    assert python == env / "bin" / "python"
+    assert chain(python) == ["python3", f"{home}/python3", "python3.11"]
+    assert python.resolve() == real
+    assert {p.name for p in (env / "bin").iterdir()} == {"python", "python3", "python3.11"}
+    assert own() == before  # the environment's own links and files stay
+
+
+def test_an_interpreter_other_than_homes_python3_is_linked_itself(tmp_path: Path) -> None:
+    """A venv made by python3.12 where `<home>/python3` is 3.11: not the same interpreter."""
+    home = tmp_path / "base" / "bin"
+    base_python(home)
+    (home / "python3.12").write_bytes(b"\x7fELF 3.12")
+    venv = fake_venv(tmp_path / "checkout" / ".venv")
+    (venv / "pyvenv.cfg").write_text(f"home = {home}\n")
+    (venv / "bin" / "python3").unlink()
+    (venv / "bin" / "python3").symlink_to(home / "python3.12")
+    assert environment_copy(venv, tmp_path / "env")
+    python = interpreter_links(tmp_path / "env", str(venv / "bin" / "python3"), venv)
+    assert chain(python) == ["python3", f"{home}/python3.12"]
+
+
+def test_an_interpreter_copied_into_the_environment_alone_is_left_as_it_is(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "base" / "bin"
+    base_python(home)
+    venv = fake_venv(tmp_path / "checkout" / ".venv")
+    (venv / "pyvenv.cfg").write_text(f"home = {home}\n")
+    (venv / "bin" / "python3").unlink()
+    (venv / "bin" / "python3").write_bytes(b"\x7fELF built elsewhere")
+    assert environment_copy(venv, tmp_path / "env")
+    python = interpreter_links(tmp_path / "env", str(venv / "bin" / "python3"), venv)
+    assert python == tmp_path / "env" / "bin" / "python3"
+    assert python.read_bytes() == b"\x7fELF built elsewhere" and not python.is_symlink()
+
+
+def test_virtualenvs_markers_are_left_out_of_the_copy(tmp_path: Path) -> None:
+    venv = fake_venv(tmp_path / "checkout" / ".venv")
+    (venv / SITE / "pip-26.3.virtualenv").write_text("")
+    (venv / SITE / "setuptools-84.2.1.virtualenv").write_text("")
+    assert environment_copy(venv, tmp_path / "env")
+    assert not list((tmp_path / "env" / SITE).glob("*.virtualenv"))
+    assert (venv / SITE / "pip-26.3.virtualenv").exists()
+
+
 def test_an_environment_that_cannot_be_hard_linked_is_linked_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,30 +232,88 @@ def test_an_environment_that_cannot_be_hard_linked_is_linked_whole(
     launch.remove()
 
 
+def fake_valgrind(folder: Path) -> Path:
+    """valgrind as Debian installs it (a script starting valgrind.bin beside it) with the
+    tools the worker runs."""
+    folder.mkdir()
+    for name in launch_folder.TOOLS:
+        (folder / name).write_text("#!/bin/sh\n")
+        (folder / name).chmod(0o755)
+    return folder / "valgrind"
+
+
+# what a terminal and a CI job hand down: other tool folders, homes, locales, temporary folders
+TERMINAL = {"PATH": "/usr/local/bin:/usr/bin", "HOME": "home-a", "LANG": "C.UTF-8"}
+CI_JOB = {
+    "PATH": "/opt/hostedtoolcache/Python/3.11/x64/bin:/usr/local/sbin:/usr/local/bin:/usr/bin",
+    "HOME": "a-much-longer-home-folder-of-a-runner",
+    "TMPDIR": "/runner/_temp",
+    "XDG_CACHE_HOME": "/runner/cache",
+    "LC_ALL": "en_US.UTF-8",
+}
+
+
 @pytest.mark.parametrize("checkout", ["c", "a-checkout-in-a-much-longer-folder-name"])
-def test_the_workers_strings_have_one_length_from_any_checkout(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkout: str
+@pytest.mark.parametrize("started_by", [TERMINAL, CI_JOB], ids=["terminal", "ci-job"])
+def test_the_workers_strings_have_one_length_from_any_checkout_and_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkout: str, started_by: dict[str, str]
 ) -> None:
+    """The worker's interpreter, run folder and environment name the launch folder only:
+    the same strings whatever the checkout's folder and whoever started the run."""
     monkeypatch.setattr(launch_folder, "BASE", tmp_path / "tmp")
     (tmp_path / "tmp").mkdir()
+    for name in ("PATH", "HOME", "LANG", "TMPDIR", "XDG_CACHE_HOME", "LC_ALL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in started_by.items():
+        if name == "HOME":
+            value = str(tmp_path / value)
+            Path(value).mkdir()
+        monkeypatch.setenv(name, value)
     venv = fake_venv(tmp_path / checkout / ".venv")
-    run = tmp_path / checkout / "run"
+    valgrind = fake_valgrind(tmp_path / checkout / "valgrind-bin")
+    run = tmp_path / "run"  # one run folder: one launch folder name
     run.mkdir()
-    environment = {"PATH": f"{venv / 'bin'}:/usr/bin", "VIRTUAL_ENV": str(venv)}
     launch = make_launch_folder(
-        str(venv / "bin" / "python3"), tmp_path / checkout, run, environment
+        str(venv / "bin" / "python3"), tmp_path / checkout, run, {"LANG": "C.UTF-8"}, str(valgrind)
     )
     try:
-        named = [launch.python, str(launch.run), *launch.environment.values()]
-        assert not any(str(tmp_path / checkout) in s for s in named)
         root = launch.root
-        assert launch.environment["PYTHONPYCACHEPREFIX"] == str(root / "pyc")
-        assert launch.environment["PYTHONDONTWRITEBYTECODE"] == "1"
-        assert launch.environment["PATH"] == f"{root / 'env' / 'bin'}:/usr/bin"
+        env = launch.environment
+        assert env == {
+            "LANG": "C.UTF-8",
+            "PATH": f"{root / 'env' / 'bin'}:{root / 'tools'}:{os.defpath}",
+            "HOME": str(root / "home"),
+            "TMPDIR": str(root / "tmp"),
+            "VIRTUAL_ENV": str(root / "env"),
+            "PYTHONPATH": str(root / "src"),
+            "PYTHONPYCACHEPREFIX": str(root / "pyc"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        assert launch.python == str(root / "env" / "bin" / "python")  # started as python3
         assert len(root.name) == len("mnist-bench-") + 16
+        assert (root / "home").resolve() == Path(os.environ["HOME"]).resolve()  # its site folder
+        assert (root / "tmp").is_dir()
+        for name in launch_folder.TOOLS:  # found on the worker's PATH, the real ones
+            found = shutil.which(name, path=env["PATH"])
+            assert found == str(root / "tools" / name)
+            assert Path(found).resolve() == (valgrind.parent / name).resolve()
     finally:
         launch.remove()
     assert not launch.root.exists() and (venv / SITE / "pkg" / "__init__.py").is_file()
+    assert (tmp_path / started_by["HOME"]).is_dir()  # the link went, not the home
+
+
+def test_without_a_home_the_worker_gets_an_empty_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(launch_folder, "BASE", tmp_path)
+    monkeypatch.delenv("HOME")
+    launch = make_launch_folder(sys.executable, tmp_path, tmp_path / "run", {})
+    try:
+        home = Path(launch.environment["HOME"])
+        assert home == launch.root / "home" and home.is_dir() and not home.is_symlink()
+    finally:
+        launch.remove()
 
 
 def a_dead_pid() -> int:

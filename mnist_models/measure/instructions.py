@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .instruction_case import TRAIN_WARMUP_STEPS, InstructionCase
-from .instruction_key import ISA_PINS, compact_key, valgrind_path, worker_environment
+from .instruction_key import compact_key, valgrind_path, worker_environment
 from .launch_folder import LaunchFolder, make_launch_folder
 
 VALGRIND_HINT = (
@@ -170,9 +170,9 @@ class CallgrindRun:
         if valgrind is None:
             raise InstructionLaneError(f"valgrind is not installed; {VALGRIND_HINT}")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        env = {**worker_environment(), **ISA_PINS, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH")]))
-        self._launch = launch = make_launch_folder(self.python, self.source, self.workdir, env)
+        self._launch = launch = make_launch_folder(
+            self.python, self.source, self.workdir, worker_environment(), valgrind
+        )
         run = launch.run  # the run's folder as the worker names it
         cases = [
             replace(c, data=str(run / Path(c.data).relative_to(self.workdir)))
