@@ -303,6 +303,35 @@ def test_the_workers_strings_have_one_length_from_any_checkout_and_terminal(
     assert (tmp_path / started_by["HOME"]).is_dir()  # the link went, not the home
 
 
+@pytest.mark.parametrize("with_library", [False, True], ids=["no-library", "a-library"])
+def test_only_library_folders_that_hold_a_library_reach_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_library: bool
+) -> None:
+    """A CI runner's LD_LIBRARY_PATH names its Python's folder, which holds no library, and
+    moved lenet5's batch-1 count by 0.17%: such folders are left out; one that holds a
+    library is linked, so that its name has one length too."""
+    monkeypatch.setattr(launch_folder, "BASE", tmp_path)
+    empty = tmp_path / "runner-tool-cache" / "Python" / "3.11.7" / "x64" / "lib"
+    (empty / "python3.11").mkdir(parents=True)
+    (empty / "libpython3.11.sorted").write_text("")  # not a library
+    libraries = tmp_path / "conda" / "lib"
+    libraries.mkdir(parents=True)
+    if with_library:
+        (libraries / "libgomp.so.1").write_text("")
+    value = os.pathsep.join([str(empty), str(libraries), str(tmp_path / "missing"), ""])
+    launch = make_launch_folder(
+        sys.executable, tmp_path, tmp_path / "run", {"LD_LIBRARY_PATH": value}
+    )
+    try:
+        if with_library:
+            assert launch.environment["LD_LIBRARY_PATH"] == str(launch.root / "l0")
+            assert (launch.root / "l0").resolve() == libraries.resolve()
+        else:
+            assert "LD_LIBRARY_PATH" not in launch.environment
+    finally:
+        launch.remove()
+
+
 def test_without_a_home_the_worker_gets_an_empty_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

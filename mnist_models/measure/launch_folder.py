@@ -58,7 +58,8 @@ TOOLS = ("valgrind", "valgrind.bin", "callgrind_control", "vgdb")
 class LaunchFolder:
     """`root/env` the virtual environment (when the interpreter runs in one: a copy),
     `root/src` a copy of the package, first on PYTHONPATH, `root/run` the run's folder,
-    `root/p<N>` the other PYTHONPATH entries (links, all but the copy), `root/pyc` the
+    `root/p<N>` the other PYTHONPATH entries (links, all but the copy), `root/l<N>` the
+    LD_LIBRARY_PATH folders that hold a shared library (links), `root/pyc` the
     byte-code of every module the worker loads (compiled by `compile_modules`), `root/tools`
     valgrind's tools, `root/home` the user's home (a link) and `root/tmp` the worker's
     temporary folder."""
@@ -195,6 +196,24 @@ def remove_abandoned(base: Path) -> list[Path]:
     return removed
 
 
+SHARED_LIBRARY = re.compile(r".+\.so(\.\d+)*")
+
+
+def library_folders(value: str) -> list[Path]:
+    """The folders of an LD_LIBRARY_PATH that hold a shared library, resolved: the others
+    change nothing the loader finds, only the strings' lengths (a CI runner's Python
+    folder, holding none, moved lenet5's batch-1 count by 0.17%: docs/determinism-keys.md)."""
+    folders = []
+    for entry in value.split(os.pathsep):
+        try:
+            names = os.listdir(entry) if entry else []
+        except OSError:
+            continue  # missing, or not a folder
+        if any(SHARED_LIBRARY.fullmatch(n) for n in names):
+            folders.append(Path(entry).resolve())
+    return folders
+
+
 def _tool_links(valgrind: str | None, into: Path) -> None:
     """`into`: links to valgrind's TOOLS, found beside `valgrind`."""
     into.mkdir()
@@ -247,6 +266,11 @@ def make_launch_folder(
     extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     for i, entry in enumerate(extra):
         links[f"p{i}"] = Path(entry).resolve()
+    libraries = library_folders(env.pop("LD_LIBRARY_PATH", ""))
+    for i, folder in enumerate(libraries):
+        links[f"l{i}"] = folder
+    if libraries:
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(str(root / f"l{i}") for i in range(len(libraries)))
     for name, target in links.items():
         (root / name).symlink_to(target, target_is_directory=True)
     pythonpath = os.pathsep.join(
