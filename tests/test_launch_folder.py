@@ -274,7 +274,12 @@ def test_the_workers_strings_have_one_length_from_any_checkout_and_terminal(
     run = tmp_path / "run"  # one run folder: one launch folder name
     run.mkdir()
     launch = make_launch_folder(
-        str(venv / "bin" / "python3"), tmp_path / checkout, run, {"LANG": "C.UTF-8"}, str(valgrind)
+        str(venv / "bin" / "python3"),
+        tmp_path / checkout,
+        run,
+        {"LANG": "C.UTF-8"},
+        str(valgrind),
+        home=os.environ["HOME"],
     )
     try:
         root = launch.root
@@ -332,12 +337,32 @@ def test_only_library_folders_that_hold_a_library_reach_the_worker(
         launch.remove()
 
 
+def test_the_users_pythonpath_reaches_the_worker_as_links_after_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's PYTHONPATH selects code the worker runs: kept, in order, after the package's
+    copy, each folder as a launch-folder link so that its name has one length."""
+    monkeypatch.setattr(launch_folder, "BASE", tmp_path)
+    first, second = tmp_path / "a-user-folder", tmp_path / "x" / "another-one"
+    first.mkdir()
+    second.mkdir(parents=True)
+    value = os.pathsep.join([str(first), "", str(second)])
+    launch = make_launch_folder(sys.executable, tmp_path, tmp_path / "run", {"PYTHONPATH": value})
+    try:
+        root = launch.root
+        assert launch.environment["PYTHONPATH"] == os.pathsep.join(
+            [str(root / "src"), str(root / "p0"), str(root / "p1")]
+        )
+        assert [(root / f"p{i}").resolve() for i in (0, 1)] == [first, second]
+    finally:
+        launch.remove()
+
+
 def test_without_a_home_the_worker_gets_an_empty_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(launch_folder, "BASE", tmp_path)
-    monkeypatch.delenv("HOME")
-    launch = make_launch_folder(sys.executable, tmp_path, tmp_path / "run", {})
+    launch = make_launch_folder(sys.executable, tmp_path, tmp_path / "run", {}, home="")
     try:
         home = Path(launch.environment["HOME"])
         assert home == launch.root / "home" and home.is_dir() and not home.is_symlink()

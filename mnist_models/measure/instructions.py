@@ -171,7 +171,12 @@ class CallgrindRun:
             raise InstructionLaneError(f"valgrind is not installed; {VALGRIND_HINT}")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._launch = launch = make_launch_folder(
-            self.python, self.source, self.workdir, worker_environment(), valgrind
+            self.python,
+            self.source,
+            self.workdir,
+            worker_environment(),
+            valgrind,
+            home=os.environ.get("HOME", ""),
         )
         run = launch.run  # the run's folder as the worker names it
         cases = [

@@ -199,7 +199,7 @@ def remove_abandoned(base: Path) -> list[Path]:
 SHARED_LIBRARY = re.compile(r".+\.so(\.\d+)*")
 
 
-def library_folders(value: str) -> list[Path]:
+def _library_folders(value: str) -> list[Path]:
     """The folders of an LD_LIBRARY_PATH that hold a shared library, resolved: the others
     change nothing the loader finds, only the strings' lengths (a CI runner's Python
     folder, holding none, moved lenet5's batch-1 count by 0.17%: docs/determinism-keys.md)."""
@@ -212,6 +212,14 @@ def library_folders(value: str) -> list[Path]:
         if any(SHARED_LIBRARY.fullmatch(n) for n in names):
             folders.append(Path(entry).resolve())
     return folders
+
+
+def _linked(folders: list[Path], prefix: Path, links: dict[str, Path]) -> list[str]:
+    """A search path as launch-folder links (`<prefix>0`, `<prefix>1`, ...) added to `links`:
+    the worker's strings then have one length wherever the folders are."""
+    names = [f"{prefix.name}{i}" for i in range(len(folders))]
+    links.update(zip(names, folders, strict=True))
+    return [str(prefix.parent / name) for name in names]
 
 
 def _tool_links(valgrind: str | None, into: Path) -> None:
@@ -230,11 +238,14 @@ def make_launch_folder(
     workdir: Path,
     environment: dict[str, str],
     valgrind: str | None = None,
+    home: str = "",
 ) -> LaunchFolder:
     """The links for one worker (named by a digest of its run folder, which is its own) and
     the interpreter and environment that name them. `environment` is what the worker inherits
     (instruction_key.worker_environment); its PATH, HOME, TMPDIR and VIRTUAL_ENV are written
-    here, naming the launch folder only, whatever the terminal or CI job that starts it had."""
+    here, naming the launch folder only, whatever the terminal or CI job that starts it had;
+    `home`, the user's home, is linked as its HOME (a user's own site folder lies there, where
+    no venv hides it), else an empty folder."""
     digest = hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:16]
     base = BASE or Path(tempfile.gettempdir())
     remove_abandoned(base)
@@ -247,8 +258,7 @@ def make_launch_folder(
     _tool_links(valgrind, root / "tools")
     (root / "tmp").mkdir()
     links = {"run": workdir.resolve()}
-    home = os.environ.get("HOME", "")
-    if os.path.isdir(home):  # a user's own site folder lies there, where no venv hides it
+    if home and os.path.isdir(home):
         links["home"] = Path(home).resolve()
     else:
         (root / "home").mkdir()
@@ -263,20 +273,13 @@ def make_launch_folder(
         path.insert(0, str(root / "env" / "bin"))
         env["VIRTUAL_ENV"] = str(root / "env")
     env.update(PATH=os.pathsep.join(path), HOME=str(root / "home"), TMPDIR=str(root / "tmp"))
-    extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    for i, entry in enumerate(extra):
-        links[f"p{i}"] = Path(entry).resolve()
-    libraries = library_folders(env.pop("LD_LIBRARY_PATH", ""))
-    for i, folder in enumerate(libraries):
-        links[f"l{i}"] = folder
+    extra = [Path(p).resolve() for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([str(root / "src"), *_linked(extra, root / "p", links)])
+    libraries = _linked(_library_folders(env.pop("LD_LIBRARY_PATH", "")), root / "l", links)
     if libraries:
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(str(root / f"l{i}") for i in range(len(libraries)))
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(libraries)
     for name, target in links.items():
         (root / name).symlink_to(target, target_is_directory=True)
-    pythonpath = os.pathsep.join(
-        [str(root / "src"), *(str(root / f"p{i}") for i in range(len(extra)))]
-    )
-    env["PYTHONPATH"] = pythonpath
     env["PYTHONPYCACHEPREFIX"] = str(root / "pyc")
     # what compile_modules did not compile, a child compiles, whatever was counted before it
     env["PYTHONDONTWRITEBYTECODE"] = "1"
