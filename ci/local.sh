@@ -233,6 +233,16 @@ if [[ " $steps " == *" pr-same "* ]]; then
   fi
   applied=$(timed_rows pr-same 2>/dev/null || echo 0)
   check "pr-same: time gates applied against it ($applied rows)" [ "$applied" -gt 0 ]
+  # unchanged code counts what main recorded, to the instruction, on either machine kind
+  # (ci/same_counts.py); where no row shares the committed key there is nothing to compare
+  counts=0
+  python3 "$here/ci/same_counts.py" "$work/out/pr-same/artifacts/gate-results/gate-results.json" \
+    "$repo/benchmarks/baselines" 2>>"$work/pr-same.log" || counts=$?
+  if [ "$counts" = 2 ]; then
+    log "pr-same: no instruction count shares the committed key here; their equality is not checked"
+  else
+    check "pr-same: every instruction count equals the committed one" [ "$counts" = 0 ]
+  fi
   check "pr-same: the summary is written" grep -q "mnist-bench-report" "$work/out/pr-same/artifacts/gate-results/pr-summary.md"
   # The summary asks for a comment when a figure moves beyond half its tolerance. This
   # machine's timing is noisy (bs1 latency medians 0.4-2.3x between runs): when only timed
