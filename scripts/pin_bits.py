@@ -2,7 +2,10 @@
 pin, and its time: run it on each machine kind and compare the bits (docs/determinism-keys.md,
 "A pinned numeric path").
 
-    python scripts/pin_bits.py [--rounds 2] [MODEL ...]     (default: mlp-128 mlp-1024 lenet5)
+    python scripts/pin_bits.py [--rounds 2] [--pin NAME ...] [MODEL[@RES][,EPOCHS[,STEPS]] ...]
+        (default: mlp-128 mlp-1024 lenet5, every pin)
+    python scripts/pin_bits.py --lane [--pin NAME ...]
+        (the gate tier's seeded trainings, as the training lane trains them)
 
 Each pin runs in its own process (the variables are read when torch loads), the pins
 alternately, `--rounds` times, so a pin that does not repeat to the bit shows.
@@ -34,8 +37,20 @@ PINS = {
 PIN_VARIABLES = sorted({name for pin in PINS.values() for name in pin})
 
 
-def child(models: list[str]) -> None:
-    """Train each model once in this process; print one JSON line per model."""
+def lane_cases() -> list[str]:
+    """The gate tier's seeded trainings as `MODEL@RES,EPOCHS[,STEPS]`: test_training's
+    (EPOCHS epochs) and test_short_training's (SHORT_STEPS steps of one epoch)."""
+    from mnist_models.suite import bench_training as lane
+    from mnist_models.suite.grid import gate_training
+
+    return [f"{run},{lane.EPOCHS}" for run in gate_training()] + [
+        f"{lane.SHORT_MODEL}@{res},1,{lane.SHORT_STEPS}" for res in lane.SHORT_RESOLUTIONS
+    ]
+
+
+def child(cases: list[str]) -> None:
+    """Train each case (`MODEL[@RES][,EPOCHS[,STEPS]]`) once in this process, as the training
+    lane does (batch 64, seed 0, 1 thread); print one JSON line per case."""
     import torch
 
     from mnist_models import get_model
@@ -43,14 +58,19 @@ def child(models: list[str]) -> None:
     from mnist_models.measure.train import TrainConfig, evaluate, train
 
     torch.set_num_threads(1)
-    data = load_mnist("28", root=Path.home() / ".cache/mnist-bench", seed=0)
-    for name in models:
-        model = get_model(name, seed=0)
+    for case in cases:
+        name, epochs, steps = (case.split(",") + ["1", ""])[:3]
+        model_id, _, res = name.partition("@")
+        data = load_mnist(res or "28", root=Path.home() / ".cache/mnist-bench", seed=0)
+        if steps:
+            data = data.first(int(steps) * 64)
+        model = get_model(model_id, res or None, seed=0)
+        config = TrainConfig(epochs=int(epochs), batch_size=64, seed=0, threads=1)
         start = time.perf_counter()
-        result = train(model, data, TrainConfig(epochs=1, batch_size=64, seed=0, threads=1))
+        result = train(model, data, config)
         seconds = time.perf_counter() - start
         _, accuracy = evaluate(model, data.test_x, data.test_y)
-        row = {"model": name, "loss": result.history[-1].train_loss, "accuracy": accuracy}
+        row = {"model": case, "loss": result.history[-1].train_loss, "accuracy": accuracy}
         row |= {"seconds": round(seconds, 2), "isa": torch.backends.cpu.get_cpu_capability()}
         print(json.dumps(row), flush=True)
 
@@ -59,15 +79,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", default=["mlp-128", "mlp-1024", "lenet5"])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--pin", action="append", choices=list(PINS), help="(default: all)")
+    parser.add_argument("--lane", action="store_true", help="the gate tier's seeded trainings")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.models)
         return
+    if args.lane:
+        args.models = lane_cases()
     base = {k: v for k, v in os.environ.items() if k not in PIN_VARIABLES}
     runs: dict[tuple[str, str], list[dict]] = {}
     for _ in range(args.rounds):
-        for pin, variables in PINS.items():
+        for pin in args.pin or PINS:
+            variables = PINS[pin]
             out = subprocess.run(
                 [sys.executable, __file__, "--child", *args.models],
                 env=base | variables, capture_output=True, text=True, check=True,
@@ -79,7 +104,8 @@ def main() -> None:
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
          if line.startswith("model name")), "unknown CPU",
     )  # fmt: skip
-    print(f"{cpu}, one epoch of batch 64, 1 thread, {args.rounds} rounds\n")
+    what = "the gate tier's seeded trainings" if args.lane else "one epoch unless named"
+    print(f"{cpu}, {what}, batch 64, 1 thread, {args.rounds} rounds\n")
     print("| pin | ATen level | model | loss | accuracy | repeated | seconds |")
     print("|---|---|---|---|---|---|---|")
     for (pin, model), rows in runs.items():
