@@ -76,6 +76,8 @@ THREADS = Field("threads", fmt="{:.0f}")
 EPOCHS = Field("epochs", fmt="{:.0f}")
 SEED = Field("seed", fmt="{:.0f}")
 INSTRUCTION_KEY = Field("instruction_key", type="text")
+# a seeded training's numeric path: the pin's variables and the ATen level they gave
+NUMERIC_PATH = Field("numeric_path", type="text")
 
 # --- sizes and counts (exact: any change matters) ----------------------------------------------
 PARAMS = Field("params", label="params", fmt="{:,.0f}")
@@ -208,6 +210,7 @@ CONTEXT = (
     EPOCHS,
     SEED,
     INSTRUCTION_KEY,
+    NUMERIC_PATH,
 )
 # figures a saved run must hold as finite numbers, and context it must hold as strings
 NUMERIC = tuple(f for f in ALL if f.type == "number")

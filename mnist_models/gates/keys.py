@@ -80,8 +80,12 @@ KEYS: dict[str, Key] = {
             "tensor bytes: identical across CPU models at one ISA level; on both kinds the AVX2 "
             "level moved 25 of 160, 2 threads 1 of 160 (oneDNN's convolution kernels and buffers)"),
         Key("numerics", (*_BUILD, "isa", "threads", "cpu_model"),
-            "seeded float training: 10 of 12 final losses differ between an Intel Xeon and an "
-            "AMD EPYC at one ISA level; with MKL, ATen and oneDNN pinned to AVX2, 2 of 3 still do"),
+            "unpinned float work: 10 of 12 seeded final losses differ between an Intel Xeon and "
+            "an AMD EPYC at one ISA level; with MKL, ATen and oneDNN pinned to AVX2, 2 of 3 "
+            "still do"),
+        Key("pinned", (*_BUILD, "threads", "numeric_path"),
+            "seeded training on the pinned numeric path (MKL COMPATIBLE, ATen and oneDNN at "
+            "AVX2): the same bits on an Intel Xeon and an AMD EPYC"),
     )
 }  # fmt: skip
 # The two keys that are not sets of facts: an instruction count carries its own key
@@ -98,10 +102,14 @@ def facts_of(machine_info: dict[str, Any]) -> dict[str, Any]:
 
 def entry_facts(machine_info: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """Every fact of one entry: those it stored when recorded, else its run's machine_info's;
-    the thread count it ran with."""
+    the thread count it ran with and, for a pinned training, its numeric path."""
     stored = extra.get(fields.KEY_FACTS)
     base = stored if isinstance(stored, dict) else facts_of(machine_info)
-    return {**base, "threads": extra.get(fields.THREADS)}
+    return {
+        **base,
+        "threads": extra.get(fields.THREADS),
+        "numeric_path": extra.get(fields.NUMERIC_PATH),
+    }
 
 
 def difference(
@@ -127,7 +135,7 @@ def key_table() -> list[list[str]]:
             INSTRUCTIONS,
             "the instruction key each count stores (torch build, Python, "
             "arch, ISA level under the worker's pins, valgrind)",
-            "measure/instruction_rules.py; the CPU vendor aside",
+            "measure/instruction_key.py; the CPU vendor aside",
         ]
     )
     rows.append(

@@ -1,8 +1,12 @@
-"""Training time per epoch and test accuracy after N epochs, with an accuracy floor per config.
+"""Training time per epoch and test accuracy after N epochs, with an accuracy floor per config;
+the seeded trainings' exact figures on the pinned numeric path.
 
 Gate tier: a representative set at 2 epochs, batch 64. Full tier: the whole grid, and the
-batch-size factor (batch 1 included). Training is seeded: on one machine it is exactly
-repeatable; the accuracy tolerance covers what changes across machines and torch versions.
+batch-size factor (batch 1 included). `test_training` times the training as users run it
+(unpinned) and gates its accuracy with the seed-spread tolerance and a floor. The gate tier's
+trainings, and a few hundred steps at every other resolution, are trained again on the pinned
+numeric path (measure/numeric_pin.py) by `test_seeded_training`: their loss and accuracy are
+the same bits on an Intel Xeon and an AMD EPYC, so they are gated exactly on either kind.
 
 On CUDA (--device cuda) the data stays resident on the GPU and the project's own `train()` runs
 there unchanged; the gated time is the synchronised wall time per epoch (there is no CPU
@@ -15,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -29,6 +33,7 @@ from ..labels import case_id
 from ..measure.calibration import REFERENCE_ID, reference_seconds
 from ..measure.data import MNISTData, load_mnist
 from ..measure.energy import EnergyModel
+from ..measure.numeric_pin import PinnedSpec, PinnedTrainer
 from ..measure.threads import num_threads
 from ..measure.train import EVAL_BATCH, TrainConfig, TrainResult, evaluate, train
 from ..zoo.grid_config import grid_config
@@ -75,7 +80,7 @@ SPREAD_FILE = Path(__file__).with_name("accuracy_spread.json")
 # (calibration.py); a failing value is confirmed by training again (docs/latency-gates.md).
 EPOCH_TIME_TOLERANCE = 1.00
 EPOCH_CPU = lower(fields.EPOCH_CPU_REL, rel_tol=EPOCH_TIME_TOLERANCE, unit="x ref", timed=True)
-FINAL_LOSS = lower(fields.FINAL_TRAIN_LOSS, key="numerics", exact_key="numerics")
+FINAL_LOSS = lower(fields.FINAL_TRAIN_LOSS, key="pinned", exact_key="pinned")
 # evaluate() over the test set against the same work written plainly (its forward passes,
 # loss and correct count): near 1x for any model; 2x leaves room for noise and fails a pass
 # that does per-sample work or several times the passes (docs/suite.md)
@@ -152,24 +157,16 @@ def test_training(
     # The floors were measured at batch 64. Trained one sample at a time with the same Adam lr,
     # the models lose about 2 pp in 2 epochs (full tier: mlp-1024 95.63%, mlp-1024x2 94.85%),
     # so other batch sizes check that the model learns, and the baseline where one is stored.
-    floor = _floor(case, batch_size)
-    # Seeded training repeats bit for bit on the same machine kind, torch and thread count:
-    # there accuracy and the final training loss must not move at all; elsewhere accuracy gets
-    # the seed-spread tolerance and the loss is not compared.
-    again = _trained_again(case, data, config)
+    # The exact figures are test_seeded_training's (the pinned numeric path, any machine kind).
+    benchmark.extra_info[fields.FINAL_TRAIN_LOSS] = result.history[-1].train_loss
     gate.record(
         higher(
             fields.ACCURACY,
             abs_tol=accuracy_tolerance(),
-            floor=floor,
+            floor=_floor(case, batch_size),
             unit="%",
-            exact_key="numerics",
         ),
         accuracy,
-        repeat=lambda: again()[fields.ACCURACY],
-    )
-    gate.record(
-        FINAL_LOSS, result.history[-1].train_loss, repeat=lambda: again()[fields.FINAL_TRAIN_LOSS]
     )
 
     def remeasure() -> float:  # train a fresh model again (seeded: the same work)
@@ -213,67 +210,65 @@ def _test_pass(model: torch.nn.Module, data: MNISTData) -> tuple[float, float]:
     return spent, spent / max(alone, 1e-9)
 
 
-def _trained_again(case: Case, data: MNISTData, config: TrainConfig) -> Callable[[], dict]:
-    """The exact figures of the same seeded training done once more, only if a gate asks (an
-    exact figure that failed: did unchanged code repeat?); one training serves every figure."""
+def _seeded_params() -> list:
+    """test_training's gate-tier cases (EPOCHS epochs) and the short ones (SHORT_STEPS steps of
+    SHORT_MODEL at every resolution of the grid but 28), as (case, epochs, steps)."""
+    trained = gate_training()
+    params = [
+        (case, EPOCHS, None, case_id(case.id, BATCH_SIZE, f"e{EPOCHS}"))
+        for case in architecture_cases()
+        if case.id in trained
+    ]
+    for res in SHORT_RESOLUTIONS if grid_config().zoo else ():
+        case = Case(SHORT_MODEL, res)
+        params.append((case, 1, SHORT_STEPS, case_id(case.id, BATCH_SIZE, f"{SHORT_STEPS}steps")))
+    return [pytest.param(*p[:3], id=p[3], marks=[pytest.mark.gate]) for p in params]
 
-    @functools.cache
-    def again() -> dict[str, float]:
-        model = get_model(case.model, case.res, seed=SEED)
-        result = train(model, data, config)
-        _, accuracy = evaluate(model, data.test_x, data.test_y)
-        return {fields.ACCURACY: accuracy, fields.FINAL_TRAIN_LOSS: result.history[-1].train_loss}
 
-    return again
+@pytest.fixture(scope="module")
+def pinned_trainer() -> Iterator[PinnedTrainer]:
+    """One child process on the pinned numeric path for the module's seeded trainings."""
+    with PinnedTrainer() as trainer:
+        yield trainer
 
 
 @pytest.mark.benchmark(group="training")
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            Case(SHORT_MODEL, res),
-            id=case_id(Case(SHORT_MODEL, res).id, BATCH_SIZE, f"{SHORT_STEPS}steps"),
-            marks=[pytest.mark.gate],
-        )
-        for res in (SHORT_RESOLUTIONS if grid_config().zoo else ())
-    ],
-)
-def test_short_training(case: Case, benchmark, gate, mnist_root: Path, device) -> None:
-    """A few hundred seeded steps at each resolution the gate tier does not otherwise train
-    at: the data pipeline's resize, crop and pad, as a model learns from them, gated exactly
-    in the same environment (a change to a transform moves the accuracy to the last digit)."""
-    data = load_mnist(case.res, root=mnist_root, seed=SEED).first(SHORT_STEPS * BATCH_SIZE)
-    data = data.to(device)
-    config = TrainConfig(epochs=1, batch_size=BATCH_SIZE, seed=SEED, threads=THREADS)
-    model = get_model(case.model, case.res, seed=SEED).to(device)
-    result = benchmark.pedantic(train, args=(model, data, config), rounds=1, iterations=1)
-    _, accuracy = evaluate(model, data.test_x, data.test_y)
+@pytest.mark.parametrize("case, epochs, steps", _seeded_params())
+def test_seeded_training(
+    case: Case, epochs: int, steps: int | None, benchmark, gate, mnist_root: Path, device,
+    pinned_trainer: PinnedTrainer,
+) -> None:  # fmt: skip
+    """The seeded training's final loss and test accuracy on the pinned numeric path: exact
+    wherever the `pinned` key matches, whatever the CPU model (a change to the model, the
+    trainer or a transform moves them to the last digit). `steps`: the first steps x batch
+    samples only, one epoch (the data pipeline at that resolution, as a model learns)."""
+    if device.type != "cpu":
+        pytest.skip("the pinned numeric path is the CPU's (on CUDA: test_training)")
+    spec = PinnedSpec(
+        model=case.model, resolution=case.res.id, epochs=epochs, batch_size=BATCH_SIZE,
+        seed=SEED, threads=THREADS, mnist_root=str(mnist_root), steps=steps,
+    )  # fmt: skip
+    result = benchmark.pedantic(pinned_trainer.train, args=(spec,), rounds=1, iterations=1)
     benchmark.extra_info.update(
         {
             fields.MODEL: case.config.id,
             fields.RESOLUTION: case.res.id,
             fields.BATCH_SIZE: BATCH_SIZE,
-            fields.STEPS: SHORT_STEPS,
-            fields.THREADS: result.threads,
-            fields.TRAIN_SAMPLES: result.train_samples,
-            fields.HISTORY: result.as_dict()[fields.HISTORY],
+            fields.EPOCHS: epochs,
+            **({fields.STEPS: steps} if steps else {}),
+            fields.THREADS: THREADS,
+            fields.NUMERIC_PATH: result.numeric_path,
         }
     )
-    again = _trained_again(case, data, config)
-    exact = "numerics" if device.type == "cpu" else None  # CUDA: not promised to repeat
+    again = functools.cache(lambda: pinned_trainer.train(spec))  # one serves both figures
+    tolerance = SHORT_TOLERANCE if steps else accuracy_tolerance()
+    floor = DEFAULT_FLOOR if steps else _floor(case, BATCH_SIZE)
     gate.record(
-        higher(fields.ACCURACY, abs_tol=SHORT_TOLERANCE, floor=DEFAULT_FLOOR, unit="%",
-               exact_key=exact),
-        accuracy,
-        repeat=lambda: again()[fields.ACCURACY],
-    )  # fmt: skip
-    if exact:
-        gate.record(
-            FINAL_LOSS,
-            result.history[-1].train_loss,
-            repeat=lambda: again()[fields.FINAL_TRAIN_LOSS],
-        )
+        higher(fields.ACCURACY, abs_tol=tolerance, floor=floor, unit="%", exact_key="pinned"),
+        result.accuracy,
+        repeat=lambda: again().accuracy,
+    )
+    gate.record(FINAL_LOSS, result.loss, repeat=lambda: again().loss)
 
 
 def _figures(case: Case, batch_size: int, result: TrainResult, gpus: int = 0) -> dict[str, object]:
