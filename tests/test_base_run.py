@@ -102,6 +102,48 @@ def test_the_base_run_judges_every_row_and_is_cached(repo: pytest.Pytester) -> N
     assert cache.stat().st_mtime_ns == before  # the cached base run served again
 
 
+PINNED_SUITE = """
+import json, pathlib
+import pytest
+from mnist_models.gates.rules import lower
+
+LOSS = lower("loss", key="pinned", exact_key="pinned")
+
+@pytest.mark.benchmark(group="training")
+def test_seeded_training(benchmark, gate):
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    here = pathlib.Path(__file__).parent
+    values = json.loads((here / "values.json").read_text())
+    benchmark.extra_info["threads"] = 1
+    benchmark.extra_info["numeric_path"] = (here / "path.txt").read_text()
+    gate.record(LOSS, values["loss"])
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "loss", "line"),
+    [
+        ("isa=AVX2", 0.5, "training  1 metrics: 1 ok"),
+        ("isa=AVX2", 0.51, "loss*0.5*0.51*exact (same environment: exact)"),
+        ("isa=DEFAULT", 0.51, "training  1 metrics: 1 not applied"),
+    ],
+    ids=["same", "changed", "another-path"],
+)
+def test_a_pinned_figure_of_another_cpu_model_is_judged_by_the_committed_baseline(
+    pytester: pytest.Pytester, path: str, loss: float, line: str
+) -> None:
+    """The `pinned` key holds no CPU model: no base run is made for it on another kind, and the
+    committed figure judges it exactly; another numeric path (the test states it) is another key."""
+    (pytester.path / "path.txt").write_text("isa=AVX2")
+    _project(pytester, test_suite=PINNED_SUITE)
+    (pytester.path / "path.txt").write_text(path)
+    _values(pytester.path, loss=loss)
+    result = _run(pytester, "--gate-base", "auto")
+    assert "base run:" not in result.stdout.str(), result.stdout.str()
+    result.stdout.fnmatch_lines([line])
+    assert result.ret == (1 if line.startswith("loss") else 0), result.stdout.str()
+
+
 def test_a_base_run_that_cannot_be_made_says_why(repo: pytest.Pytester) -> None:
     result = _run(repo, "--gate-base", "no-such-revision")
     assert result.ret == 0

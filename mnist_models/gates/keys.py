@@ -100,16 +100,16 @@ def facts_of(machine_info: dict[str, Any]) -> dict[str, Any]:
     return {name: read(machine_info) for name, read in MACHINE_FACTS.items()}
 
 
+# fact -> the extra_info field an entry states it in: what the test itself set, not the machine
+ENTRY_FACTS = {"threads": fields.THREADS, "numeric_path": fields.NUMERIC_PATH}
+
+
 def entry_facts(machine_info: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """Every fact of one entry: those it stored when recorded, else its run's machine_info's;
-    the thread count it ran with and, for a pinned training, its numeric path."""
+    those it states itself (ENTRY_FACTS: its thread count, a pinned training's numeric path)."""
     stored = extra.get(fields.KEY_FACTS)
     base = stored if isinstance(stored, dict) else facts_of(machine_info)
-    return {
-        **base,
-        "threads": extra.get(fields.THREADS),
-        "numeric_path": extra.get(fields.NUMERIC_PATH),
-    }
+    return {**base, **{fact: extra.get(name) for fact, name in ENTRY_FACTS.items()}}
 
 
 def difference(

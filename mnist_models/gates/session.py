@@ -22,7 +22,7 @@ from .. import fields
 from ..errors import MnistBenchError
 from ..table import text_table
 from ..verdicts import Verdict
-from . import timed_ab
+from . import keys, timed_ab
 from .base_run import BaseRun
 from .compare_fail import CompareFail
 from .engine import (
@@ -102,7 +102,8 @@ class GateSession:
         then = self.baseline_entry(nodeid)
         if not then:
             return True
-        now = {fields.THREADS: then.get(fields.THREADS)}  # the lane's own count, as recorded
+        # what the test sets itself (its thread count, its numeric path), as recorded
+        now = {name: then.get(name) for name in keys.ENTRY_FACTS.values()}
         for metric in gated_metrics(then).values():
             if metric.timed and not timed:
                 continue
