@@ -58,9 +58,12 @@ class PinnedTrainer:
     def train(self, spec: PinnedSpec) -> PinnedResult:
         """One seeded training under PIN; a PinnedTrainingError naming the cause if it fails."""
         if self._child is None or self._child.returncode is not None:
+            # the package this process runs, first: the child trains the same code
+            here = str(Path(__file__).resolve().parents[2])
+            paths = [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
             self._child = subprocess.Popen(
                 [sys.executable, "-m", __name__],
-                env={**os.environ, **PIN},
+                env={**os.environ, **PIN, "PYTHONPATH": os.pathsep.join(paths)},
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._log,
