@@ -252,6 +252,16 @@ def test_a_timed_row_is_judged_ab_and_spares_the_base_run(ab_repo: pytest.Pytest
     )
 
 
+def test_with_timed_ab_rows_alone_the_summary_still_names_what_judged(
+    ab_repo: pytest.Pytester,
+) -> None:
+    """No base run is needed for the latency test alone; its lane still says the A/B judged it."""
+    result = _run(ab_repo, "--gate-base", "HEAD", "-k", "test_latency")
+    assert result.ret == 0, result.stdout.str()
+    assert "base run:" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["latency  1 metrics: 1 ok (1 by A/B against * here)"])
+
+
 def test_without_a_base_revision_the_ab_row_stays_not_applied(ab_repo: pytest.Pytester) -> None:
     result = _run(ab_repo)
     assert result.ret == 0

@@ -466,6 +466,9 @@ def summary_lines(session: GateSession) -> list[str]:
             by = judged_by.setdefault(row.lane_name, {})
             by[row.source or "committed"] = by.get(row.source or "committed", 0) + 1
     width = max((len(name) for name in by_lane), default=0)
+    # what judged each lane, where anything but the committed baseline judged some row (a base
+    # run, or a timed row timed A/B against the base revision)
+    named = session.base is not None or any(r.source for r in rows if r.baseline is not None)
     order = (Verdict.FAIL, Verdict.OK, Verdict.NEW, Verdict.NOT_APPLIED, Verdict.NOT_MEASURED)
     for name, counts in sorted(by_lane.items()):
         parts = [f"{counts[s]} {'failed' if s == 'FAIL' else s}" for s in order if s in counts]
@@ -473,7 +476,7 @@ def summary_lines(session: GateSession) -> list[str]:
         ordered = sorted(by.items(), key=lambda item: (item[0] != "committed", item[0]))
         source = "; ".join(f"{n} by {what}" for what, n in ordered)
         line = f"{name:<{width}}  {sum(counts.values())} metrics: {', '.join(parts)}"
-        lines.append(f"{line} ({source})" if session.base is not None and source else line)
+        lines.append(f"{line} ({source})" if named and source else line)
     return lines
 
 
