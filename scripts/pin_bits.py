@@ -59,7 +59,9 @@ def child(cases: list[str]) -> None:
 
     torch.set_num_threads(1)
     for case in cases:
-        name, epochs, steps = (case.split(",") + ["1", ""])[:3]
+        name, epochs, steps = (
+            [*case.split(","), "1", ""][:3] if "," not in case else (case.split(",") + [""])[:3]
+        )
         model_id, _, res = name.partition("@")
         data = load_mnist(res or "28", root=Path.home() / ".cache/mnist-bench", seed=0)
         if steps:
