@@ -14,8 +14,12 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import MnistBenchError
+
+if TYPE_CHECKING:
+    from .data import MNISTData
 
 PIN = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
@@ -116,7 +120,8 @@ def pinned_training(spec: PinnedSpec) -> PinnedResult:
 
 
 @functools.cache
-def _data(resolution: str, root: str, seed: int):  # noqa: ANN202 (MNISTData: torch at import)
+def _data(resolution: str, root: str, seed: int) -> MNISTData:
+    """The split at `resolution`, loaded once per child (the short trainings share theirs)."""
     from .data import load_mnist
 
     return load_mnist(resolution, root=Path(root), seed=seed)
