@@ -39,7 +39,7 @@ PIN_VARIABLES = sorted({name for pin in PINS.values() for name in pin})
 
 def lane_cases() -> list[str]:
     """The gate tier's seeded trainings as `MODEL@RES,EPOCHS[,STEPS]`: test_training's
-    (EPOCHS epochs) and test_short_training's (SHORT_STEPS steps of one epoch)."""
+    (EPOCHS epochs) and its 300-step ones (SHORT_STEPS steps of one epoch)."""
     from mnist_models.suite import bench_training as lane
     from mnist_models.suite.grid import gate_training
 
