@@ -204,11 +204,11 @@ if [[ " $steps " == *" push "* ]]; then
     check "push: the baseline's own machine kind: every row judged by it, no base run" \
       no_base_run push
     check "push: no base run to save in act's cache" \
-      bash -c "! grep -q 'Cache saved with the key: base-runs-' '$work/push.log'"
+      bash -c "! grep -q 'Cache saved with key: base-runs-' '$work/push.log'"
   else
     check "push: main's own commit is measured as the base run" grep -q "base run: ${main_sha:0:10} on this machine" "$work/push.log"
     check "push: the base run is saved in act's cache under main's commit" \
-      grep -q "Cache saved with the key: base-runs-.*-$main_sha" "$work/push.log"
+      grep -q "Cache saved with key: base-runs-.*-$main_sha" "$work/push.log"
   fi
   check "push: one history commit on origin's bench-history" [ "$(history_commits)" = 1 ]
   lines_after_push=$(history_lines)
@@ -233,16 +233,6 @@ if [[ " $steps " == *" pr-same "* ]]; then
   fi
   applied=$(timed_rows pr-same 2>/dev/null || echo 0)
   check "pr-same: time gates applied against it ($applied rows)" [ "$applied" -gt 0 ]
-  # unchanged code counts what main recorded, to the instruction, on either machine kind
-  # (ci/same_counts.py); where no row shares the committed key there is nothing to compare
-  counts=0
-  python3 "$here/ci/same_counts.py" "$work/out/pr-same/artifacts/gate-results/gate-results.json" \
-    "$repo/benchmarks/baselines" 2>>"$work/pr-same.log" || counts=$?
-  if [ "$counts" = 2 ]; then
-    log "pr-same: no instruction count shares the committed key here; their equality is not checked"
-  else
-    check "pr-same: every instruction count equals the committed one" [ "$counts" = 0 ]
-  fi
   check "pr-same: the summary is written" grep -q "mnist-bench-report" "$work/out/pr-same/artifacts/gate-results/pr-summary.md"
   # The summary asks for a comment when a figure moves beyond half its tolerance. This
   # machine's timing is noisy (bs1 latency medians 0.4-2.3x between runs): when only timed
