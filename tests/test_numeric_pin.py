@@ -3,6 +3,8 @@ a failure that names the training and its cause (not a traceback from inside the
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,3 +49,13 @@ def test_a_failing_pinned_training_names_it_and_the_cause(mnist_root: Path) -> N
             trainer.train(spec(mnist_root, model="no-such-model"))
         assert "no-such-model" in str(err.value).splitlines()[-1]  # the child's own message
         assert trainer.train(spec(mnist_root)).accuracy > 0  # a fresh child for the next one
+
+
+def test_a_child_killed_between_trainings_is_replaced_without_a_failure(mnist_root: Path) -> None:
+    with PinnedTrainer() as trainer:
+        first = trainer.train(spec(mnist_root))
+        assert trainer._child is not None
+        pid = trainer._child.pid
+        os.kill(pid, signal.SIGKILL)  # from outside, while it waits for the next spec
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # dead, and left for Popen to reap
+        assert trainer.train(spec(mnist_root)) == first

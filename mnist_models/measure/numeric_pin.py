@@ -61,7 +61,12 @@ class PinnedTrainer:
 
     def train(self, spec: PinnedSpec) -> PinnedResult:
         """One seeded training under PIN; a PinnedTrainingError naming the cause if it fails."""
-        if self._child is None or self._child.returncode is not None:
+        if self._child is not None and self._child.poll() is not None:
+            self._stop()  # it ended (a failure, or killed between trainings): start a fresh one
+            self._child = None
+        if self._child is None:
+            self._log.seek(0)
+            self._log.truncate()  # a failure's tail is the new child's own
             # the package this process runs, first: the child trains the same code
             here = str(Path(__file__).resolve().parents[2])
             paths = [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
