@@ -167,10 +167,6 @@ history_lines() {
 history_commits() {
   git -C "$origin" rev-list --count bench-history 2>/dev/null || echo 0
 }
-own_kind() { # own_kind NAME: the gate ran on the machine kind that recorded the committed baseline:
-  # its machine note says "same kind", or there is none (nothing in machine_info differs)
-  ! grep -q "machine: .*another kind" "$work/$1.log"
-}
 no_base_run() { # no_base_run NAME: every metric judged (0 not applied) and no base run made
   grep -q " 0 not applied" "$work/$1.log" && ! grep -q "base run: " "$work/$1.log"
 }
@@ -197,19 +193,15 @@ if [[ " $steps " == *" push "* ]]; then
   done
   OUT_NAME=push run_act push push .github/workflows/pull-request.yml -j gate || code=$?
   check "push: lint, tests, tests-slow and gate jobs pass" [ "$code" = 0 ]
-  # On the committed baseline's own machine kind it judges every row: no base run is made
-  # (own_kind); on any other kind main's commit is measured as the base run, cached, reused.
-  # (The pip cache saves too: only the base-runs key names what the gate made.)
-  if own_kind push; then
-    check "push: the baseline's own machine kind: every row judged by it, no base run" \
-      no_base_run push
-    check "push: no base run to save in act's cache" \
-      bash -c "! grep -q 'Cache saved with key: base-runs-' '$work/push.log'"
-  else
-    check "push: main's own commit is measured as the base run" grep -q "base run: ${main_sha:0:10} on this machine" "$work/push.log"
-    check "push: the base run is saved in act's cache under main's commit" \
-      grep -q "Cache saved with key: base-runs-.*-$main_sha" "$work/push.log"
-  fi
+  # On either machine kind this project's CI runs on (an Intel Xeon, an AMD EPYC) the gate
+  # judges every row of its selection without a base run: the committed baseline judges the
+  # exact and keyed rows (no key holds the CPU model), and on the kind that did not record it
+  # the lanes time the timed rows A/B against main's commit (tox's bench env is the checkout,
+  # editable). The pip cache saves too: only the base-runs key names what the gate made.
+  check "push: every row judged by the committed baseline or timed A/B, no base run" \
+    no_base_run push
+  check "push: no base run to save in act's cache" \
+    bash -c "! grep -q 'Cache saved with key: base-runs-' '$work/push.log'"
   check "push: one history commit on origin's bench-history" [ "$(history_commits)" = 1 ]
   lines_after_push=$(history_lines)
   check "push: history lines appended ($lines_after_push)" [ "$lines_after_push" -gt 0 ]
@@ -221,16 +213,8 @@ if [[ " $steps " == *" pr-same "* ]]; then
   code=0
   run_act pr-same pull_request .github/workflows/pull-request.yml -j gate || code=$?
   check "pr-same: the gate job passes" [ "$code" = 0 ]
-  # the key restored must be the one main's run saved (its commit), and its run is reused: no
-  # test is run in a base worktree again
-  if own_kind pr-same; then
-    check "pr-same: the baseline's own machine kind: every row judged by it, no base run" \
-      no_base_run pr-same
-  else
-    check "pr-same: main's base run is restored from the cache and reused" bash -c \
-      "grep -q 'Cache restored from key: base-runs-.*-$main_sha' '$work/pr-same.log' &&
-       ! grep -qE 'base run: [0-9]+%' '$work/pr-same.log'"
-  fi
+  check "pr-same: every row judged by the committed baseline or timed A/B, no base run" \
+    no_base_run pr-same
   applied=$(timed_rows pr-same 2>/dev/null || echo 0)
   check "pr-same: time gates applied against it ($applied rows)" [ "$applied" -gt 0 ]
   check "pr-same: the summary is written" grep -q "mnist-bench-report" "$work/out/pr-same/artifacts/gate-results/pr-summary.md"

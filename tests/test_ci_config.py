@@ -3,6 +3,7 @@ and .ci/run runs the README's test command."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import re
 import shutil
@@ -67,6 +68,16 @@ def test_the_split_of_jobs_is_read_from_the_workflow() -> None:
     jobs = jobs_of(REPO / ".github" / "workflows" / "pull-request.yml")
     assert {"lint", "tests", "tests-slow", "gate"} <= set(jobs), sorted(jobs)
     assert "tox -e bench " in jobs["gate"] and "tox exec -e bench" in jobs["gate"]
+
+
+@pytest.mark.parametrize("env", ["bench", "bench-full"])
+def test_the_suites_tox_envs_measure_the_checkout_itself(env: str) -> None:
+    """The lanes time a row A/B against the base revision only where the imported package is
+    the checkout's (suite/timed_ab.py applies()): tox's default, an installed copy, would leave
+    the CI gate's timed rows on another machine kind to a base run measured apart."""
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(REPO / "tox.ini")
+    assert tox[f"testenv:{env}"].get("package") == "editable"
 
 
 @pytest.mark.parametrize("marker", [m for m in registered_markers() if m != "slow"])
