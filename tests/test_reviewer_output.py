@@ -150,6 +150,34 @@ def test_markdown_summary_of_an_unchanged_run(capsys, tmp_path: Path) -> None:
     assert "### Failed" not in out
 
 
+@pytest.mark.parametrize("timed_ab", [False, True], ids=["no-ab", "timed-ab"])
+def test_markdown_machine_note_says_what_judged_the_timed_rows_of_another_kind(
+    capsys, tmp_path: Path, timed_ab: bool
+) -> None:
+    """A run on another machine kind whose lanes timed a row A/B (as the CI gate stores it): the
+    summary's machine line says so, and does not call its time gates not applied."""
+    new = json.loads(BASELINE.read_text())
+    new["machine_info"]["cpu_model"] = "Some Other CPU 9000"
+    if timed_ab:
+        (entry,) = [b for b in new["benchmarks"] if b["name"] == "test_latency[mlp-32@28-bs1]"]
+        entry["extra_info"]["latency_cpu_rel_ab"] = {
+            "revision": "0123456789abcdef0123456789abcdef01234567", "verdict": "same",
+            "estimates": {
+                q: {"ratio": 1.0, "low": 0.98, "high": 1.02, "baseline_us": 50.0,
+                    "min_effect": 0.05, "verdict": "same"}
+                for q in ("p50", "p90", "p99")
+            },
+        }  # fmt: skip
+    code, out = _report(capsys, tmp_path, new)
+    assert code == 0
+    (line,) = [x for x in out.splitlines() if "machine: " in x]
+    if timed_ab:
+        assert "another kind: times judged A/B or by a base run" in line
+        assert "| latency | 0 | 0 | 0 | 0 | 1 |" in out
+    else:
+        assert "another kind: time gates not applied" in line
+
+
 def test_markdown_needs_a_comparison(capsys) -> None:
     assert main(["report", str(BASELINE), "--markdown"]) == 2
     assert "add --against" in capsys.readouterr().err

@@ -66,7 +66,11 @@ def command(args: argparse.Namespace) -> int:
             info,
             new=args.run,
             base=args.against,
-            machine=machine_note(base.get("machine_info") or {}, run.get("machine_info") or {}),
+            machine=machine_note(
+                base.get("machine_info") or {},
+                run.get("machine_info") or {},
+                base_run=any(c.source for c in changes),  # rows judged A/B or by a base run
+            ),
             ab=ab,
             links=args.links,
         )
