@@ -59,9 +59,8 @@ def child(cases: list[str]) -> None:
 
     torch.set_num_threads(1)
     for case in cases:
-        name, epochs, steps = (
-            [*case.split(","), "1", ""][:3] if "," not in case else (case.split(",") + [""])[:3]
-        )
+        name, *given = case.split(",")  # MODEL@RES[,EPOCHS[,STEPS]]: 1 epoch, every step
+        epochs, steps = [*given, *["1", ""][len(given) :]]
         model_id, _, res = name.partition("@")
         data = load_mnist(res or "28", root=Path.home() / ".cache/mnist-bench", seed=0)
         if steps:

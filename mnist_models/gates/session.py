@@ -468,7 +468,7 @@ def summary_lines(session: GateSession) -> list[str]:
     width = max((len(name) for name in by_lane), default=0)
     # what judged each lane, where anything but the committed baseline judged some row (a base
     # run, or a timed row timed A/B against the base revision)
-    named = session.base is not None or any(r.source for r in rows if r.baseline is not None)
+    named = session.base is not None or any(set(by) - {"committed"} for by in judged_by.values())
     order = (Verdict.FAIL, Verdict.OK, Verdict.NEW, Verdict.NOT_APPLIED, Verdict.NOT_MEASURED)
     for name, counts in sorted(by_lane.items()):
         parts = [f"{counts[s]} {'failed' if s == 'FAIL' else s}" for s in order if s in counts]
