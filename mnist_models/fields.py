@@ -137,7 +137,9 @@ GPU_OPS = Field("gpu_ops_per_call", better="lower", label="GPU ops / call, batch
 # --- instructions (callgrind) ------------------------------------------------------------------
 INSTRUCTIONS = Field("instructions", better="lower")  # per call (forward) or per step (train)
 INSTRUCTIONS_BUDGET = Field("instructions_budget", better="lower")  # ceiling at batch 1
-INSTRUCTIONS_TOTAL = Field("instructions_total")
+INSTRUCTIONS_TOTAL = Field("instructions_total")  # the calls' or steps' count, as gated
+# what the count left out: instructions the memory layout decides (measure/callgrind.py)
+INSTRUCTIONS_LEFT_OUT = Field("instructions_left_out")
 INSTRUCTIONS_PER_SAMPLE = Field(
     "instructions_per_sample", better="lower", label="instructions / sample, batch 1", fmt="{:,.0f}"
 )

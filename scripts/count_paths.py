@@ -1,5 +1,7 @@
 """Count mlp-128x4@28-bs1 and lenet5@28-bs1 (5 forward calls each, the instruction lane's
-cases) with the package found in SOURCE and the worker's files in WORK; print one JSON line.
+cases) with the package found in SOURCE and the worker's files in WORK; print one JSON line:
+each count per call as the lane gates it, and as `<case> dump`, the dump's whole total (with
+what a count leaves out, measure/callgrind.py LAYOUT_BOUND).
 
     python scripts/count_paths.py SOURCE WORK [extra]
 
@@ -28,5 +30,7 @@ if sys.argv[3:] == ["extra"]:
 started = time.time()
 counts = CallgrindRun(cases, work, source=source).start().counts()
 row = {"source": str(source), "work": str(work), "extra": len(cases) > 2}
-row |= {k: c.total // c.case.calls for k, c in counts.items() if k.endswith("bs1")}
+for k, c in counts.items():
+    if k.endswith("bs1"):
+        row |= {k: c.total // c.case.calls, f"{k} dump": (c.total + c.left_out) // c.case.calls}
 print(json.dumps(row | {"seconds": round(time.time() - started)}), flush=True)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fakes import LAYOUT_DUMP
 
 from mnist_models.gates.attribution import explain
 from mnist_models.gates.engine import evaluate
 from mnist_models.gates.record import render_table
 from mnist_models.gates.rules import lower
 from mnist_models.measure.allocation_sites import _is_own
-from mnist_models.measure.callgrind import parse_profile
+from mnist_models.measure.callgrind import layout_bound, parse_profile
 from mnist_models.measure.metrics import tensor_memory
 
 # A dump in callgrind's format, names compressed as callgrind writes them: python calls
@@ -65,6 +66,18 @@ def test_a_dump_is_read_per_operator_and_library() -> None:
     }
     assert profile["library"] == {"libpython3.11.so": [0, 55], "libtorch_cpu.so": [0, 1020]}
     assert sum(v[1] for v in profile["library"].values()) == 1075  # the dump's summary
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [(DUMP, 0), (LAYOUT_DUMP, 195)],
+    ids=["none", "type-cache-allocator-pymalloc"],
+)
+def test_a_count_leaves_out_the_calls_the_memory_layout_decides(text: str, expected: int) -> None:
+    assert layout_bound(text) == expected
+    # the self costs add up to the dump's summary: what is left out is a part of that total
+    own = sum(v[1] for v in parse_profile(text)["library"].values())
+    assert own == int(text.split("summary: ")[1].split()[0])
 
 
 def _entry(value: float, ops: dict, per: int = 5) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fakes import LAYOUT_DUMP
 
 from mnist_models.measure import instruction_key, instructions, launch_folder
 from mnist_models.measure.instruction_case import InstructionCase
@@ -65,6 +66,22 @@ def test_counts_per_call_step_and_sample() -> None:
     assert batched.per_call == 320 and batched.per_sample == 5
     train = InstructionCount(InstructionCase("t", "train", "m", "28", 64, steps=10), 6400, "k")
     assert train.per_call == 640 and train.per_sample == 10
+
+
+def test_a_finished_workers_count_is_its_dumps_total_less_what_it_leaves_out(
+    tmp_path: Path,
+) -> None:
+    case = forward()
+    done = {**case.__dict__, "dump": 7, "seconds": 1.0}
+    key = {"torch": "2.14.1", "left_out": instruction_key.LEFT_OUT}
+    (tmp_path / "result.json").write_text(json.dumps({"key": key, "cases": [done]}))
+    (tmp_path / "cg.out.7.1").write_text(LAYOUT_DUMP)
+    run = CallgrindRun([case], tmp_path)
+    run.proc = subprocess.Popen([sys.executable, "-c", ""])  # a worker that has finished
+    count = run.counts()[case.key]
+    assert (count.total, count.left_out) == (1165 - 195, 195)
+    assert count.per_call == (1165 - 195) / 5
+    assert "left_out=type-cache,allocator,pymalloc" in count.key
 
 
 def test_unknown_case_kind_is_refused() -> None:

@@ -134,7 +134,7 @@ def key_table() -> list[list[str]]:
         [
             INSTRUCTIONS,
             "the instruction key each count stores (torch build, Python, "
-            "arch, ISA level under the worker's pins, valgrind)",
+            "arch, ISA level under the worker's pins, valgrind, what a count leaves out)",
             "measure/instruction_key.py; the CPU vendor aside",
         ]
     )

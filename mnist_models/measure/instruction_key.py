@@ -9,6 +9,8 @@ import platform
 import shutil
 import subprocess
 
+from .callgrind import LAYOUT_BOUND
+
 # The worker pins torch's kernel libraries to the SSE path every x86-64 CPU has: counts that
 # do not depend on the host's vector units, 50x faster under valgrind (docs/deterministic-gates.md).
 ISA_PINS = {
@@ -16,6 +18,10 @@ ISA_PINS = {
     "ONEDNN_MAX_CPU_ISA": "SSE41",  # oneDNN (convolutions)
     "ATEN_CPU_CAPABILITY": "default",  # ATen's vectorised elementwise kernels
 }
+
+
+# what the counts leave out, as the key names it
+LEFT_OUT = ",".join(LAYOUT_BOUND)
 
 
 def valgrind_path() -> str | None:
@@ -39,6 +45,8 @@ def instruction_key(cpu_capability: str) -> dict[str, str]:
     (recorded; under the ISA pins an AMD and an Intel host count alike within the bands, so it
     does not refuse a comparison: engine.UNDER_THE_PINS), the Python minor version (the
     interpreter's own work per module call) and valgrind's version. Thread count is always 1.
+    `left_out` names what the counts leave out (callgrind.LAYOUT_BOUND): a count made with
+    another set is not compared.
     """
     import torch
 
@@ -51,6 +59,7 @@ def instruction_key(cpu_capability: str) -> dict[str, str]:
         "cpu_vendor": cpu_vendor(),
         "cpu_capability": cpu_capability,
         "valgrind": valgrind_version(),
+        "left_out": LEFT_OUT,
     }
 
 

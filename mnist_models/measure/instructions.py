@@ -16,7 +16,8 @@ same interpreter and heap state, whatever was counted before it: counted in one 
 after the other, a case's count moved by up to 1.6% with the cases before it (Python's
 specialised bytecode and the allocator's state carry over). What the counts depend on is
 recorded as the instruction key (instruction_key.py): a baseline is compared only where the
-key matches.
+key matches. A count leaves out the instructions that the process's memory layout decides, not
+the code (callgrind.LAYOUT_BOUND: CPython's type attribute cache and glibc's allocator).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .callgrind import layout_bound
 from .instruction_case import TRAIN_WARMUP_STEPS, InstructionCase
 from .instruction_key import compact_key, valgrind_path, worker_environment
 from .launch_folder import LaunchFolder, make_launch_folder
@@ -80,9 +82,10 @@ class InstructionCount:
     """Instructions of one case: per forward call (or per training run of `steps` steps)."""
 
     case: InstructionCase
-    total: int
+    total: int  # the dump's total less `left_out`
     key: str  # the instruction key, compact: what the count depends on
     dump: str = ""  # the callgrind dump it was read from (while the run's folder exists)
+    left_out: int = 0  # instructions in callgrind.LAYOUT_BOUND's functions, not counted
 
     @property
     def per_call(self) -> float:
@@ -256,7 +259,9 @@ class CallgrindRun:
             dump, _ = done.pop("dump"), done.pop("seconds")
             case = InstructionCase(**done)
             path = self._measured_dump(case, dump)
-            self._counts[case.key] = InstructionCount(case, parse_totals(path), key, str(path))
+            left_out = layout_bound(path.read_text(errors="replace"))
+            total = parse_totals(path) - left_out
+            self._counts[case.key] = InstructionCount(case, total, key, str(path), left_out)
         return self._counts
 
     def _measured_dump(self, case: InstructionCase, pid: int) -> Path:
