@@ -17,7 +17,7 @@ after the other, a case's count moved by up to 1.6% with the cases before it (Py
 specialised bytecode and the allocator's state carry over). What the counts depend on is
 recorded as the instruction key (instruction_key.py): a baseline is compared only where the
 key matches. A count leaves out the instructions that the process's memory layout decides, not
-the code (callgrind.LAYOUT_BOUND: CPython's type attribute cache and glibc's allocator).
+the code (callgrind.LAYOUT_BOUND: CPython's type attribute cache, glibc's allocator, pymalloc).
 """
 
 from __future__ import annotations
