@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the real pull-request workflow under act, on this machine, in a throwaway clone: a push to
 # main, a pull request with unchanged code, one with an injected regression, a second push to it
-# with the regression fixed, and a dependency bump; then the full-tier and studies workflows. Each step's
+# with the regression fixed, a dependency bump, and a push and a pull request on a runner at the AVX2
+# level; then the full-tier and studies workflows. Each step's
 # outcome is checked here, not eyeballed, and a table of them is printed at the end.
 #
 #   make ci-local                 (or: ci/local.sh; docs/ci.md)
@@ -9,8 +10,8 @@
 # ACT_ACTIONS_DIR: a folder of the actions' sources (checkout@v4, setup-python@v5, cache@v4,
 # github-script@v7), for a machine that cannot reach GitHub; unset, act fetches them.
 # CI_LOCAL_DIR: where the throwaway clone goes (default: a new temporary folder, removed after).
-# CI_LOCAL_STEPS: which steps to run (default: "push pr-same pr-regression pr-fixed pr-deps full
-# studies").
+# CI_LOCAL_STEPS: which steps to run (default: "push pr-same pr-regression pr-fixed pr-deps
+# runner-avx2 full studies").
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 act=${ACT:-$(command -v act || echo "$here/.venv/bin/act")}
@@ -20,7 +21,7 @@ if ! [ -x "$act" ]; then
   exit 2
 fi
 case $act in */*) act="$(cd "$(dirname "$act")" && pwd)/$(basename "$act")" ;; esac
-steps=${CI_LOCAL_STEPS:-"push pr-same pr-regression pr-fixed pr-deps full studies"}
+steps=${CI_LOCAL_STEPS:-"push pr-same pr-regression pr-fixed pr-deps runner-avx2 full studies"}
 work=${CI_LOCAL_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/mnist-ci-local.XXXXXX")}
 mkdir -p "$work"
 keep=${CI_LOCAL_DIR:+1}
@@ -284,7 +285,33 @@ if [[ " $steps " == *" pr-deps "* ]]; then
 fi
 git -C "$repo" checkout -q main 2>/dev/null || git -C "$repo" checkout -q "$main_sha"
 
-# --- 6. the full tier and the studies, once (workflow_dispatch, small) -------------------------
+# --- 6. a runner at the AVX2 level: the base run main's push makes, a pull request reuses ------
+if [[ " $steps " == *" runner-avx2 "* ]]; then
+  # GitHub's standard runners stop at AVX2 (no AVX-512): the kernels key's `isa` differs from
+  # the committed baseline's, so its tensor-byte rows need a base run of main, which the push
+  # saves in the Actions cache and a pull request on such a runner restores. Here the level is
+  # forced (ATEN_CPU_CAPABILITY, passed through tox), on a second push of main and a pull request.
+  avx2=(--env ATEN_CPU_CAPABILITY=avx2)
+  code=0
+  run_act avx2-push push .github/workflows/pull-request.yml -j gate "${avx2[@]}" || code=$?
+  check "runner-avx2 push: the gate job passes, every row judged" \
+    bash -c "[ $code = 0 ] && grep -q ' 0 not applied' '$work/avx2-push.log'"
+  check "runner-avx2 push: the rows of the kernels key judged by a base run of main here" \
+    grep -q "by base run of ${main_sha:0:10} here" "$work/avx2-push.log"
+  check "runner-avx2 push: that base run saved in act's cache" \
+    grep -q "Cache saved with key: base-runs-.*-$main_sha" "$work/avx2-push.log"
+  code=0
+  run_act avx2-pr pull_request .github/workflows/pull-request.yml -j gate "${avx2[@]}" || code=$?
+  check "runner-avx2 pr: the gate job passes, every row judged" \
+    bash -c "[ $code = 0 ] && grep -q ' 0 not applied' '$work/avx2-pr.log'"
+  check "runner-avx2 pr: main's base run restored from act's cache, not measured again" \
+    bash -c "grep -q 'Cache restored from key: base-runs-.*-$main_sha' '$work/avx2-pr.log' &&
+      grep -q 'by base run of ${main_sha:0:10} here' '$work/avx2-pr.log' &&
+      ! grep -q 'base run: [0-9]*%' '$work/avx2-pr.log'"
+fi
+
+
+# --- 7. the full tier and the studies, once (workflow_dispatch, small) -------------------------
 if [[ " $steps " == *" full "* ]]; then
   # one shard at a time (they share one tox environment), then the merge;
   # the data shard whole (8 resolutions, seconds), the others on one small model
