@@ -287,10 +287,11 @@ git -C "$repo" checkout -q main 2>/dev/null || git -C "$repo" checkout -q "$main
 
 # --- 6. a runner at the AVX2 level: the base run main's push makes, a pull request reuses ------
 if [[ " $steps " == *" runner-avx2 "* ]]; then
-  # GitHub's standard runners stop at AVX2 (no AVX-512): the kernels key's `isa` differs from
-  # the committed baseline's, so its tensor-byte rows need a base run of main, which the push
-  # saves in the Actions cache and a pull request on such a runner restores. Here the level is
-  # forced (ATEN_CPU_CAPABILITY, passed through tox), on a second push of main and a pull request.
+  # A runner without AVX-512 (an older CPU, or a virtual machine that hides it): the kernels
+  # key's `isa` differs from the committed baseline's, so its tensor-byte rows need a base run of
+  # main, which the push saves in the Actions cache and a pull request on such a runner restores.
+  # Here the level is forced (ATEN_CPU_CAPABILITY, passed through tox), on a second push of main
+  # and a pull request.
   avx2=(--env ATEN_CPU_CAPABILITY=avx2)
   code=0
   run_act avx2-push push .github/workflows/pull-request.yml -j gate "${avx2[@]}" || code=$?
@@ -309,7 +310,6 @@ if [[ " $steps " == *" runner-avx2 "* ]]; then
       grep -q 'by base run of ${main_sha:0:10} here' '$work/avx2-pr.log' &&
       ! grep -q 'base run: [0-9]*%' '$work/avx2-pr.log'"
 fi
-
 
 # --- 7. the full tier and the studies, once (workflow_dispatch, small) -------------------------
 if [[ " $steps " == *" full "* ]]; then
