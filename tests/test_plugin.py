@@ -218,6 +218,26 @@ def test_key_facts_recorded_after_the_figure_still_apply(suite: pytest.Pytester)
     result.stdout.fnmatch_lines(["instructions: not applied for 1 benchmarks (instruction key*"])
 
 
+@pytest.mark.parametrize(
+    ("stored", "recount"),
+    [("torch=1", True), ("torch=1 left_out=nothing", True), ("torch=2 left_out=type-cache", False)],
+)
+def test_a_count_made_the_old_way_names_the_command_that_records_it_again(
+    suite: pytest.Pytester, stored: str, recount: bool
+) -> None:
+    now = {"instruction_key": "torch=1 left_out=type-cache"}
+    accepted(suite, a={"figures": {"instructions": 1000}, "extra": {"instruction_key": stored}})
+    set_values(suite, a={"figures": {"instructions": 900}, "extra": now})
+    result = run(suite, "--benchmark-compare")
+    assert result.ret == 0, result.stdout.str()  # -10%: not judged against another way of counting
+    lines = result.stdout.lines
+    assert any("instructions: not applied for 1 benchmarks (instruction key" in s for s in lines)
+    assert any("record it again once" in s for s in lines) == recount
+    assert ("1 counts not applied until the baseline is recorded again: record-all" in lines) == (
+        recount
+    )
+
+
 def test_another_machine_kind_skips_time_gates_only(suite: pytest.Pytester) -> None:
     data = accepted(suite, a=A, b=B)
     data["machine_info"]["cpu_model"] = "Some Other CPU 9000"

@@ -27,6 +27,7 @@ from .base_run import BaseRun
 from .compare_fail import CompareFail
 from .engine import (
     BAND_NOTE,
+    COUNTED_OTHERWISE,
     NOT_REPEATABLE,
     NOT_REPEATED_NOTE,
     REPEATED_NOTE,
@@ -199,6 +200,12 @@ class GateSession:
             if len(reasons) > REASONS_SHOWN:
                 more = len(reasons) - REASONS_SHOWN
                 out.append((f"... {more} more reasons (--gate-report FILE)", "yellow"))
+        recount = sum(COUNTED_OTHERWISE in r.note for r in self.rows)
+        if recount:
+            out.append(
+                (f"{recount} counts not applied until the baseline is recorded again: "
+                 f"{self.baseline_command}", "yellow")
+            )  # fmt: skip
         if self.compare_fail is not None:
             out += self.compare_fail.lines()
         counts = {s: sum(r.status == s for r in self.rows) for s in Verdict}

@@ -45,9 +45,10 @@ VALGRIND_HINT = (
 )
 
 
-def parse_totals(path: Path) -> int:
-    """The event total (instructions, Ir) of one callgrind dump file."""
-    text = path.read_text(errors="replace")
+def parse_totals(path: Path, text: str | None = None) -> int:
+    """The event total (instructions, Ir) of one callgrind dump file (`text`: its text, where
+    already read)."""
+    text = path.read_text(errors="replace") if text is None else text
     match = re.search(r"^totals:\s+(\d+)", text, re.M) or re.search(
         r"^summary:\s+(\d+)", text, re.M
     )
@@ -259,8 +260,9 @@ class CallgrindRun:
             dump, _ = done.pop("dump"), done.pop("seconds")
             case = InstructionCase(**done)
             path = self._measured_dump(case, dump)
-            left_out = layout_bound(path.read_text(errors="replace"))
-            total = parse_totals(path) - left_out
+            text = path.read_text(errors="replace")
+            left_out = layout_bound(text)
+            total = parse_totals(path, text) - left_out
             self._counts[case.key] = InstructionCount(case, total, key, str(path), left_out)
         return self._counts
 
